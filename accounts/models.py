@@ -1,0 +1,61 @@
+"""Users and API tokens."""
+
+import hashlib
+import secrets
+import string
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from builds.phids import USER, phid_field
+
+TOKEN_PREFIX = "api-"
+TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+TOKEN_LENGTH = 28
+
+
+class User(AbstractUser):
+    """A Django user with a Harbormaster-style PHID (``PHID-USER-…``) for message authors."""
+
+    phid = phid_field(USER)
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest under which a token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A bearer token (``api-`` + 28 lowercase alphanumerics), stored only as its SHA-256.
+
+    A token is shown once, when created by :meth:`issue`; lookups hash the presented value,
+    which is fast enough to do on every request (Conduit's tokens have the same shape).
+    """
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="api_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} of {self.user}"
+
+    @classmethod
+    def issue(cls, user, name: str = "") -> tuple["ApiToken", str]:
+        """Create a token for ``user``; return the row and the clear token (never stored)."""
+        token = TOKEN_PREFIX + "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+        return cls.objects.create(user=user, token_hash=hash_token(token), name=name), token
+
+    @classmethod
+    def find_active(cls, token: str) -> "ApiToken | None":
+        """Return the unrevoked token row matching the clear ``token``, or None."""
+        return cls.objects.active().select_related("user").filter(token_hash=hash_token(token)).first()

@@ -1,0 +1,412 @@
+"""Harbor's domain data: plans and steps, buildables, builds, targets, and what targets report.
+
+Statuses are stored here but changed only by ``builds.engine`` (DESIGN.md §2). Status values
+and groups follow Harbormaster (``HarbormasterBuildStatus``, ``HarbormasterBuildTarget``,
+``HarbormasterBuildableStatus``; spec §1.1–1.3).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from builds import phids
+
+
+class BuildPlan(models.Model):
+    """A named, ordered graph of build steps, imported from YAML (``manage.py importplan``).
+
+    ``behaviors`` holds Harbormaster's plan behaviors: ``restartable`` (always/failed/never)
+    and ``affects_buildable`` (always/building/never); absent keys mean ``always``.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DISABLED = "disabled"
+
+    phid = phids.phid_field(phids.BUILD_PLAN)
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    behaviors = models.JSONField(default=dict, blank=True)
+    auto_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def behavior(self, key: str) -> str:
+        """Return the plan's ``key`` behavior, defaulting to Harbormaster's ``always``."""
+        return self.behaviors.get(key, "always")
+
+    def snapshot(self) -> list[dict]:
+        """The plan's steps as plain dicts, in order: what a build keeps when it starts."""
+        return [step.as_snapshot() for step in self.steps.order_by("sequence", "id")]
+
+
+class BuildStep(models.Model):
+    """One step of a plan: a step type with its config, and the steps it depends on."""
+
+    phid = phids.phid_field(phids.BUILD_STEP)
+    plan = models.ForeignKey(BuildPlan, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    step_type = models.CharField(max_length=64)
+    config = models.JSONField(default=dict, blank=True)
+    depends_on = models.JSONField(default=list, blank=True)
+    wait_for_message = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+    sequence = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "key"], name="unique_step_key")]
+
+    def __str__(self) -> str:
+        return f"{self.plan.name}/{self.key}"
+
+    def as_snapshot(self) -> dict:
+        """The step as stored in ``Build.plan_snapshot``."""
+        return {
+            "key": self.key,
+            "phid": self.phid,
+            "name": self.name,
+            "type": self.step_type,
+            "config": self.config,
+            "depends_on": list(self.depends_on),
+            "wait_for_message": self.wait_for_message,
+            "description": self.description,
+        }
+
+
+class Buildable(models.Model):
+    """What is built: a commit or a diff of a repository. Found or created by
+    (repository, commit, diff); becomes ``building`` once its first build starts."""
+
+    class Status(models.TextChoices):
+        PREPARING = "preparing"
+        BUILDING = "building"
+        PASSED = "passed"
+        FAILED = "failed"
+
+    phid = phids.phid_field(phids.BUILDABLE)
+    object_phid = models.CharField(max_length=64, blank=True)
+    repository = models.CharField(max_length=500, blank=True)
+    ref = models.CharField(max_length=255, blank=True)
+    commit = models.CharField(max_length=64, blank=True)
+    diff = models.CharField(max_length=64, blank=True)
+    revision = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREPARING)
+    is_manual = models.BooleanField(default=False)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "commit", "diff"], name="unique_buildable_object"
+            )
+        ]
+
+    def __str__(self) -> str:
+        what = self.commit[:12] or (f"diff {self.diff}" if self.diff else self.ref) or self.phid
+        return f"B{self.pk} {what}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("buildable-detail", args=[self.pk])
+
+
+class Build(models.Model):
+    """One application of a plan to a buildable. ``plan_snapshot`` keeps the steps as they
+    were when the build started, so re-importing a plan never changes a running build."""
+
+    class Status(models.TextChoices):
+        INACTIVE = "inactive"
+        PENDING = "pending"
+        BUILDING = "building"
+        PAUSED = "paused"
+        PASSED = "passed"
+        FAILED = "failed"
+        ABORTED = "aborted"
+        ERROR = "error"
+        DEADLOCKED = "deadlocked"
+
+    COMPLETE = frozenset({"passed", "failed", "aborted", "error", "deadlocked"})
+
+    phid = phids.phid_field(phids.BUILD)
+    plan = models.ForeignKey(BuildPlan, on_delete=models.PROTECT, related_name="builds")
+    buildable = models.ForeignKey(Buildable, on_delete=models.CASCADE, related_name="builds")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    generation = models.PositiveIntegerField(default=0)
+    initiator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    plan_snapshot = models.JSONField(default=list, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "date_modified"])]
+
+    def __str__(self) -> str:
+        return f"Build {self.pk} ({self.plan.name})"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status in self.COMPLETE
+
+    def get_absolute_url(self) -> str:
+        return reverse("build-detail", args=[self.pk])
+
+    def absolute_url(self) -> str:
+        """The build page's URL under ``HARBOR_BASE_URL``."""
+        return settings.HARBOR_BASE_URL + self.get_absolute_url()
+
+
+class BuildTarget(models.Model):
+    """One run of one step in one generation of a build.
+
+    ``attempt`` counts claims by target workers; ``lease_expires`` is when the current
+    claim lapses unless renewed. ``config`` and ``variables`` are snapshots taken when the
+    engine creates the target.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        BUILDING = "building"
+        WAITING = "waiting"
+        PASSED = "passed"
+        FAILED = "failed"
+        ABORTED = "aborted"
+
+    COMPLETE = frozenset({"passed", "failed", "aborted"})
+    UNDERWAY = frozenset({"pending", "building"})
+    FAILED_STATES = frozenset({"failed", "aborted"})
+
+    phid = phids.phid_field(phids.BUILD_TARGET)
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="targets")
+    step_key = models.CharField(max_length=100)
+    generation = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    step_type = models.CharField(max_length=64)
+    config = models.JSONField(default=dict, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    wait_for_message = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempt = models.PositiveIntegerField(default=0)
+    lease_expires = models.DateTimeField(null=True, blank=True)
+    wait_deadline = models.DateTimeField(null=True, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_started = models.DateTimeField(null=True, blank=True)
+    date_completed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["build", "step_key", "generation"], name="unique_target_per_generation"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "lease_expires"],
+                name="target_underway_idx",
+                condition=Q(status__in=["pending", "building"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phid})"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status in self.COMPLETE
+
+
+class BuildMessage(models.Model):
+    """A message in a receiver's inbox: a verdict (pass/fail/work) for a target, or a command
+    (restart/abort/pause/resume) for a build. Consumed only by the engine, under the build's
+    row lock. ``build`` is the build the message concerns, set for every receiver kind, so
+    one indexed query finds a build's unconsumed messages."""
+
+    class Type(models.TextChoices):
+        PASS = "pass"
+        FAIL = "fail"
+        WORK = "work"
+        RESTART = "restart"
+        ABORT = "abort"
+        PAUSE = "pause"
+        RESUME = "resume"
+
+    VERDICTS = frozenset({"pass", "fail"})
+    TARGET_TYPES = frozenset({"pass", "fail", "work"})
+    COMMANDS = frozenset({"restart", "abort", "pause", "resume"})
+
+    receiver_phid = models.CharField(max_length=30)
+    target = models.ForeignKey(
+        BuildTarget, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="messages")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    is_consumed = models.BooleanField(default=False)
+    date_consumed = models.DateTimeField(null=True, blank=True)
+    # What consuming it did: e.g. "target passed", or why it had no effect.
+    outcome = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receiver_phid", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="unique_message_idempotency_key",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["build", "id"], name="message_unconsumed_idx", condition=Q(is_consumed=False)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} → {self.receiver_phid}"
+
+
+class StatusEvent(models.Model):
+    """One status transition of a build, target or buildable: the timeline the UI shows."""
+
+    class Cause(models.TextChoices):
+        MESSAGE = "message"
+        COMMAND = "command"
+        WORKER = "worker"
+        TIMEOUT = "timeout"
+        REPAIR = "repair"
+        ENGINE = "engine"
+
+    build = models.ForeignKey(
+        Build, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    target = models.ForeignKey(
+        BuildTarget, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    buildable = models.ForeignKey(
+        Buildable, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    message = models.ForeignKey(BuildMessage, null=True, blank=True, on_delete=models.SET_NULL)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    cause = models.CharField(max_length=16, choices=Cause.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    detail = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    @property
+    def subject(self) -> str:
+        if self.target_id:
+            return "target"
+        return "build" if self.build_id else "buildable"
+
+
+class UnitResult(models.Model):
+    """A unit test result reported for a target (Harbormaster's unit message, spec §2.3)."""
+
+    class Result(models.TextChoices):
+        PASS = "pass"
+        FAIL = "fail"
+        SKIP = "skip"
+        BROKEN = "broken"
+        UNSOUND = "unsound"
+
+    target = models.ForeignKey(BuildTarget, on_delete=models.CASCADE, related_name="unit_results")
+    message = models.ForeignKey(BuildMessage, null=True, blank=True, on_delete=models.SET_NULL)
+    name = models.TextField()
+    namespace = models.TextField(blank=True)
+    engine = models.CharField(max_length=255, blank=True)
+    result = models.CharField(max_length=16, choices=Result.choices)
+    duration = models.FloatField(null=True, blank=True)
+    path = models.TextField(blank=True)
+    details = models.TextField(blank=True)
+    format = models.CharField(max_length=16, default="text")
+    coverage = models.JSONField(null=True, blank=True)
+
+
+class LintMessage(models.Model):
+    """A lint message reported for a target (Harbormaster's lint message, spec §2.3)."""
+
+    class Severity(models.TextChoices):
+        ADVICE = "advice"
+        AUTOFIX = "autofix"
+        WARNING = "warning"
+        ERROR = "error"
+        DISABLED = "disabled"
+
+    target = models.ForeignKey(BuildTarget, on_delete=models.CASCADE, related_name="lint_messages")
+    message = models.ForeignKey(BuildMessage, null=True, blank=True, on_delete=models.SET_NULL)
+    path = models.TextField()
+    line = models.IntegerField(null=True, blank=True)
+    char = models.IntegerField(null=True, blank=True)
+    code = models.CharField(max_length=128)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+
+
+class BuildLog(models.Model):
+    """A target's log (e.g. source ``http``, type ``body``), appended in chunks while live."""
+
+    target = models.ForeignKey(BuildTarget, on_delete=models.CASCADE, related_name="logs")
+    source = models.CharField(max_length=500)
+    log_type = models.CharField(max_length=64)
+    is_live = models.BooleanField(default=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    @property
+    def text(self) -> str:
+        return "".join(chunk.text for chunk in self.chunks.all())
+
+
+class BuildLogChunk(models.Model):
+    """One appended piece of a build log."""
+
+    log = models.ForeignKey(BuildLog, on_delete=models.CASCADE, related_name="chunks")
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Artifact(models.Model):
+    """Something a target produced: a ``uri`` or a ``file``. Keys are unique per build and
+    generation, so a restarted build can produce the same keys again (spec §1.10)."""
+
+    class Type(models.TextChoices):
+        URI = "uri"
+        FILE = "file"
+
+    phid = phids.phid_field(phids.ARTIFACT)
+    target = models.ForeignKey(BuildTarget, on_delete=models.CASCADE, related_name="artifacts")
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="artifacts")
+    generation = models.PositiveIntegerField()
+    key = models.CharField(max_length=255)
+    artifact_type = models.CharField(max_length=16, choices=Type.choices)
+    data = models.JSONField(default=dict)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["build", "generation", "key"], name="unique_artifact_key"
+            )
+        ]

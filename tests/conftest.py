@@ -1,0 +1,33 @@
+"""Fixtures shared by every test: users, tokens, plans and buildables on real PostgreSQL."""
+
+import pytest
+
+from accounts.models import ApiToken, User
+from builds.models import Buildable, BuildPlan, BuildStep
+
+
+@pytest.fixture
+def user(db) -> User:
+    return User.objects.create_user(username="alice", password="alice-password")
+
+
+@pytest.fixture
+def api_token(user) -> str:
+    """A clear API token for ``user``."""
+    return ApiToken.issue(user, name="test")[1]
+
+
+def make_plan(name: str, steps: list[dict], **fields) -> BuildPlan:
+    """Create a plan with ``steps`` given as dicts of BuildStep fields (``key`` required)."""
+    plan = BuildPlan.objects.create(name=name, **fields)
+    for sequence, step in enumerate(steps):
+        step = {"name": step["key"], "step_type": "sleep", "config": {}, **step}
+        BuildStep.objects.create(plan=plan, sequence=sequence, **step)
+    return plan
+
+
+@pytest.fixture
+def buildable(db) -> Buildable:
+    return Buildable.objects.create(
+        repository="https://example.com/repo.git", ref="main", commit="a" * 40
+    )
