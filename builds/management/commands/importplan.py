@@ -1,0 +1,24 @@
+"""``manage.py importplan FILE.yaml``: create or update a build plan from YAML."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from builds.plans import PlanError, import_plan, load_plan_file
+
+
+class Command(BaseCommand):
+    help = "Create or update a build plan (by name) from a YAML file; see DESIGN.md §4."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the plan's YAML file")
+
+    def handle(self, *args, **options):
+        path = options["file"]
+        try:
+            plan = import_plan(load_plan_file(path))
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        except PlanError as exc:
+            raise CommandError(f"{path}: plan refused: {exc}") from exc
+        count = plan.steps.count()
+        noun = "step" if count == 1 else "steps"
+        self.stdout.write(f"Imported plan {plan.name} ({plan.phid}) with {count} {noun}")

@@ -1,0 +1,246 @@
+"""Plans are code: read a plan from YAML, check it whole, then create or update it by name.
+
+The YAML shape is DESIGN.md §4 "Plan YAML"::
+
+    name: example
+    description: Trigger the external CI and wait for its verdict.
+    behaviors: {restartable: always, affects_buildable: always}
+    steps:
+      - key: external-ci            # [a-z0-9._-]+, unique within the plan
+        name: Run the external CI   # optional, defaults to the key
+        type: http                  # a name in workers.steps.STEP_TYPES
+        depends_on: []              # keys of steps of this plan
+        wait_for_message: true      # optional, default false
+        description: ...            # optional
+        uri: "http://..."           # every other key goes into the step's config
+        method: POST
+
+Behaviors follow Harbormaster's ``HarbormasterBuildPlanBehavior`` (spec §3 "Plan behaviors"):
+``restartable`` is always/failed/never and ``affects_buildable`` (Harbormaster's
+``buildable``) is always/building/never; a missing behavior means ``always``.
+"""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.db import transaction
+
+from builds.models import BuildPlan, BuildStep
+
+STEP_KEY_PATTERN = re.compile(r"[a-z0-9._-]+")
+PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps"})
+STEP_FIELDS = frozenset({"key", "name", "type", "depends_on", "wait_for_message", "description"})
+BEHAVIOR_OPTIONS = {
+    "restartable": ("always", "failed", "never"),
+    "affects_buildable": ("always", "building", "never"),
+}
+
+
+class PlanError(ValueError):
+    """A plan that cannot be imported; the message says what is wrong and where."""
+
+
+def load_plan_file(path: str | Path) -> dict:
+    """Read a plan from the YAML file at ``path`` (``yaml.safe_load``).
+
+    Raises ``OSError`` if the file cannot be read and ``PlanError`` if it is not valid YAML
+    or its top level is not a mapping.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PlanError("a plan must be a YAML mapping with name and steps")
+    return data
+
+
+def import_plan(data: dict) -> BuildPlan:
+    """Create or update the plan named ``data["name"]`` and replace its steps with ``data``'s.
+
+    Everything is checked before anything is written, and the write is one transaction, so a
+    refused plan changes nothing. Steps keep their PHID across imports when their key stays.
+    Builds already started are unaffected: each keeps its own ``plan_snapshot``.
+
+    Raises ``PlanError`` for a missing name, a missing or empty steps list, a bad behavior,
+    a bad or duplicate step key, an unknown step type, a ``depends_on`` naming a missing step,
+    or a dependency cycle.
+    """
+    plan_fields = _parse_plan(data)
+    steps = [_parse_step(index, raw) for index, raw in enumerate(data["steps"])]
+    _check_keys_unique(steps)
+    _check_dependencies(steps)
+    return _save_plan(plan_fields, steps)
+
+
+def _parse_plan(data: Any) -> dict:
+    """Check the plan's own fields; return name, description and behaviors."""
+    if not isinstance(data, dict):
+        raise PlanError("a plan must be a mapping with name and steps")
+    unknown = sorted(set(data) - PLAN_FIELDS)
+    if unknown:
+        raise PlanError(f"unknown plan field(s): {', '.join(map(str, unknown))}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise PlanError("the plan has no name")
+    if not isinstance(data.get("steps"), list) or not data["steps"]:
+        raise PlanError(f"plan {name!r} has no steps list")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise PlanError(f"plan {name!r}: description must be text")
+    return {
+        "name": name.strip(),
+        "description": description,
+        "behaviors": _parse_behaviors(data.get("behaviors")),
+    }
+
+
+def _parse_behaviors(behaviors: Any) -> dict:
+    """Check ``behaviors`` against ``BEHAVIOR_OPTIONS``; return it as a plain dict."""
+    if behaviors is None:
+        return {}
+    if not isinstance(behaviors, dict):
+        raise PlanError("behaviors must be a mapping, e.g. {restartable: always}")
+    for key, value in behaviors.items():
+        if key not in BEHAVIOR_OPTIONS:
+            known = ", ".join(BEHAVIOR_OPTIONS)
+            raise PlanError(f"unknown behavior {key!r} (known: {known})")
+        if value not in BEHAVIOR_OPTIONS[key]:
+            options = "/".join(BEHAVIOR_OPTIONS[key])
+            raise PlanError(f"behavior {key!r} is {value!r}; it must be one of {options}")
+    return dict(behaviors)
+
+
+def _parse_step(index: int, raw: Any) -> dict:
+    """Check one step of the YAML; return the BuildStep fields it gives."""
+    if not isinstance(raw, dict):
+        raise PlanError(f"step #{index + 1} must be a mapping with key and type")
+    key = raw.get("key")
+    if not isinstance(key, str) or not STEP_KEY_PATTERN.fullmatch(key):
+        raise PlanError(f"step #{index + 1}: key {key!r} must match [a-z0-9._-]+")
+    step_type = raw.get("type")
+    step_types = _step_types()
+    if step_type not in step_types:
+        known = ", ".join(sorted(step_types))
+        raise PlanError(f"step {key!r}: unknown step type {step_type!r} (known: {known})")
+    config = {name: value for name, value in raw.items() if name not in STEP_FIELDS}
+    _check_json(key, config)
+    return {
+        "key": key,
+        "name": _text(key, raw, "name") or key,
+        "step_type": step_type,
+        "config": config,
+        "depends_on": _depends_on(key, raw.get("depends_on")),
+        "wait_for_message": _flag(key, raw, "wait_for_message"),
+        "description": _text(key, raw, "description"),
+    }
+
+
+def _step_types() -> dict:
+    """The step type registry (imported late: workers.steps imports Django models)."""
+    from workers.steps import STEP_TYPES
+
+    return STEP_TYPES
+
+
+def _text(key: str, raw: dict, field: str) -> str:
+    value = raw.get(field) or ""
+    if not isinstance(value, str):
+        raise PlanError(f"step {key!r}: {field} must be text")
+    return value
+
+
+def _flag(key: str, raw: dict, field: str) -> bool:
+    value = raw.get(field, False)
+    if not isinstance(value, bool):
+        raise PlanError(f"step {key!r}: {field} must be true or false, not {value!r}")
+    return value
+
+
+def _depends_on(key: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PlanError(f"step {key!r}: depends_on must be a list of step keys")
+    return list(dict.fromkeys(value))
+
+
+def _check_json(key: str, config: dict) -> None:
+    """Refuse config values JSON cannot hold (YAML dates, sets...), naming the step."""
+    try:
+        json.dumps(config)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"step {key!r}: config cannot be stored as JSON ({exc})") from exc
+
+
+def _check_keys_unique(steps: list[dict]) -> None:
+    seen: set[str] = set()
+    for step in steps:
+        if step["key"] in seen:
+            raise PlanError(f"step {step['key']!r} appears more than once")
+        seen.add(step["key"])
+
+
+def _check_dependencies(steps: list[dict]) -> None:
+    """Refuse a ``depends_on`` naming a missing step, or a cycle (named, e.g. a -> b -> a)."""
+    graph = {step["key"]: step["depends_on"] for step in steps}
+    for key, depends_on in graph.items():
+        for dependency in depends_on:
+            if dependency not in graph:
+                raise PlanError(f"step {key!r} depends on {dependency!r}, which is not a step")
+    cycle = _find_cycle(graph)
+    if cycle:
+        raise PlanError("steps depend on each other in a cycle: " + " -> ".join(cycle))
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """Return one dependency cycle as a path that ends where it starts, or None.
+
+    Iterative depth-first search with three colours, so a long plan cannot hit the
+    recursion limit.
+    """
+    done: set[str] = set()
+    for root in graph:
+        if root in done:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        stack = [iter(graph[root])]
+        while stack:
+            dependency = next(stack[-1], None)
+            if dependency is None:
+                stack.pop()
+                done.add(path[-1])
+                on_path.discard(path.pop())
+            elif dependency in on_path:
+                return path[path.index(dependency) :] + [dependency]
+            elif dependency not in done:
+                path.append(dependency)
+                on_path.add(dependency)
+                stack.append(iter(graph[dependency]))
+    return None
+
+
+@transaction.atomic
+def _save_plan(fields: dict, steps: list[dict]) -> BuildPlan:
+    """Write the checked plan: update it in place (locked) or create it, then its steps."""
+    plan = BuildPlan.objects.select_for_update().filter(name=fields["name"]).first()
+    if plan is None:
+        plan = BuildPlan.objects.create(**fields)
+    else:
+        plan.description = fields["description"]
+        plan.behaviors = fields["behaviors"]
+        plan.save(update_fields=["description", "behaviors", "date_modified"])
+    existing = {step.key: step for step in plan.steps.all()}
+    plan.steps.exclude(key__in=[step["key"] for step in steps]).delete()
+    for sequence, step in enumerate(steps):
+        row = existing.get(step["key"]) or BuildStep(plan=plan, key=step["key"])
+        for name, value in step.items():
+            setattr(row, name, value)
+        row.sequence = sequence
+        row.save()
+    return plan

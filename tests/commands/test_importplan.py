@@ -1,0 +1,182 @@
+"""``manage.py importplan`` and ``builds.plans``: plans imported from YAML, or refused whole."""
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from builds.models import Build, BuildPlan, BuildStep
+from builds.plans import PlanError, import_plan, load_plan_file
+
+EXAMPLE_PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "external-ci.yaml"
+
+
+def write_plan(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    return path
+
+
+def plan_data(*steps: dict, name: str = "deploy") -> dict:
+    return {"name": name, "steps": list(steps)}
+
+
+def step(key: str, **fields) -> dict:
+    return {"key": key, "type": "sleep", "seconds": 0, **fields}
+
+
+def run_importplan(path: Path) -> str:
+    out = StringIO()
+    call_command("importplan", str(path), stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+class TestImportingAPlan:
+    def test_it_imports_the_example_plan_and_reports_its_name_phid_and_step_count(self):
+        output = run_importplan(EXAMPLE_PLAN)
+
+        plan = BuildPlan.objects.get(name="external-ci")
+        assert output.strip() == f"Imported plan external-ci ({plan.phid}) with 2 steps"
+        assert plan.behaviors == {"restartable": "always", "affects_buildable": "always"}
+        first, second = plan.steps.order_by("sequence")
+        assert (first.key, first.step_type, first.wait_for_message) == ("external-ci", "http", True)
+        assert first.config["method"] == "POST"
+        assert first.config["uri"].startswith("http://127.0.0.1:9900/run?target=${target.phid}")
+        assert (second.key, second.depends_on, second.wait_for_message) == (
+            "notify",
+            ["external-ci"],
+            False,
+        )
+
+    def test_every_unknown_step_field_goes_into_the_config(self):
+        plan = import_plan(
+            plan_data(step("a", name="Nap", description="rests", seconds=3, message="hi"))
+        )
+
+        row = plan.steps.get()
+        assert (row.name, row.description) == ("Nap", "rests")
+        assert row.config == {"seconds": 3, "message": "hi"}
+
+    def test_a_step_without_a_name_is_named_by_its_key(self):
+        plan = import_plan(plan_data(step("lint")))
+
+        assert plan.steps.get().name == "lint"
+
+    def test_reimporting_replaces_the_steps_and_keeps_the_phid_of_a_kept_key(self):
+        plan = import_plan(plan_data(step("a"), step("b", depends_on=["a"])))
+        kept_phid = plan.steps.get(key="a").phid
+
+        again = import_plan(plan_data(step("a", seconds=5), step("c"), name="deploy"))
+
+        assert again.pk == plan.pk
+        assert list(again.steps.order_by("sequence").values_list("key", flat=True)) == ["a", "c"]
+        assert again.steps.get(key="a").phid == kept_phid
+        assert again.steps.get(key="a").config == {"seconds": 5}
+
+    def test_reimporting_leaves_an_existing_builds_plan_snapshot_unchanged(self, buildable):
+        plan = import_plan(plan_data(step("a"), step("b", depends_on=["a"])))
+        build = Build.objects.create(plan=plan, buildable=buildable, plan_snapshot=plan.snapshot())
+        snapshot = build.plan_snapshot
+
+        import_plan(plan_data(step("z", seconds=9)))
+
+        build.refresh_from_db()
+        assert build.plan_snapshot == snapshot
+        assert [s["key"] for s in build.plan_snapshot] == ["a", "b"]
+        assert list(plan.steps.values_list("key", flat=True)) == ["z"]
+
+
+REFUSALS = {
+    "cycle": (
+        plan_data(
+            step("a", depends_on=["c"]), step("b", depends_on=["a"]), step("c", depends_on=["b"])
+        ),
+        "cycle: a -> c -> b -> a",
+    ),
+    "self-dependency": (plan_data(step("a", depends_on=["a"])), "cycle: a -> a"),
+    "missing dependency": (
+        plan_data(step("a"), step("b", depends_on=["nope"])),
+        "step 'b' depends on 'nope', which is not a step",
+    ),
+    "unknown type": (
+        plan_data(step("a"), step("b", type="teleport")),
+        "step 'b': unknown step type 'teleport'",
+    ),
+    "duplicate key": (plan_data(step("a"), step("a")), "step 'a' appears more than once"),
+    "bad key": (plan_data(step("Build Me")), "key 'Build Me' must match [a-z0-9._-]+"),
+    "no name": ({"steps": [step("a")]}, "the plan has no name"),
+    "no steps": ({"name": "deploy"}, "has no steps list"),
+    "bad behavior value": (
+        {**plan_data(step("a")), "behaviors": {"restartable": "sometimes"}},
+        "behavior 'restartable' is 'sometimes'",
+    ),
+    "unknown behavior": (
+        {**plan_data(step("a")), "behaviors": {"hold-drafts": "always"}},
+        "unknown behavior 'hold-drafts'",
+    ),
+    "non-boolean wait": (
+        plan_data(step("a", wait_for_message="yes")),
+        "step 'a': wait_for_message",
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
+def test_a_refused_plan_names_the_problem_and_writes_nothing(case):
+    data, expected = REFUSALS[case]
+
+    with pytest.raises(PlanError) as refused:
+        import_plan(data)
+
+    assert expected in str(refused.value)
+    assert not BuildPlan.objects.exists()
+    assert not BuildStep.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_reimport_leaves_the_existing_plan_as_it_was():
+    plan = import_plan({**plan_data(step("a"), step("b")), "description": "first"})
+
+    with pytest.raises(PlanError):
+        import_plan({**plan_data(step("a"), step("b", depends_on=["b"])), "description": "second"})
+
+    plan.refresh_from_db()
+    assert plan.description == "first"
+    assert list(plan.steps.order_by("sequence").values_list("key", "depends_on")) == [
+        ("a", []),
+        ("b", []),
+    ]
+
+
+@pytest.mark.django_db
+class TestTheCommandRefusing:
+    def test_a_cycle_is_a_command_error_naming_the_cycle(self, tmp_path):
+        path = write_plan(
+            tmp_path,
+            "name: loop\nsteps:\n"
+            "  - {key: a, type: sleep, depends_on: [b]}\n"
+            "  - {key: b, type: sleep, depends_on: [a]}\n",
+        )
+
+        with pytest.raises(CommandError, match="cycle: a -> b -> a"):
+            run_importplan(path)
+        assert not BuildPlan.objects.exists()
+
+    def test_invalid_yaml_is_a_command_error(self, tmp_path):
+        path = write_plan(tmp_path, "name: [unclosed\nsteps: -")
+
+        with pytest.raises(CommandError, match="invalid YAML"):
+            run_importplan(path)
+        assert not BuildPlan.objects.exists()
+
+    def test_a_missing_file_is_a_command_error(self, tmp_path):
+        with pytest.raises(CommandError, match="cannot read"):
+            run_importplan(tmp_path / "absent.yaml")
+
+
+def test_load_plan_file_refuses_a_file_that_is_not_a_mapping(tmp_path):
+    with pytest.raises(PlanError, match="mapping"):
+        load_plan_file(write_plan(tmp_path, "- just\n- a list\n"))
