@@ -152,12 +152,12 @@ class Build(models.Model):
     def __str__(self) -> str:
         return f"Build {self.pk} ({self.plan.name})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("build-detail", args=[self.pk])
+
     @property
     def is_complete(self) -> bool:
         return self.status in self.COMPLETE
-
-    def get_absolute_url(self) -> str:
-        return reverse("build-detail", args=[self.pk])
 
     def absolute_url(self) -> str:
         """The build page's URL under ``HARBOR_BASE_URL``."""
@@ -268,7 +268,9 @@ class BuildMessage(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["build", "id"], name="message_unconsumed_idx", condition=Q(is_consumed=False)
+                fields=["build", "id"],
+                name="message_unconsumed_idx",
+                condition=Q(is_consumed=False),
             )
         ]
 

@@ -9,6 +9,7 @@ Environment variables (all optional on a developer machine):
     SECRET_KEY, DEBUG, ALLOWED_HOSTS.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -156,3 +157,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Named credentials for HTTP steps, as JSON: {"name": {"username": "…", "password": "…"}}.
+# Plans refer to them by name, so secrets never sit in plan files or logs.
+HARBOR_CREDENTIALS = json.loads(os.environ.get("HARBOR_CREDENTIALS", "{}"))

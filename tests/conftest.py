@@ -31,3 +31,16 @@ def buildable(db) -> Buildable:
     return Buildable.objects.create(
         repository="https://example.com/repo.git", ref="main", commit="a" * 40
     )
+
+
+@pytest.fixture(scope="session")
+def celery_workers(django_db_setup, django_db_blocker):
+    """Two real Celery worker processes (two pool processes each) on the test database,
+    for the whole session. Tests using them need ``django_db(transaction=True)`` so the
+    workers can see their rows."""
+    from tests.workers import WorkerProcess
+
+    workers = [WorkerProcess(concurrency=2).start() for _ in range(2)]
+    yield workers
+    for worker in workers:
+        worker.stop()

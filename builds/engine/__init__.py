@@ -1,0 +1,97 @@
+"""The build engine: the one place that changes a build's, target's or buildable's status.
+
+Views, tasks and commands call these functions; they never write a status themselves
+(DESIGN.md §2–3). Everything here is safe to replay.
+"""
+
+import logging
+
+import redis
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+
+from builds.engine.buildables import aggregate_status, update_buildable
+from builds.engine.commands import command_refusal, derived_status
+from builds.engine.messages import (
+    InvalidMessage,
+    MessageRefused,
+    Receipt,
+    ReceiverNotFound,
+    receive_message,
+)
+from builds.engine.passes import PassResult, run_pass
+from builds.engine.repair import LostWork, find_lost_work
+from builds.engine.starting import PlanNotRunnable, find_or_create_buildable, start_build
+from builds.engine.targets import Claim, begin_target, finish_target, renew_lease, request_update
+from builds.engine.transitions import move_build
+from builds.models import Build, StatusEvent
+
+logger = logging.getLogger(__name__)
+
+# Failures of the machinery rather than of Harbor's logic: the pass is rolled back and the
+# task retries. An IntegrityError can only come from a duplicate insert, which a retried
+# pass will not repeat; none of these may set the build to ``error``.
+INFRASTRUCTURE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    IntegrityError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+
+__all__ = [
+    "Claim",
+    "InvalidMessage",
+    "LostWork",
+    "MessageRefused",
+    "PassResult",
+    "PlanNotRunnable",
+    "Receipt",
+    "ReceiverNotFound",
+    "aggregate_status",
+    "begin_target",
+    "command_refusal",
+    "derived_status",
+    "find_or_create_buildable",
+    "find_lost_work",
+    "finish_target",
+    "receive_message",
+    "renew_lease",
+    "request_update",
+    "start_build",
+    "update_build",
+    "update_buildable",
+]
+
+
+def update_build(build_id: int) -> PassResult | None:
+    """Run one engine pass over build ``build_id`` (see ``builds.engine.passes``).
+
+    Returns the pass's result, or None if the build no longer exists. Infrastructure errors
+    propagate unchanged for the caller to retry. Any other exception is a bug in Harbor: the
+    build is set to ``error`` (Harbormaster's ``continueBuild``, spec §1.6) and the
+    exception re-raised.
+    """
+    try:
+        return run_pass(build_id)
+    except Build.DoesNotExist:
+        return None
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as exc:
+        logger.exception("engine pass over build %s failed", build_id)
+        _mark_error(build_id, exc)
+        raise
+
+
+def _mark_error(build_id: int, exc: Exception) -> None:
+    try:
+        with transaction.atomic():
+            build = Build.objects.select_for_update(no_key=True).get(pk=build_id)
+            move_build(
+                build,
+                Build.Status.ERROR,
+                StatusEvent.Cause.ENGINE,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+    except DatabaseError:
+        logger.exception("could not mark build %s as error", build_id)

@@ -1,0 +1,155 @@
+"""Build commands (restart, pause, resume, abort): Harbormaster's can-apply rules and effects.
+
+Rules follow ``HarbormasterBuildMessage*Transaction`` (spec §3). Unlike Harbormaster, which
+applies only the latest unconsumed command and drops the rest, Harbor applies every command
+in the order received, each checked at that moment (DESIGN.md §3), so an abort cannot vanish
+behind a later pause. Beyond Harbormaster, abort and restart move the affected generation's
+unfinished targets to ``aborted`` so nothing is left waiting for ever (DESIGN.md §3.4).
+"""
+
+from django.utils import timezone
+
+from builds.engine.transitions import RESTARTABLE_FROM, move_build, move_target
+from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
+
+B = Build.Status
+COMMAND = StatusEvent.Cause.COMMAND
+UNFINISHED = (BuildTarget.Status.PENDING, BuildTarget.Status.BUILDING, BuildTarget.Status.WAITING)
+
+
+def command_refusal(build: Build, command: str) -> str | None:
+    """Return why ``command`` cannot apply to ``build`` now (Harbormaster's can-apply
+    assertion text), or None if it can. Raises KeyError for an unknown command."""
+    if build.plan.auto_key:
+        return "You can not issue commands to an autobuild."
+    return REFUSALS[command](build)
+
+
+def _restart_refusal(build: Build) -> str | None:
+    restartable = build.plan.behavior("restartable")
+    if restartable == "never":
+        return "This build can not be restarted: its plan is not restartable."
+    if restartable == "failed" and build.status != B.FAILED:
+        return "This build can not be restarted: its plan only restarts failed builds."
+    return None
+
+
+def _pause_refusal(build: Build) -> str | None:
+    if build.status == B.PAUSED:
+        return "You can not pause this build because it is already paused."
+    if build.is_complete:
+        return "You can not pause this build because it is already complete."
+    return None
+
+
+def _resume_refusal(build: Build) -> str | None:
+    if build.status != B.PAUSED:
+        return "You can not resume this build because it is not paused."
+    return None
+
+
+def _abort_refusal(build: Build) -> str | None:
+    if build.is_complete:
+        return "You can not abort this build because it is already complete."
+    return None
+
+
+REFUSALS = {
+    "restart": _restart_refusal,
+    "pause": _pause_refusal,
+    "resume": _resume_refusal,
+    "abort": _abort_refusal,
+}
+
+
+def apply_commands(build: Build, messages: list[BuildMessage]) -> None:
+    """Apply each unconsumed command message of ``build`` in id order, under its row lock.
+
+    Each message is consumed conditionally first; only a message this pass consumed takes
+    effect, so a replayed pass cannot apply a command twice.
+    """
+    for message in messages:
+        refusal = command_refusal(build, message.type)
+        outcome = f"no effect: {refusal}" if refusal else f"build {message.type} applied"
+        if not _consume(message, outcome) or refusal:
+            continue
+        APPLY[message.type](build, message)
+
+
+def _consume(message: BuildMessage, outcome: str) -> bool:
+    return bool(
+        BuildMessage.objects.filter(pk=message.pk, is_consumed=False).update(
+            is_consumed=True, date_consumed=timezone.now(), outcome=outcome
+        )
+    )
+
+
+def _abort_unfinished_targets(build: Build, message: BuildMessage) -> None:
+    targets = build.targets.filter(generation=build.generation, status__in=UNFINISHED)
+    for target in targets:
+        move_target(
+            target,
+            BuildTarget.Status.ABORTED,
+            COMMAND,
+            message=message,
+            detail=f"build {message.type}ed",
+        )
+
+
+def _restart(build: Build, message: BuildMessage) -> None:
+    _abort_unfinished_targets(build, message)
+    move_build(
+        build,
+        B.BUILDING,
+        COMMAND,
+        allowed_from=RESTARTABLE_FROM,
+        message=message,
+        detail=f"restarted as run {build.generation + 1}",
+        generation=build.generation + 1,
+    )
+
+
+def _abort(build: Build, message: BuildMessage) -> None:
+    _abort_unfinished_targets(build, message)
+    move_build(build, B.ABORTED, COMMAND, message=message)
+
+
+def _pause(build: Build, message: BuildMessage) -> None:
+    move_build(build, B.PAUSED, COMMAND, message=message)
+
+
+def _resume(build: Build, message: BuildMessage) -> None:
+    move_build(build, B.BUILDING, COMMAND, message=message)
+
+
+APPLY = {"restart": _restart, "abort": _abort, "pause": _pause, "resume": _resume}
+
+
+def derived_status(build: Build, unconsumed_commands: list[str] | None = None) -> str:
+    """The status to show: ``restarting``/``aborting``/``pausing``/``resuming`` while such a
+    command is unconsumed, else the stored status (``HarbormasterBuild::
+    getUnprocessedMessageState``; precedence restarting > aborting > pausing > resuming).
+
+    ``unconsumed_commands`` are the types of the build's unconsumed command messages in id
+    order; when None they are queried (one query).
+    """
+    if unconsumed_commands is None:
+        unconsumed_commands = list(
+            build.messages.filter(is_consumed=False, type__in=BuildMessage.COMMANDS)
+            .order_by("id")
+            .values_list("type", flat=True)
+        )
+    pending = set()
+    opposite = {"restart": "abort", "abort": "restart", "pause": "resume", "resume": "pause"}
+    for command in unconsumed_commands:
+        pending.discard(opposite[command])
+        pending.add(command)
+    for command, shown in (
+        ("restart", "restarting"),
+        ("abort", "aborting"),
+        ("pause", "pausing"),
+        ("resume", "resuming"),
+    ):
+        if command in pending:
+            return shown
+    return build.status

@@ -1,0 +1,20 @@
+"""Sending the engine's follow-up tasks by name, so the engine never imports the workers.
+
+Routing (which queue) comes from ``CELERY_TASK_ROUTES``. Call these only after a commit
+(``transaction.on_commit``): a task sent inside an open transaction can run before the rows
+it needs are visible.
+"""
+
+from celery import current_app
+
+
+def run_target(target_id: int) -> None:
+    """Queue ``workers.tasks.run_target`` for target ``target_id``."""
+    current_app.send_task("workers.tasks.run_target", args=(target_id,))
+
+
+def update_build(build_id: int, countdown: float = 0) -> None:
+    """Queue ``workers.tasks.update_build`` for build ``build_id``, after ``countdown`` s."""
+    current_app.send_task(
+        "workers.tasks.update_build", args=(build_id,), countdown=countdown or None
+    )

@@ -1,0 +1,233 @@
+"""Receiving messages: the inbox side of ``sendmessage`` (spec §2; DESIGN.md §3 and §5).
+
+The receiving row is locked first (the target's row for a verdict, the build's row for a
+command), then the message is checked, stored with its unit results and lint messages in
+the same transaction, and ``update_build`` fires after commit. Message ids therefore follow
+commit order per receiver, so "the first received" is the lowest id.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from builds import phids
+from builds.engine.commands import command_refusal
+from builds.engine.targets import request_update
+from builds.models import Build, Buildable, BuildMessage, BuildTarget, LintMessage, UnitResult
+
+UNIT_FIELDS = (
+    "name",
+    "result",
+    "namespace",
+    "engine",
+    "duration",
+    "path",
+    "details",
+    "format",
+    "coverage",
+)
+LINT_FIELDS = ("name", "code", "severity", "path", "line", "char", "description")
+
+
+class ReceiverNotFound(LookupError):
+    """No build target, build or buildable has the receiver PHID."""
+
+
+class InvalidMessage(ValueError):
+    """The message cannot go to this kind of receiver (e.g. a command to a target)."""
+
+
+class MessageRefused(Exception):
+    """The message could never count (Beyond Harbormaster: Harbormaster stores it silently).
+
+    ``target_status`` and ``build_status`` say why, for the sender.
+    """
+
+    def __init__(
+        self, detail: str, target_status: str | None = None, build_status: str | None = None
+    ):
+        super().__init__(detail)
+        self.detail = detail
+        self.target_status = target_status
+        self.build_status = build_status
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The stored message (or, for a repeated idempotency key, the first one) and whether
+    this call created it."""
+
+    message: BuildMessage
+    created: bool
+
+
+def receive_message(
+    receiver_phid: str,
+    message_type: str,
+    author=None,
+    unit=(),
+    lint=(),
+    idempotency_key: str | None = None,
+) -> Receipt:
+    """Store a message for a build target (``pass``/``fail``/``work`` with unit results
+    and lint messages) or a command (``restart``/``abort``/``pause``/``resume``) for a build
+    or for each build of a buildable it can apply to, and fire ``update_build``.
+
+    Raises ReceiverNotFound, InvalidMessage or MessageRefused; nothing is stored then.
+    """
+    kind = phids.phid_type(receiver_phid)
+    if kind == phids.BUILD_TARGET:
+        return _receive_for_target(receiver_phid, message_type, author, unit, lint, idempotency_key)
+    if kind in (phids.BUILD, phids.BUILDABLE):
+        if unit or lint:
+            raise InvalidMessage(
+                "unit and lint results can only be sent to a build target, not to a "
+                + ("build." if kind == phids.BUILD else "buildable.")
+            )
+        return _receive_command(receiver_phid, kind, message_type, author, idempotency_key)
+    raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
+
+
+def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) -> Receipt:
+    if message_type not in BuildMessage.TARGET_TYPES:
+        raise InvalidMessage(
+            f'Message type "{message_type}" can not be sent to a build target; '
+            "send pass, fail or work."
+        )
+    with transaction.atomic():
+        target = (
+            BuildTarget.objects.select_for_update(of=("self",))
+            .select_related("build")
+            .filter(phid=receiver_phid)
+            .first()
+        )
+        if target is None:
+            raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
+        duplicate = _find_duplicate(receiver_phid, key)
+        if duplicate:
+            return Receipt(duplicate, created=False)
+        _check_target_can_take(target, message_type)
+        message = BuildMessage.objects.create(
+            receiver_phid=receiver_phid,
+            target=target,
+            build_id=target.build_id,
+            type=message_type,
+            author=author,
+            idempotency_key=key,
+        )
+        _store_results(target, message, unit, lint)
+        request_update(target.build_id)
+    return Receipt(message, created=True)
+
+
+def _find_duplicate(receiver_phid: str, key: str | None) -> BuildMessage | None:
+    if key is None:
+        return None
+    return BuildMessage.objects.filter(receiver_phid=receiver_phid, idempotency_key=key).first()
+
+
+def _check_target_can_take(target: BuildTarget, message_type: str) -> None:
+    """Raise MessageRefused when a verdict could never count, or when a ``work`` message
+    goes to a complete target. Early verdicts (target pending or building) are accepted."""
+    build = target.build
+    reason = None
+    if target.is_complete:
+        reason = f"the build target is already {target.status}"
+    elif message_type == BuildMessage.Type.WORK:
+        return
+    elif target.generation != build.generation:
+        reason = (
+            f"the build target belongs to run {target.generation}, "
+            f"not the current run {build.generation}"
+        )
+    elif build.is_complete:
+        reason = f"the build is already {build.status}"
+    elif not target.wait_for_message:
+        reason = f'the build step "{target.step_key}" does not wait for messages'
+    if reason:
+        raise MessageRefused(
+            f'Message "{message_type}" can not affect this build target: {reason}.',
+            target_status=target.status,
+            build_status=build.status,
+        )
+
+
+def _store_results(target: BuildTarget, message: BuildMessage, unit, lint) -> None:
+    UnitResult.objects.bulk_create(
+        UnitResult(
+            target=target,
+            message=message,
+            **{k: v for k, v in item.items() if k in UNIT_FIELDS and v is not None},
+        )
+        for item in unit
+    )
+    LintMessage.objects.bulk_create(
+        LintMessage(
+            target=target,
+            message=message,
+            **{k: v for k, v in item.items() if k in LINT_FIELDS and v is not None},
+        )
+        for item in lint
+    )
+
+
+def _receive_command(receiver_phid, kind, command, author, key) -> Receipt:
+    if command not in BuildMessage.COMMANDS:
+        raise InvalidMessage(
+            f'Message type "{command}" is not supported by a '
+            f"{'build' if kind == phids.BUILD else 'buildable'}; "
+            "send restart, abort, pause or resume."
+        )
+    with transaction.atomic():
+        builds = _lock_builds(receiver_phid, kind)
+        duplicate = _find_duplicate(receiver_phid, key)
+        if duplicate:
+            return Receipt(duplicate, created=False)
+        messages = [
+            # The key is unique per receiver, so only the first build's message carries it.
+            _store_command(build, receiver_phid, command, author, key if i == 0 else None)
+            for i, build in enumerate(_builds_accepting(builds, command, kind))
+        ]
+    if not messages:
+        raise MessageRefused(f'No build of this buildable can take "{command}" now.')
+    return Receipt(messages[0], created=True)
+
+
+def _lock_builds(receiver_phid: str, kind: str) -> list[Build]:
+    """Lock the receiving build, or every build of the receiving buildable in id order
+    (the lock order of DESIGN.md §3: build rows first). Raises ReceiverNotFound."""
+    builds = Build.objects.select_for_update(no_key=True, of=("self",)).select_related("plan")
+    if kind == phids.BUILD:
+        found = list(builds.filter(phid=receiver_phid))
+        if found:
+            return found
+    else:
+        buildable = Buildable.objects.filter(phid=receiver_phid).first()
+        if buildable is not None:
+            return list(builds.filter(buildable=buildable).order_by("id"))
+    raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
+
+
+def _builds_accepting(builds: list[Build], command: str, kind: str) -> list[Build]:
+    """For a build receiver, the build if the command can apply, else MessageRefused; for a
+    buildable, the builds it can apply to (spec §2.5–2.6)."""
+    accepting = [b for b in builds if command_refusal(b, command) is None]
+    if kind == phids.BUILD and not accepting:
+        build = builds[0]
+        raise MessageRefused(
+            f"Unable to {command.capitalize()} Build: {command_refusal(build, command)}",
+            build_status=build.status,
+        )
+    return accepting
+
+
+def _store_command(build: Build, receiver_phid, command, author, key) -> BuildMessage:
+    message = BuildMessage.objects.create(
+        receiver_phid=receiver_phid,
+        build=build,
+        type=command,
+        author=author,
+        idempotency_key=key,
+    )
+    request_update(build.pk)
+    return message

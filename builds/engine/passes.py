@@ -1,0 +1,176 @@
+"""One engine pass over a build: the only code that decides a build's status.
+
+Follows ``HarbormasterBuildEngine::continueBuild`` / ``updateBuild`` / ``updateBuildSteps``
+(spec §1.6–1.7) with the changes of DESIGN.md §3. A pass is one transaction whose first
+statement locks the build row, so passes of one build take turns in PostgreSQL whatever
+happens to the Redis lock; every write in it is conditional and counted.
+
+Row locks are always taken in this order: build, then target, then message rows. The build
+row is locked ``FOR NO KEY UPDATE``: it serialises passes and commands, yet lets message and
+event inserts (whose foreign keys take ``KEY SHARE`` on the build) proceed during a pass.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from builds.engine import dispatch
+from builds.engine.buildables import update_buildable
+from builds.engine.commands import apply_commands
+from builds.engine.transitions import move_build, move_target
+from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
+from builds.variables import snapshot_variables
+
+B = Build.Status
+T = BuildTarget.Status
+ENGINE = StatusEvent.Cause.ENGINE
+MESSAGE = StatusEvent.Cause.MESSAGE
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What a pass saw and left: the build's status before and after, and its generation."""
+
+    build_id: int
+    old_status: str
+    new_status: str
+    generation: int
+
+    @property
+    def status_changed(self) -> bool:
+        return self.old_status != self.new_status
+
+
+def run_pass(build_id: int) -> PassResult:
+    """Run one engine pass over build ``build_id`` in its own transaction.
+
+    Raises ``Build.DoesNotExist`` for an unknown id; database errors propagate (the caller
+    retries). Follow-ups (running new targets, updating the buildable) are queued to run
+    after the commit.
+    """
+    with transaction.atomic():
+        build = (
+            Build.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("plan", "buildable", "initiator")
+            .get(pk=build_id)
+        )
+        old_status = build.status
+        messages = list(build.messages.filter(is_consumed=False).order_by("id"))
+        apply_commands(build, [m for m in messages if m.type in BuildMessage.COMMANDS])
+        if build.status == B.PENDING:
+            move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
+        if build.status == B.BUILDING:
+            _update_steps(build, [m for m in messages if m.type in BuildMessage.VERDICTS])
+        result = PassResult(build.pk, old_status, build.status, build.generation)
+        transaction.on_commit(lambda: _after_commit(result))
+    return result
+
+
+def _update_steps(build: Build, verdicts: list[BuildMessage]) -> None:
+    targets = {t.step_key: t for t in build.targets.filter(generation=build.generation)}
+    _consume_verdicts(targets.values(), verdicts)
+    steps = build.plan_snapshot
+    status = _classify(steps, targets)
+    if status.failed:
+        move_build(build, B.FAILED, ENGINE, detail=f"step {status.failed[0]} failed")
+    elif len(status.complete) == len(steps):
+        move_build(build, B.PASSED, ENGINE)
+    elif not status.runnable and not status.waiting and not status.underway:
+        move_build(build, B.DEADLOCKED, ENGINE, detail="no step can run")
+    else:
+        _create_targets(build, status.runnable)
+
+
+def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
+    """Settle each waiting target by its lowest-id unconsumed pass/fail message (the first
+    received wins, as Harbormaster's emergent order gives, spec §1.7); the later verdicts
+    for that target are consumed as superseded. ``work`` messages are never consumed."""
+    waiting = {t.pk: t for t in targets if t.status == T.WAITING}
+    by_target: dict[int, list[BuildMessage]] = {}
+    for message in verdicts:
+        if message.target_id in waiting:
+            by_target.setdefault(message.target_id, []).append(message)
+    now = timezone.now()
+    for target_id, messages in by_target.items():
+        first, *later = messages
+        outcome = T.PASSED if first.type == BuildMessage.Type.PASS else T.FAILED
+        consumed = BuildMessage.objects.filter(pk=first.pk, is_consumed=False).update(
+            is_consumed=True, date_consumed=now, outcome=f"target {outcome}"
+        )
+        if not consumed:
+            continue
+        BuildMessage.objects.filter(pk__in=[m.pk for m in later], is_consumed=False).update(
+            is_consumed=True, date_consumed=now, outcome=f"no effect: message {first.pk} decided"
+        )
+        move_target(waiting[target_id], outcome, MESSAGE, message=first)
+
+
+@dataclass
+class StepStatus:
+    complete: list[str]
+    failed: list[str]
+    waiting: list[str]
+    underway: list[str]
+    runnable: list[dict]
+
+
+def _classify(steps: list[dict], targets: dict[str, BuildTarget]) -> StepStatus:
+    status = StepStatus([], [], [], [], [])
+    for step in steps:
+        target = targets.get(step["key"])
+        if target is None:
+            continue
+        if target.status in BuildTarget.COMPLETE:
+            status.complete.append(step["key"])
+        if target.status in BuildTarget.FAILED_STATES:
+            status.failed.append(step["key"])
+        elif target.status == T.WAITING:
+            status.waiting.append(step["key"])
+        elif target.status in BuildTarget.UNDERWAY:
+            status.underway.append(step["key"])
+    done = set(status.complete)
+    status.runnable = [
+        step
+        for step in steps
+        if step["key"] not in targets and all(dep in done for dep in step["depends_on"])
+    ]
+    return status
+
+
+def _create_targets(build: Build, steps: list[dict]) -> None:
+    if not steps:
+        return
+    now = timezone.now()
+    targets = BuildTarget.objects.bulk_create(
+        BuildTarget(
+            build=build,
+            step_key=step["key"],
+            generation=build.generation,
+            name=step["name"],
+            step_type=step["type"],
+            config=step["config"],
+            wait_for_message=step["wait_for_message"],
+            variables=snapshot_variables(build, step, now),
+            status=T.PENDING,
+        )
+        for step in steps
+    )
+    StatusEvent.objects.bulk_create(
+        StatusEvent(build_id=build.pk, target=target, to_status=T.PENDING, cause=ENGINE)
+        for target in targets
+    )
+
+
+def _after_commit(result: PassResult) -> None:
+    # Every pending target of the generation, not only this pass's: claims are conditional,
+    # so a duplicate is harmless, and a target left pending by a crashed pass is picked up.
+    pending = BuildTarget.objects.filter(
+        build_id=result.build_id, generation=result.generation, status=T.PENDING
+    ).values_list("pk", flat=True)
+    for target_id in pending:
+        dispatch.run_target(target_id)
+    if result.status_changed:
+        update_buildable(
+            Build.objects.values_list("buildable_id", flat=True).get(pk=result.build_id)
+        )

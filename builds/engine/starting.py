@@ -1,0 +1,67 @@
+"""Starting builds: finding the buildable and creating a pending build of a plan."""
+
+from django.db import IntegrityError, transaction
+
+from builds.engine.targets import request_update
+from builds.engine.transitions import move_buildable
+from builds.models import Build, Buildable, BuildPlan, StatusEvent
+
+
+class PlanNotRunnable(ValueError):
+    """The plan is disabled or has no steps snapshot-able."""
+
+
+def find_or_create_buildable(
+    repository: str,
+    ref: str = "",
+    commit: str = "",
+    diff: str = "",
+    object_phid: str = "",
+    is_manual: bool = True,
+) -> Buildable:
+    """Return the buildable for (repository, commit, diff), creating it if needed.
+
+    ``ref`` and ``object_phid`` are recorded on creation. Safe under concurrency: two
+    callers creating the same buildable end with the same row.
+    """
+    lookup = {"repository": repository, "commit": commit, "diff": diff}
+    defaults = {"ref": ref, "object_phid": object_phid, "is_manual": is_manual}
+    try:
+        with transaction.atomic():
+            return Buildable.objects.get_or_create(**lookup, defaults=defaults)[0]
+    except IntegrityError:
+        return Buildable.objects.get(**lookup)
+
+
+def start_build(
+    plan: BuildPlan, buildable: Buildable, initiator=None, parameters: dict | None = None
+) -> Build:
+    """Create a ``pending`` build of ``plan`` for ``buildable`` with the plan's steps as they
+    are now, move the buildable to ``building``, and fire the first ``update_build`` after
+    commit (``HarbormasterBuildable::applyPlan``, spec §1.4). Raises PlanNotRunnable for a
+    disabled plan."""
+    if plan.status != BuildPlan.Status.ACTIVE:
+        raise PlanNotRunnable(f'Build plan "{plan.name}" is disabled.')
+    with transaction.atomic():
+        build = Build.objects.create(
+            plan=plan,
+            buildable=buildable,
+            initiator=initiator,
+            parameters={str(k): str(v) for k, v in (parameters or {}).items()},
+            plan_snapshot=plan.snapshot(),
+            status=Build.Status.PENDING,
+        )
+        StatusEvent.objects.create(
+            build=build,
+            to_status=Build.Status.PENDING,
+            cause=StatusEvent.Cause.COMMAND,
+            actor=initiator,
+        )
+        move_buildable(
+            buildable,
+            Buildable.Status.BUILDING,
+            StatusEvent.Cause.ENGINE,
+            detail=f"build {build.pk} started",
+        )
+        request_update(build.pk)
+    return build

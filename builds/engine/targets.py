@@ -1,0 +1,133 @@
+"""The target worker's transitions: claim a target, renew its lease, finish it.
+
+The worker moves a target in every state but ``waiting`` (D8788; spec §1.5), outside the
+build's locks. Claims carry an attempt number and a lease: a finish counts only for the
+claim that is still current, so a duplicate ``run_target`` delivery or a worker that
+stalled past its lease cannot finish a target another claim now owns.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from builds import logs
+from builds.engine import dispatch
+from builds.engine.transitions import move_target
+from builds.models import Build, BuildTarget, StatusEvent
+
+T = BuildTarget.Status
+WORKER = StatusEvent.Cause.WORKER
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on a target: the target as claimed and the claim's attempt number."""
+
+    target: BuildTarget
+    attempt: int
+
+
+def begin_target(target_id: int) -> Claim | None:
+    """Claim target ``target_id`` for running: ``pending → building``, or a ``building``
+    target whose lease has expired, with a new attempt number and lease.
+
+    Returns None when there is nothing to run: the target is unknown or past ``building``,
+    its lease is still held, or it belongs to an older generation or a complete build (then
+    it is moved to ``aborted``, as Harbormaster's TargetWorker does, spec §1.9); in those
+    cases ``update_build`` is fired after commit here, as the finish would have.
+    """
+    with transaction.atomic():
+        target = (
+            BuildTarget.objects.select_for_update(of=("self",))
+            .select_related("build")
+            .filter(pk=target_id)
+            .first()
+        )
+        if target is None:
+            return None
+        claim = _claim(target)
+        if claim is None:
+            request_update(target.build_id)
+        return claim
+
+
+def _claim(target: BuildTarget) -> Claim | None:
+    now = timezone.now()
+    if not _claimable(target, now):
+        return None
+    reason = _abandoned_reason(target)
+    if reason:
+        move_target(target, T.ABORTED, WORKER, detail=reason)
+        return None
+    reclaimed = target.status == T.BUILDING
+    moved = move_target(
+        target,
+        T.BUILDING,
+        WORKER,
+        on_attempt=target.attempt,
+        detail=f"claimed again: attempt {target.attempt}'s lease expired" if reclaimed else "",
+        attempt=target.attempt + 1,
+        lease_expires=now + timedelta(seconds=settings.HARBOR_TARGET_LEASE),
+        date_started=target.date_started or now,
+    )
+    return Claim(target, target.attempt) if moved else None
+
+
+def _abandoned_reason(target: BuildTarget) -> str:
+    if target.generation != target.build.generation:
+        return "the build was restarted"
+    if target.build.status in Build.COMPLETE:
+        return f"the build is {target.build.status}"
+    return ""
+
+
+def _claimable(target: BuildTarget, now) -> bool:
+    if target.status == T.PENDING:
+        return True
+    return target.status == T.BUILDING and (
+        target.lease_expires is None or target.lease_expires <= now
+    )
+
+
+def renew_lease(claim: Claim) -> bool:
+    """Extend the claim's lease; False if the claim is no longer current (the target was
+    aborted, finished, or claimed again), which tells a running step to stop."""
+    expires = timezone.now() + timedelta(seconds=settings.HARBOR_TARGET_LEASE)
+    return bool(
+        BuildTarget.objects.filter(
+            pk=claim.target.pk, status=T.BUILDING, attempt=claim.attempt
+        ).update(lease_expires=expires)
+    )
+
+
+def finish_target(claim: Claim, error: str | None = None) -> bool:
+    """Finish the claimed target: ``failed`` with ``error`` written to its log when given,
+    else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
+    claim's attempt; fires ``update_build`` after commit whether or not it moved the target.
+    Returns True if this call moved the target."""
+    target = claim.target
+    if error is not None:
+        outcome = T.FAILED
+    else:
+        outcome = T.WAITING if target.wait_for_message else T.PASSED
+    with transaction.atomic():
+        moved = move_target(
+            target,
+            outcome,
+            WORKER,
+            on_attempt=claim.attempt,
+            detail=error.splitlines()[0][:200] if error else "",
+        )
+        if moved and error is not None:
+            logs.write(target, "harbor", "error", error)
+        request_update(target.build_id)
+    return moved
+
+
+def request_update(build_id: int) -> None:
+    """Fire ``update_build`` for ``build_id`` once the current transaction commits (at once
+    when there is none)."""
+    transaction.on_commit(lambda: dispatch.update_build(build_id))

@@ -1,0 +1,137 @@
+"""Every status transition of builds, build targets and buildables, written once as data.
+
+A transition is a conditional update, ``UPDATE … WHERE pk = … AND status IN (<allowed
+predecessors>)``: one row changed means this call made the move, zero means it already
+happened or is not allowed, so a replayed pass or a duplicate task changes nothing
+(DESIGN.md §2). Each move that happens writes one ``StatusEvent`` for the timeline.
+"""
+
+from django.db.models import Q
+from django.utils import timezone
+
+from builds.models import Build, Buildable, BuildMessage, BuildTarget, StatusEvent
+
+B = Build.Status
+T = BuildTarget.Status
+BB = Buildable.Status
+
+BUILD_ALLOWED_FROM: dict[str, frozenset[str]] = {
+    B.BUILDING: frozenset({B.PENDING, B.PAUSED}),
+    B.PAUSED: frozenset({B.PENDING, B.BUILDING}),
+    B.PASSED: frozenset({B.BUILDING}),
+    B.FAILED: frozenset({B.BUILDING}),
+    B.DEADLOCKED: frozenset({B.BUILDING}),
+    B.ABORTED: frozenset({B.PENDING, B.BUILDING, B.PAUSED}),
+    B.ERROR: frozenset({B.INACTIVE, B.PENDING, B.BUILDING, B.PAUSED}),
+}
+# A restart may start any build again, complete or not (spec §3); it is guarded instead by
+# consuming its message conditionally, so it is applied at most once.
+RESTARTABLE_FROM = frozenset(set(B) - {B.INACTIVE})
+
+TARGET_ALLOWED_FROM: dict[str, frozenset[str]] = {
+    # building → building is a new claim after the previous claim's lease expired.
+    T.BUILDING: frozenset({T.PENDING, T.BUILDING}),
+    T.WAITING: frozenset({T.BUILDING}),
+    T.PASSED: frozenset({T.BUILDING, T.WAITING}),
+    T.FAILED: frozenset({T.BUILDING, T.WAITING}),
+    T.ABORTED: frozenset({T.PENDING, T.BUILDING, T.WAITING}),
+}
+
+BUILDABLE_ALLOWED_FROM: dict[str, frozenset[str]] = {
+    BB.BUILDING: frozenset({BB.PREPARING, BB.PASSED, BB.FAILED}),
+    BB.PASSED: frozenset({BB.BUILDING, BB.FAILED}),
+    BB.FAILED: frozenset({BB.BUILDING, BB.PASSED}),
+}
+
+
+def move_build(
+    build: Build,
+    to: str,
+    cause: str,
+    *,
+    allowed_from: frozenset[str] | None = None,
+    message: BuildMessage | None = None,
+    detail: str = "",
+    **fields,
+) -> bool:
+    """Move ``build`` to status ``to`` if it is in an allowed predecessor status.
+
+    ``fields`` are written in the same UPDATE (e.g. ``generation``). Returns True and
+    records a StatusEvent if the row changed; False (and nothing written) otherwise. The
+    instance is updated to match the row.
+    """
+    allowed = allowed_from if allowed_from is not None else BUILD_ALLOWED_FROM[to]
+    now = timezone.now()
+    changed = Build.objects.filter(pk=build.pk, status__in=allowed).update(
+        status=to, date_modified=now, **fields
+    )
+    if not changed:
+        return False
+    _record(
+        build=build, from_status=build.status, to=to, cause=cause, message=message, detail=detail
+    )
+    build.status = to
+    for name, value in fields.items():
+        setattr(build, name, value)
+    return True
+
+
+def move_target(
+    target: BuildTarget,
+    to: str,
+    cause: str,
+    *,
+    on_attempt: int | None = None,
+    message: BuildMessage | None = None,
+    detail: str = "",
+    **fields,
+) -> bool:
+    """Move ``target`` to ``to`` if it is in an allowed predecessor status (and, when
+    ``on_attempt`` is given, still on that claim: a worker whose lease was taken over cannot
+    finish the target). Sets ``date_completed`` on reaching a complete status. Returns True
+    if this call made the move."""
+    condition = Q(pk=target.pk, status__in=TARGET_ALLOWED_FROM[to])
+    if on_attempt is not None:
+        condition &= Q(attempt=on_attempt)
+    if to in BuildTarget.COMPLETE:
+        fields.setdefault("date_completed", timezone.now())
+        fields.setdefault("lease_expires", None)
+    if not BuildTarget.objects.filter(condition).update(status=to, **fields):
+        return False
+    _record(
+        build_id=target.build_id,
+        target=target,
+        from_status=target.status,
+        to=to,
+        cause=cause,
+        message=message,
+        detail=detail,
+    )
+    target.status = to
+    for name, value in fields.items():
+        setattr(target, name, value)
+    return True
+
+
+def move_buildable(buildable: Buildable, to: str, cause: str, detail: str = "") -> bool:
+    """Move ``buildable`` to ``to`` if allowed; True if this call made the move."""
+    changed = Buildable.objects.filter(
+        pk=buildable.pk, status__in=BUILDABLE_ALLOWED_FROM[to]
+    ).update(status=to, date_modified=timezone.now())
+    if not changed:
+        return False
+    _record(buildable=buildable, from_status=buildable.status, to=to, cause=cause, detail=detail)
+    buildable.status = to
+    return True
+
+
+def _record(*, from_status: str, to: str, cause: str, message=None, detail: str = "", **subject):
+    StatusEvent.objects.create(
+        from_status=from_status or "",
+        to_status=to,
+        cause=cause,
+        message=message,
+        actor_id=message.author_id if message else None,
+        detail=detail[:500],
+        **subject,
+    )

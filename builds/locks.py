@@ -1,0 +1,104 @@
+"""The per-build Redis lock and dirty mark: the only code that touches them (DESIGN.md §3).
+
+The lock is for efficiency, not correctness (the build row lock in PostgreSQL gives that):
+it keeps one worker running a build's passes while the others hand their update to it.
+
+- Key ``harbor:build:<id>``: redis-py's ``Lock`` with a lease (``HARBOR_BUILD_LOCK_LEASE``
+  seconds); its release is an atomic token check, so a holder whose lease expired cannot
+  release someone else's lock.
+- Key ``harbor:build:<id>:dirty`` (no TTL): "this build needs another pass". Every caller
+  sets it before trying the lock; the holder clears it before the pass reads anything and
+  looks at it again after releasing the lock.
+- Key ``harbor:build:<id>:fallback:<token>``: set (with the lease as TTL) by the first
+  caller that finds the lock busy, which also schedules one delayed update for when that
+  lease would expire, so a holder that dies cannot strand the mark, and a busy build does not
+  pile up delayed tasks.
+"""
+
+import os
+from collections.abc import Callable
+
+import redis
+from django.conf import settings
+from redis.exceptions import LockError
+
+# Upper bound on passes one holder runs back to back before handing over to a new task.
+MAX_ROUNDS = 50
+
+_client: redis.Redis | None = None
+_client_pid: int | None = None
+
+
+def client() -> redis.Redis:
+    """This process's Redis client (recreated after a fork, so pool sockets are never shared)."""
+    global _client, _client_pid
+    if _client is None or _client_pid != os.getpid():
+        _client = redis.Redis.from_url(settings.REDIS_URL)
+        _client_pid = os.getpid()
+    return _client
+
+
+def lock_key(build_id: int) -> str:
+    return f"harbor:build:{build_id}"
+
+
+def dirty_key(build_id: int) -> str:
+    return f"{lock_key(build_id)}:dirty"
+
+
+def run_exclusively(
+    build_id: int,
+    run_pass: Callable[[int], object],
+    schedule_update: Callable[[float], None],
+) -> bool:
+    """Mark build ``build_id`` dirty and, if its lock is free, run ``run_pass(build_id)``
+    until the mark stays clear. Returns True if this call ran the passes.
+
+    If the lock is busy, the mark is left for the holder and ``schedule_update(seconds)`` is
+    called at most once per lease, for when the lease would expire. Redis errors propagate
+    (the caller retries); an exception from ``run_pass`` releases the lock and propagates.
+    """
+    r = client()
+    r.set(dirty_key(build_id), 1)
+    for _ in range(MAX_ROUNDS):
+        lock = r.lock(
+            lock_key(build_id), timeout=settings.HARBOR_BUILD_LOCK_LEASE, thread_local=False
+        )
+        if not lock.acquire(blocking=False):
+            if _schedule_fallback(r, build_id, schedule_update):
+                return False
+            continue  # The lock vanished meanwhile (released or expired): try again.
+        try:
+            r.delete(dirty_key(build_id))
+            run_pass(build_id)
+        finally:
+            _release(lock)
+        # Checked only after releasing: a mark set between a check and the release would be
+        # lost, because its setter saw the lock busy and left the pass to us.
+        if not r.exists(dirty_key(build_id)):
+            return True
+    schedule_update(0)
+    return True
+
+
+def _release(lock) -> None:
+    try:
+        lock.release()
+    except LockError:
+        # The lease expired during the pass. The pass was still safe (the build row lock
+        # serialised it); someone else may hold the lock now and it is theirs to release.
+        pass
+
+
+def _schedule_fallback(r: redis.Redis, build_id: int, schedule_update) -> bool:
+    """Schedule the busy lock's fallback update once; False if the lock is gone."""
+    token = r.get(lock_key(build_id))
+    if token is None:
+        return False
+    ttl_ms = r.pttl(lock_key(build_id))
+    lease = settings.HARBOR_BUILD_LOCK_LEASE
+    delay = ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else lease
+    fallback = f"{lock_key(build_id)}:fallback:{token.decode(errors='replace')}"
+    if r.set(fallback, 1, nx=True, ex=lease + 1):
+        schedule_update(delay + 0.5)
+    return True

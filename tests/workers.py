@@ -1,0 +1,95 @@
+"""Real Celery worker processes for tests, pointed at the test database.
+
+A worker is a separate OS process (``celery -A harbor worker``) with the test run's queue
+prefix and Redis database (see ``tests/settings.py``), so it takes only this run's tasks.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_env(**overrides: str) -> dict[str, str]:
+    """The environment of a worker that shares this test run's database, Redis and queues."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="harbor.settings",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        HARBOR_QUEUE_PREFIX=settings.HARBOR_QUEUE_PREFIX,
+        HARBOR_BASE_URL=settings.HARBOR_BASE_URL,
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(overrides)
+    return env
+
+
+class WorkerProcess:
+    """One ``celery worker`` process consuming this run's engine and target queues."""
+
+    def __init__(self, concurrency: int = 2, queues: str = "engine,targets", **env: str):
+        prefix = settings.HARBOR_QUEUE_PREFIX
+        self.command = [
+            sys.executable, "-m", "celery", "-A", "harbor", "worker",
+            "-Q", ",".join(f"{prefix}.{q}" for q in queues.split(",")),
+            "-c", str(concurrency), "-l", "info", "-n", f"w{id(self)}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]
+        self.env = worker_env(**env)
+        self.process: subprocess.Popen | None = None
+        self.output: list[str] = []
+        self._ready = threading.Event()
+
+    def start(self, timeout: float = 30) -> "WorkerProcess":
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        threading.Thread(target=self._read_output, daemon=True).start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise RuntimeError("celery worker did not start:\n" + "".join(self.output[-40:]))
+        return self
+
+    def _read_output(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+            if " ready." in line:
+                self._ready.set()
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children) at once."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 10) -> None:
+        if not self.process or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: str = ""):
+    """Poll ``predicate()`` until it returns something truthy; return that. Raises
+    AssertionError with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(message or f"condition not met within {timeout} s")

@@ -1,0 +1,14 @@
+"""Build step implementations, one module per step type, behind a registry.
+
+``STEP_TYPES`` maps the type name used in plan files (``type: http``) to its class.
+"""
+
+from workers.steps.base import BuildStepImplementation, StepAborted, StepContext, StepFailed
+from workers.steps.http import HttpStep
+from workers.steps.simple import FailStep, SleepStep
+
+STEP_TYPES: dict[str, type[BuildStepImplementation]] = {
+    step.name: step for step in (HttpStep, SleepStep, FailStep)
+}
+
+__all__ = ["STEP_TYPES", "BuildStepImplementation", "StepAborted", "StepContext", "StepFailed"]

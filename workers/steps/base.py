@@ -1,0 +1,66 @@
+"""What every build step implementation shares: its context and how it reports failure."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from builds import logs
+from builds.models import BuildTarget
+from builds.variables import target_variables
+
+
+class StepFailed(Exception):
+    """The step ran and failed (e.g. the outside system answered 500); the message is
+    written to the target's log."""
+
+
+class StepAborted(Exception):
+    """The step noticed that its target was aborted or claimed by another worker."""
+
+
+@dataclass
+class StepContext:
+    """What a running step may use: its target (a snapshot), the target's variables, a
+    way to write logs, and ``should_stop()`` to poll while it waits on something slow."""
+
+    target: BuildTarget
+    variables: dict = field(init=False)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        self.variables = target_variables(self.target)
+
+    @property
+    def config(self) -> dict:
+        return self.target.config
+
+    def write_log(self, source: str, log_type: str, text: str) -> None:
+        """Write a whole log to the target."""
+        logs.write(self.target, source, log_type, text)
+
+    def should_stop(self) -> bool:
+        """True once the target's claim is lost (aborted, restarted, or claimed again)."""
+        return self.stop_event.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, raising StepAborted as soon as the step should stop."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self.stop_event.wait(min(remaining, 0.5)):
+                raise StepAborted("the build target was aborted or claimed by another worker")
+
+
+class BuildStepImplementation:
+    """A step type. Subclasses set ``name`` and implement ``run``.
+
+    ``run(context)`` returns normally on success and raises StepFailed (or any exception)
+    on failure. ``supports_wait_for_message`` says whether ``wait_for_message`` makes sense
+    for it (Harbormaster: only steps that hand work to another system).
+    """
+
+    name: str = ""
+    description: str = ""
+    supports_wait_for_message = False
+
+    def run(self, context: StepContext) -> None:
+        raise NotImplementedError

@@ -1,0 +1,60 @@
+"""Celery tasks: thin wrappers that load ids and call the engine or a step.
+
+Both tasks use ``acks_late`` with ``reject_on_worker_lost``; that is safe because both are
+idempotent (claims and transitions are conditional updates).
+"""
+
+import redis
+from celery import shared_task
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError
+
+from builds import engine, locks
+from workers.runner import execute_step
+
+RETRIED = (
+    OperationalError,
+    InterfaceError,
+    IntegrityError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+RETRY_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": RETRIED,
+    "retry_backoff": 0.5,
+    "retry_backoff_max": 10,
+    "retry_jitter": True,
+    "max_retries": None,
+}
+
+
+@shared_task(**RETRY_OPTIONS)
+def update_build(build_id: int) -> None:
+    """Run engine passes over the build, or hand the update to the lock's holder."""
+    locks.run_exclusively(
+        build_id,
+        engine.update_build,
+        schedule_update=lambda seconds: update_build.apply_async((build_id,), countdown=seconds),
+    )
+
+
+@shared_task(**RETRY_OPTIONS)
+def run_target(target_id: int) -> None:
+    """Claim the target, run its step, finish it; ``update_build`` fires after commit
+    either way (a target already past ``building`` is not run again)."""
+    claim = engine.begin_target(target_id)
+    if claim is not None:
+        engine.finish_target(claim, error=execute_step(claim))
+
+
+@shared_task(acks_late=True)
+def repair_builds() -> None:
+    """Hand back work whose follow-up was lost (run by Celery beat; see
+    ``builds.engine.repair``): builds get an ``update_build``, targets a ``run_target``."""
+    lost = engine.find_lost_work(settings.HARBOR_REPAIR_BOUND)
+    for build_id in lost.build_ids:
+        update_build.delay(build_id)
+    for target_id in lost.target_ids:
+        run_target.delay(target_id)
