@@ -58,4 +58,6 @@ class ApiToken(models.Model):
     @classmethod
     def find_active(cls, token: str) -> "ApiToken | None":
         """Return the unrevoked token row matching the clear ``token``, or None."""
-        return cls.objects.active().select_related("user").filter(token_hash=hash_token(token)).first()
+        return (
+            cls.objects.active().select_related("user").filter(token_hash=hash_token(token)).first()
+        )

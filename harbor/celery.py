@@ -1,4 +1,5 @@
 """The Celery application: created here, configured from Django settings, tasks autodiscovered."""
+
 import os
 
 from celery import Celery
