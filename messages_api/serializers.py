@@ -1,0 +1,227 @@
+"""Validation of REST input and the shape of REST output.
+
+Input is checked strictly, more strictly than Harbormaster (spec §2.3): a message's ``type``
+must be a known type, unit results and lint severities must be documented values, and
+Harbormaster's type rules apply (strings must be JSON strings; ``line``/``char`` JSON
+integers; ``duration`` a JSON number, never a numeric string; an optional key present with
+``null`` is refused). Unknown keys are ignored, as Harbormaster drops them. Everything is
+validated before anything is written.
+"""
+
+import re
+from typing import Any
+
+from django.db.models import Q
+from rest_framework import serializers
+
+from builds.models import Build, BuildMessage, BuildPlan, LintMessage, UnitResult
+
+PARAMETER_NAME = re.compile(r"^[a-z0-9._/-]+$")
+UNIT_FORMATS = ("text", "remarkup")
+MAX_INT32 = 2**31 - 1  # line and char are integer columns
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of ``value``'s type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must arrive as a JSON string (DRF's CharField would turn 3 into "3")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"Expected a string, got {_json_type(data)}.")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not a string such as "3", not a boolean, not a float such as 3.0."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise serializers.ValidationError(f"Expected an integer, got {_json_type(data)}.")
+        return super().to_internal_value(data)
+
+
+class StrictNumberField(serializers.FloatField):
+    """A JSON number (integer or float), not a numeric string and not a boolean."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise serializers.ValidationError(f"Expected a number, got {_json_type(data)}.")
+        try:
+            return super().to_internal_value(data)
+        except OverflowError as error:  # an integer too large for a float
+            raise serializers.ValidationError("The number is too large.") from error
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """One of ``choices``, given as a JSON string; the error lists what is accepted."""
+
+    def __init__(self, choices: Any, what: str, **kwargs: Any) -> None:
+        self.what = what
+        super().__init__(choices, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or data not in self.choices:
+            accepted = ", ".join(str(choice) for choice in self.choices)
+            raise serializers.ValidationError(
+                f"{data!r} is not a valid {self.what}; expected one of: {accepted}."
+                if isinstance(data, str)
+                else f"Expected a {self.what} string, got {_json_type(data)}."
+            )
+        return data
+
+
+class UnitResultSerializer(serializers.Serializer):
+    """One unit result of a message (Harbormaster's unit message, spec §2.3).
+
+    Only keys present in the input appear in ``validated_data``; the engine fills defaults.
+    """
+
+    name = StrictCharField()
+    result = StrictChoiceField(UnitResult.Result.values, what="unit result")
+    namespace = StrictCharField(required=False, allow_blank=True)
+    engine = StrictCharField(required=False, allow_blank=True, max_length=255)
+    duration = StrictNumberField(required=False, min_value=0)
+    path = StrictCharField(required=False, allow_blank=True)
+    details = StrictCharField(required=False, allow_blank=True)
+    format = StrictChoiceField(UNIT_FORMATS, what="unit details format", required=False)
+    coverage = serializers.DictField(required=False)
+
+
+class LintMessageSerializer(serializers.Serializer):
+    """One lint message of a message (Harbormaster's lint message, spec §2.3)."""
+
+    name = StrictCharField(max_length=255)
+    code = StrictCharField(max_length=128)
+    severity = StrictChoiceField(LintMessage.Severity.values, what="lint severity")
+    path = StrictCharField()
+    line = StrictIntegerField(required=False, min_value=0, max_value=MAX_INT32)
+    char = StrictIntegerField(required=False, min_value=0, max_value=MAX_INT32)
+    description = StrictCharField(required=False, allow_blank=True)
+
+
+class SendMessageSerializer(serializers.Serializer):
+    """``POST /api/v1/sendmessage``: a verdict or a command for a receiver PHID.
+
+    ``unit``, ``lint`` and ``idempotency_key`` may be omitted or null. Whether the receiver
+    exists and can take this type of message is the engine's decision (404/400/409).
+    """
+
+    receiver = StrictCharField(max_length=64)
+    type = StrictChoiceField(BuildMessage.Type.values, what="message type")
+    unit = UnitResultSerializer(many=True, required=False, allow_null=True)
+    lint = LintMessageSerializer(many=True, required=False, allow_null=True)
+    idempotency_key = StrictCharField(max_length=200, required=False, allow_null=True)
+
+
+class MessageReceiptSerializer(serializers.Serializer):
+    """The answer to a message: the stored message (the first one, for a duplicate key)."""
+
+    id = serializers.IntegerField(source="message.id")
+    receiver = serializers.CharField(source="message.receiver_phid")
+    type = serializers.CharField(source="message.type")
+    status = serializers.SerializerMethodField()
+
+    def get_status(self, receipt: Any) -> str:
+        return "accepted" if receipt.created else "duplicate"
+
+
+class BuildableInputSerializer(serializers.Serializer):
+    """What to build: a repository and a ref and/or commit (all optional, as for
+    ``manage.py build``)."""
+
+    repository = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
+    ref = StrictCharField(required=False, allow_blank=True, max_length=255, default="")
+    commit = StrictCharField(required=False, allow_blank=True, max_length=64, default="")
+
+
+class StartBuildSerializer(serializers.Serializer):
+    """``POST /api/v1/builds``: start a plan (by name or PHID) on a buildable.
+
+    ``validated_data["plan"]`` is the active ``BuildPlan``; an unknown or disabled plan is a
+    validation error, found before anything is written.
+    """
+
+    plan = StrictCharField(max_length=200)
+    buildable = BuildableInputSerializer(required=False)
+    parameters = serializers.DictField(child=StrictCharField(allow_blank=True), required=False)
+
+    def validate_plan(self, value: str) -> BuildPlan:
+        plan = BuildPlan.objects.filter(Q(name=value) | Q(phid=value)).first()
+        if plan is None:
+            raise serializers.ValidationError(f"No build plan is named {value!r} or has that PHID.")
+        if plan.status != BuildPlan.Status.ACTIVE:
+            raise serializers.ValidationError(
+                f"Build plan {plan.name!r} is disabled; enable it to start builds."
+            )
+        return plan
+
+    def validate_parameters(self, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(name for name in value if not PARAMETER_NAME.match(name))
+        if bad:
+            raise serializers.ValidationError(
+                "Parameter names must match [a-z0-9._/-]+ (used as ${build.param.<name>}): "
+                + ", ".join(repr(name) for name in bad)
+            )
+        return value
+
+
+class BuildableOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    phid = serializers.CharField()
+    repository = serializers.CharField()
+    ref = serializers.CharField()
+    commit = serializers.CharField()
+
+
+class TargetOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    phid = serializers.CharField()
+    name = serializers.CharField()
+    step = serializers.CharField(source="step_key")
+    status = serializers.CharField()
+    generation = serializers.IntegerField()
+    date_started = serializers.DateTimeField()
+    date_completed = serializers.DateTimeField()
+
+
+class BuildOutputSerializer(serializers.Serializer):
+    """A build as ``GET /api/v1/builds/<id>`` shows it, with its current generation's targets.
+
+    Statuses are the stored, bare values (``building``); dates are ISO 8601. Expects the
+    build loaded by ``views.load_build`` (plan, buildable and initiator joined, targets
+    prefetched), so it issues no queries of its own.
+    """
+
+    id = serializers.IntegerField()
+    phid = serializers.CharField()
+    url = serializers.CharField(source="absolute_url")
+    plan = serializers.CharField(source="plan.name")
+    buildable = BuildableOutputSerializer()
+    status = serializers.CharField()
+    generation = serializers.IntegerField()
+    initiator = serializers.CharField(source="initiator.username", default=None)
+    date_created = serializers.DateTimeField()
+    date_modified = serializers.DateTimeField()
+    targets = serializers.SerializerMethodField()
+
+    def get_targets(self, build: Build) -> list[dict]:
+        # Filtered here rather than in the prefetch: a Prefetch queryset cannot refer to
+        # each build's own generation, and older generations are few.
+        current = [t for t in build.targets.all() if t.generation == build.generation]
+        return TargetOutputSerializer(current, many=True).data
