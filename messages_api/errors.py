@@ -35,7 +35,8 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
     Maps DRF's exceptions (401 keeps its ``WWW-Authenticate`` header), Django's ``Http404``
     and ``PermissionDenied``, and the engine's refusals: ``ReceiverNotFound`` → 404
     ``not_found``, ``InvalidMessage`` → 400 ``invalid_message``, ``PlanNotRunnable`` → 400
-    ``validation_error`` on ``plan``, ``MessageRefused`` → 409 ``conflict``. Rolls back an atomic request, as DRF's default handler does.
+    ``validation_error`` on ``plan``, ``MessageRefused`` → 409 ``conflict``. Rolls back an
+    atomic request, as DRF's default handler does.
     """
     response = _engine_error_response(exc) or _framework_error_response(exc)
     if response is not None:
