@@ -1,0 +1,21 @@
+"""URLs of the web UI (included at the site root) and the health check."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from builds import views
+
+urlpatterns = [
+    path("", views.build_list, name="build-list"),
+    path("builds/<int:pk>/", views.build_detail, name="build-detail"),
+    path("buildables/<int:pk>/", views.buildable_detail, name="buildable-detail"),
+    path("plans/", views.plan_list, name="plan-list"),
+    path("plans/<int:pk>/", views.plan_detail, name="plan-detail"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+]

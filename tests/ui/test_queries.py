@@ -1,0 +1,63 @@
+"""Pages cost a fixed number of queries, however many builds, targets and reports they show."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from builds.models import BuildMessage
+from tests.ui.conftest import make_build, make_target, plan_of, report
+
+pytestmark = pytest.mark.django_db
+
+
+def count_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(context.captured_queries)
+
+
+def list_with(builds: int, client, buildable, user) -> int:
+    plan = plan_of(1, name=f"plan-{builds}")
+    for _ in range(builds):
+        build = make_build(plan, buildable, initiator=user)
+        BuildMessage.objects.create(receiver_phid=build.phid, build=build, type="abort")
+    return count_queries(client, reverse("build-list"))
+
+
+def build_page_with(targets: int, client, buildable, user) -> int:
+    build = make_build(plan_of(targets, name=f"plan-{targets}"), buildable, initiator=user)
+    for i in range(targets):
+        report(make_target(build, f"step-{i}"), author=user)
+    return count_queries(client, reverse("build-detail", args=[build.id]))
+
+
+def test_the_build_list_costs_the_same_for_one_build_as_for_ten(signed_in, buildable, user):
+    one = list_with(1, signed_in, buildable, user)
+    ten = list_with(10, signed_in, buildable, user)  # eleven listed now
+    assert one == ten
+
+
+def test_the_build_page_costs_the_same_for_one_target_as_for_five(signed_in, buildable, user):
+    one = build_page_with(1, signed_in, buildable, user)
+    five = build_page_with(5, signed_in, buildable, user)
+    assert one == five
+
+
+def test_the_build_page_needs_at_most_a_dozen_queries(signed_in, buildable, user):
+    assert build_page_with(5, signed_in, buildable, user) <= 12
+
+
+def test_plan_and_buildable_pages_cost_the_same_for_one_build_as_for_ten(
+    signed_in, buildable, user
+):
+    counts = []
+    for builds in (1, 10):
+        plan = plan_of(3, name=f"plan-{builds}")
+        for _ in range(builds):
+            make_build(plan, buildable, initiator=user)
+        urls = [reverse("plan-detail", args=[plan.id]), reverse("plan-list")]
+        urls.append(reverse("buildable-detail", args=[buildable.id]))
+        counts.append([count_queries(signed_in, url) for url in urls])
+    assert counts[0] == counts[1]
