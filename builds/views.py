@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 BUILDS_PER_PAGE = 50
 RECENT_BUILDS = 20
+# Characters of each log a build page shows: it is re-rendered every 2 s while the build runs.
+LOG_LIMIT = 100_000
 HEALTH_TIMEOUT = 2  # seconds to wait for Redis before calling it down
 
 View = Callable[..., HttpResponse]
@@ -180,6 +182,7 @@ def build_page_context(build: Build) -> dict:
         "live": queries.is_live(build, status),
         "steps": queries.steps_with_targets(build, targets),
         "timeline": queries.build_timeline(build),
+        "log_limit": LOG_LIMIT,
     }
 
 

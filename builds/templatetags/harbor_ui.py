@@ -95,5 +95,11 @@ def target_ran(target) -> str:
     return duration(target.date_started, target.date_completed)
 
 
+@register.filter
+def tail(text: str, limit: int) -> str:
+    """The last ``limit`` characters of ``text`` (a log shown on a page that polls)."""
+    return text[-int(limit) :]
+
+
 def _seconds(delta: timedelta) -> float:
     return max(delta.total_seconds(), 0.0)

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from builds.models import BuildMessage, StatusEvent
+from builds.views import LOG_LIMIT
 from tests.ui.conftest import make_build, make_target, plan_of, report
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +119,12 @@ def test_a_complete_build_with_an_unapplied_restart_keeps_polling(signed_in, bui
 
 def test_an_unknown_build_is_404(signed_in):
     assert signed_in.get(reverse("build-detail", args=[999999])).status_code == 404
+
+
+def test_a_long_log_shows_only_its_end_with_a_note(signed_in, buildable):
+    build = make_build(plan_of(1), buildable)
+    text = "x" * LOG_LIMIT + "THE END"
+    report(make_target(build, "step-0"), log_text=text)
+    html = page(signed_in, build)
+    assert f"<pre>{'x' * (LOG_LIMIT - 7)}THE END</pre>" in html
+    assert f"Showing the last {LOG_LIMIT} of {LOG_LIMIT + 7} characters" in html
