@@ -2,8 +2,8 @@
 # Harbor's demo, run by `make demo` (after install, services, db and migrate) and `make stop`.
 #
 #   examples/demo.sh start   (re)start web, worker, beat and the example external CI in the
-#                            background, import examples/plans/external-ci.yaml, run one
-#                            build to the end, and print its URL and the sign-in
+#                            background, import examples/plans/*.yaml, build the plan
+#                            external-ci to the end, and print its URL and the sign-in
 #   examples/demo.sh stop    stop every process the demo started
 #
 # Each process runs in its own session (setsid), so `stop` ends it with its children
@@ -69,7 +69,7 @@ stop_all() {
 reset_admin() {  # create or reset the UI user "admin" with a new random password
     local password
     password=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')
-    ADMIN_PASSWORD=$password "$PY" manage.py shell -c "
+    ADMIN_PASSWORD=$password "$PY" manage.py shell -v 0 -c "
 import os
 from accounts.models import User
 user, _ = User.objects.get_or_create(username='admin')
@@ -100,7 +100,7 @@ start_all() {
     token=$("$PY" manage.py createapitoken external-ci | tail -n 1)
 
     start_process web "$VENV/bin/gunicorn" harbor.wsgi -w 2 --bind 127.0.0.1:8000 \
-        --access-logfile - --error-logfile -
+        --no-control-socket --access-logfile - --error-logfile -
     start_process worker "$VENV/bin/celery" -A harbor worker -Q "$QUEUES" -c 2 -l INFO
     start_process beat "$VENV/bin/celery" -A harbor beat -l INFO \
         --schedule "$RUN/celerybeat-schedule"
@@ -110,7 +110,7 @@ start_all() {
     wait_for_url external-ci "$CI_URL/done?build=demo-check"
     echo "demo: web, worker, beat and external-ci are up (logs in $RUN/)"
 
-    "$PY" manage.py importplan examples/plans/external-ci.yaml
+    for plan in examples/plans/*.yaml; do "$PY" manage.py importplan "$plan"; done
     commit=$(git rev-parse HEAD 2>/dev/null || "$PY" -c 'import secrets; print(secrets.token_hex(20))')
     "$PY" manage.py build external-ci --repository "file://$PWD" --commit "$commit" \
         --wait --timeout 120 | tee "$RUN/demo-build.txt" || status=$?

@@ -99,8 +99,8 @@ class TestWaitingForABuild:
         output = follow(build)
 
         assert output.splitlines() == [
-            "build: passed",
             "target nap: passed",
+            "build: passed",
             f"Build {build.id} passed",
         ]
 

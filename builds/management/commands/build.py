@@ -68,10 +68,16 @@ class Command(BaseCommand):
         deadline = None if timeout is None else time.monotonic() + timeout
         seen: dict[str, str] = {}
         while True:
+            # The build is read first so that, once it is complete, the targets read next are
+            # at least as fresh. Its completion is printed after the targets' changes that
+            # caused it; any other change of the build before the targets it starts.
             status = Build.objects.values_list("status", flat=True).get(pk=build_id)
-            self.report(seen, "build", status)
-            for target in BuildTarget.objects.filter(build_id=build_id).order_by("id"):
+            targets = list(BuildTarget.objects.filter(build_id=build_id).order_by("id"))
+            if status not in Build.COMPLETE:
+                self.report(seen, "build", status)
+            for target in targets:
                 self.report(seen, target_label(target), target.status)
+            self.report(seen, "build", status)
             if status in Build.COMPLETE:
                 break
             if deadline is not None and time.monotonic() >= deadline:
