@@ -67,8 +67,9 @@ def import_plan(data: dict) -> BuildPlan:
     Builds already started are unaffected: each keeps its own ``plan_snapshot``.
 
     Raises ``PlanError`` for a missing name, a missing or empty steps list, a bad behavior,
-    a bad or duplicate step key, an unknown step type, a ``depends_on`` naming a missing step,
-    or a dependency cycle.
+    a bad or duplicate step key, an unknown step type, ``wait_for_message`` on a step type
+    that never waits (Harbormaster: only steps handing work to another system), a
+    ``depends_on`` naming a missing step, or a dependency cycle.
     """
     plan_fields = _parse_plan(data)
     steps = [_parse_step(index, raw) for index, raw in enumerate(data["steps"])]
@@ -129,13 +130,16 @@ def _parse_step(index: int, raw: Any) -> dict:
         raise PlanError(f"step {key!r}: unknown step type {step_type!r} (known: {known})")
     config = {name: value for name, value in raw.items() if name not in STEP_FIELDS}
     _check_json(key, config)
+    wait_for_message = _flag(key, raw, "wait_for_message")
+    if wait_for_message and not getattr(step_types[step_type], "supports_wait_for_message", True):
+        raise PlanError(f"step {key!r}: a {step_type} step cannot wait for a message")
     return {
         "key": key,
         "name": _text(key, raw, "name") or key,
         "step_type": step_type,
         "config": config,
         "depends_on": _depends_on(key, raw.get("depends_on")),
-        "wait_for_message": _flag(key, raw, "wait_for_message"),
+        "wait_for_message": wait_for_message,
         "description": _text(key, raw, "description"),
     }
 

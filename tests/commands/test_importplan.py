@@ -116,6 +116,10 @@ REFUSALS = {
         {**plan_data(step("a")), "behaviors": {"hold-drafts": "always"}},
         "unknown behavior 'hold-drafts'",
     ),
+    "wait on a step that never waits": (
+        plan_data(step("a", type="fail", wait_for_message=True)),
+        "step 'a': a fail step cannot wait for a message",
+    ),
     "non-boolean wait": (
         plan_data(step("a", wait_for_message="yes")),
         "step 'a': wait_for_message",

@@ -1,0 +1,32 @@
+# One image for Harbor's three processes; docker-compose.yml picks the command:
+#   web     gunicorn harbor.wsgi
+#   worker  celery -A harbor worker
+#   beat    celery -A harbor beat
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# curl for the web health check.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+# Dependencies first, so a change to Harbor's code does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir harbor builds accounts messages_api workers \
+    && pip install --no-cache-dir . \
+    && pip uninstall -y harbor
+
+# Harbor runs from /app (templates/ and static/ live beside the packages).
+COPY . .
+RUN pip install --no-cache-dir --no-deps -e . \
+    && SECRET_KEY=collectstatic python manage.py collectstatic --noinput \
+    && useradd --system --home-dir /app harbor \
+    && chown -R harbor /app
+USER harbor
+
+EXPOSE 8000
+CMD ["gunicorn", "harbor.wsgi", "--workers", "2", "--bind", "0.0.0.0:8000", "--no-control-socket"]
