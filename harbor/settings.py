@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves static files (CSS, vendored htmx) from gunicorn itself, with DEBUG off.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -161,3 +163,7 @@ LOGGING = {
 # Named credentials for HTTP steps, as JSON: {"name": {"username": "…", "password": "…"}}.
 # Plans refer to them by name, so secrets never sit in plan files or logs.
 HARBOR_CREDENTIALS = json.loads(os.environ.get("HARBOR_CREDENTIALS", "{}"))
+
+# Serve static files straight from the apps' and project's folders, so gunicorn serves them
+# without a collectstatic step (a deployment may still collect them for a proxy).
+WHITENOISE_USE_FINDERS = True
