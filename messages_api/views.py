@@ -55,8 +55,8 @@ class SendMessageView(ApiView):
             data["receiver"],
             data["type"],
             author=request.user,
-            unit=data.get("unit") or [],
-            lint=data.get("lint") or [],
+            unit=data.get("unit"),
+            lint=data.get("lint"),
             idempotency_key=data.get("idempotency_key"),
         )
         code = status.HTTP_202_ACCEPTED if receipt.created else status.HTTP_200_OK

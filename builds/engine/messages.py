@@ -65,26 +65,28 @@ def receive_message(
     receiver_phid: str,
     message_type: str,
     author=None,
-    unit=(),
-    lint=(),
+    unit: list[dict] | None = None,
+    lint: list[dict] | None = None,
     idempotency_key: str | None = None,
 ) -> Receipt:
     """Store a message for a build target (``pass``/``fail``/``work`` with unit results
     and lint messages) or a command (``restart``/``abort``/``pause``/``resume``) for a build
     or for each build of a buildable it can apply to, and fire ``update_build``.
 
-    Raises ReceiverNotFound, InvalidMessage or MessageRefused; nothing is stored then.
+    ``unit``/``lint`` of None mean absent; sent to a build or buildable, even an empty list
+    is refused (spec §2.2 step 6). Raises ReceiverNotFound, InvalidMessage or
+    MessageRefused; nothing is stored then.
     """
     kind = phids.phid_type(receiver_phid)
     if kind == phids.BUILD_TARGET:
-        return _receive_for_target(receiver_phid, message_type, author, unit, lint, idempotency_key)
+        return _receive_for_target(
+            receiver_phid, message_type, author, unit or [], lint or [], idempotency_key
+        )
     if kind in (phids.BUILD, phids.BUILDABLE):
-        if unit or lint:
-            raise InvalidMessage(
-                "unit and lint results can only be sent to a build target, not to a "
-                + ("build." if kind == phids.BUILD else "buildable.")
-            )
-        return _receive_command(receiver_phid, kind, message_type, author, idempotency_key)
+        results_sent = unit is not None or lint is not None
+        return _receive_command(
+            receiver_phid, kind, message_type, author, idempotency_key, results_sent
+        )
     raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
 
 
@@ -171,15 +173,19 @@ def _store_results(target: BuildTarget, message: BuildMessage, unit, lint) -> No
     )
 
 
-def _receive_command(receiver_phid, kind, command, author, key) -> Receipt:
-    if command not in BuildMessage.COMMANDS:
-        raise InvalidMessage(
-            f'Message type "{command}" is not supported by a '
-            f"{'build' if kind == phids.BUILD else 'buildable'}; "
-            "send restart, abort, pause or resume."
-        )
+def _receive_command(receiver_phid, kind, command, author, key, results_sent) -> Receipt:
+    noun = "build" if kind == phids.BUILD else "buildable"
     with transaction.atomic():
         builds = _lock_builds(receiver_phid, kind)
+        if results_sent:
+            raise InvalidMessage(
+                f"unit and lint results can only be sent to a build target, not to a {noun}."
+            )
+        if command not in BuildMessage.COMMANDS:
+            raise InvalidMessage(
+                f'Message type "{command}" is not supported by a {noun}; '
+                "send restart, abort, pause or resume."
+            )
         duplicate = _find_duplicate(receiver_phid, key)
         if duplicate:
             return Receipt(duplicate, created=False)

@@ -176,6 +176,20 @@ def test_it_refuses_unit_results_sent_to_a_build(client, waiting_target):
     assert_error(response, 400, "invalid_message", "build target")
 
 
+def test_it_refuses_even_an_empty_unit_list_sent_to_a_build(client, waiting_target):
+    payload = {"receiver": waiting_target.build.phid, "type": "pause", "unit": []}
+    with assert_nothing_stored():
+        response = client.post(URL, payload, format="json")
+    assert_error(response, 400, "invalid_message", "build target")
+
+
+def test_an_unknown_build_with_unit_results_is_not_found(client):
+    payload = {"receiver": "PHID-HMBD-aaaaaaaaaaaaaaaaaaaa", "type": "pause", "unit": []}
+    with assert_nothing_stored():
+        response = client.post(URL, payload, format="json")
+    assert_error(response, 404, "not_found", "PHID-HMBD-aaaaaaaaaaaaaaaaaaaa")
+
+
 def test_it_answers_409_with_statuses_for_a_verdict_to_a_complete_target(
     client, waiting_plan, buildable
 ):
