@@ -1,0 +1,199 @@
+"""The engine's decisions, event by event, in one process against real PostgreSQL."""
+
+import pytest
+
+from builds import engine
+from builds.models import BuildMessage, BuildTarget, StatusEvent
+from tests.engine.conftest import waiting_step
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_first_pass_starts_generation_one_and_creates_independent_targets(start):
+    driver = start([waiting_step("a"), waiting_step("b"), waiting_step("c", depends_on=["a"])])
+    build = driver.refresh()
+    assert (build.status, build.generation) == ("building", 1)
+    assert set(build.targets.values_list("step_key", flat=True)) == {"a", "b"}
+    assert driver.target("a").status == "pending"
+
+
+def test_a_pass_message_moves_a_waiting_target_and_the_build_passes(start):
+    driver = start([waiting_step("ci")])
+    driver.run("ci")
+    assert driver.target("ci").status == "waiting"
+    driver.send("ci", "pass")
+    driver.update()
+    assert driver.target("ci").status == "passed"
+    assert driver.refresh().status == "passed"
+
+
+def test_a_fail_message_fails_the_build(start):
+    driver = start([waiting_step("ci"), waiting_step("other")])
+    driver.run("ci")
+    driver.send("ci", "fail")
+    driver.update()
+    assert driver.target("ci").status == "failed"
+    assert driver.refresh().status == "failed"
+
+
+def test_it_consumes_a_message_that_arrived_before_the_target_waited(start):
+    driver = start([waiting_step("ci")])
+    claim = driver.claim("ci")
+    driver.send("ci", "pass")  # the outside system answers while the step still runs
+    driver.update()
+    assert driver.target("ci").status == "building"
+    engine.finish_target(claim)
+    driver.update()
+    assert driver.target("ci").status == "passed"
+    assert driver.refresh().status == "passed"
+
+
+def test_the_first_received_verdict_wins_and_later_ones_are_consumed_without_effect(start):
+    driver = start([waiting_step("ci")])
+    driver.run("ci")
+    first = driver.send("ci", "fail").message
+    later = driver.send("ci", "pass").message
+    driver.update()
+    first.refresh_from_db()
+    later.refresh_from_db()
+    assert driver.target("ci").status == "failed"
+    assert first.is_consumed and first.outcome == "target failed"
+    assert later.is_consumed and later.outcome.startswith("no effect")
+
+
+def test_work_messages_are_never_consumed_and_change_nothing(start):
+    driver = start([waiting_step("ci")])
+    driver.run("ci")
+    work = driver.send("ci", "work", unit=[{"name": "t", "result": "pass"}]).message
+    driver.update()
+    work.refresh_from_db()
+    assert not work.is_consumed
+    assert driver.target("ci").status == "waiting"
+    assert driver.target("ci").unit_results.count() == 1
+
+
+def test_one_more_pass_at_quiescence_changes_nothing(start):
+    driver = start([waiting_step("a"), waiting_step("b", depends_on=["a"])])
+    driver.run("a")
+    driver.send("a", "pass")
+    driver.update()
+    driver.run("b")
+    driver.send("b", "pass")
+    driver.update()
+    events = StatusEvent.objects.count()
+    snapshot = list(BuildTarget.objects.values_list("pk", "status", "attempt"))
+    driver.update()
+    assert driver.refresh().status == "passed"
+    assert StatusEvent.objects.count() == events
+    assert list(BuildTarget.objects.values_list("pk", "status", "attempt")) == snapshot
+
+
+def test_a_dependent_step_starts_only_after_its_dependency_completes(start):
+    driver = start([{"key": "a", "step_type": "sleep"}, {"key": "b", "depends_on": ["a"]}])
+    assert not BuildTarget.objects.filter(step_key="b").exists()
+    driver.run("a")
+    driver.update()
+    assert driver.target("b").status == "pending"
+
+
+def test_a_step_whose_dependency_can_never_complete_deadlocks_the_build(start):
+    driver = start([{"key": "a", "depends_on": ["b"]}, {"key": "b", "depends_on": ["a"]}])
+    assert driver.refresh().status == "deadlocked"
+
+
+def test_a_plan_without_steps_passes_at_once(start):
+    assert start([]).refresh().status == "passed"
+
+
+def test_a_worker_whose_claim_was_taken_over_cannot_finish_the_target(start, settings):
+    settings.HARBOR_TARGET_LEASE = -1  # every lease is already expired
+    driver = start([waiting_step("ci")])
+    stale = driver.claim("ci")
+    current = driver.claim("ci")
+    assert (stale.attempt, current.attempt) == (1, 2)
+    assert not engine.finish_target(stale, error="late failure")
+    assert driver.target("ci").status == "building"
+    assert engine.finish_target(current)
+    assert driver.target("ci").status == "waiting"
+
+
+def test_a_target_is_not_claimed_twice_while_its_lease_holds(start):
+    driver = start([waiting_step("ci")])
+    assert driver.claim("ci") is not None
+    assert driver.claim("ci") is None
+    assert driver.target("ci").attempt == 1
+
+
+def test_a_target_of_an_older_generation_is_aborted_not_run(start):
+    driver = start([waiting_step("ci")])
+    old = driver.target("ci")
+    driver.command("restart")
+    driver.update()
+    assert engine.begin_target(old.pk) is None
+    old.refresh_from_db()
+    assert old.status == "aborted"
+    assert driver.target("ci").generation == 2
+
+
+def test_an_abort_moves_unfinished_targets_to_aborted(start):
+    driver = start([waiting_step("a"), waiting_step("b")])
+    driver.run("a")
+    driver.command("abort")
+    driver.update()
+    assert driver.refresh().status == "aborted"
+    assert set(BuildTarget.objects.values_list("status", flat=True)) == {"aborted"}
+
+
+def test_a_pause_holds_messages_until_resume_applies_them(start):
+    driver = start([waiting_step("ci")])
+    driver.run("ci")
+    driver.command("pause")
+    driver.update()
+    message = driver.send("ci", "pass").message
+    driver.update()
+    message.refresh_from_db()
+    assert driver.refresh().status == "paused" and not message.is_consumed
+    driver.command("resume")
+    driver.update()
+    assert driver.refresh().status == "passed"
+
+
+def test_commands_apply_in_order_so_an_abort_does_not_vanish_behind_a_pause(start):
+    driver = start([waiting_step("ci")])
+    driver.command("abort")
+    # Sent while the abort is still unconsumed: can-apply passes at send time.
+    BuildMessage.objects.create(receiver_phid=driver.build.phid, build=driver.build, type="pause")
+    assert engine.derived_status(driver.refresh()) == "aborting"
+    driver.update()
+    assert driver.refresh().status == "aborted"
+    assert BuildMessage.objects.filter(type="pause", outcome__startswith="no effect").exists()
+
+
+def test_a_bug_in_a_pass_sets_the_build_to_error_and_is_reraised(start, monkeypatch):
+    driver = start([waiting_step("ci")])
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr("builds.engine.passes._classify", broken)
+    with pytest.raises(ZeroDivisionError):
+        driver.update()
+    assert driver.refresh().status == "error"
+
+
+def test_every_transition_is_on_the_timeline(start):
+    driver = start([waiting_step("ci")])
+    driver.run("ci")
+    driver.send("ci", "pass")
+    driver.update()
+    target_moves = list(
+        StatusEvent.objects.filter(target__isnull=False).values_list("from_status", "to_status")
+    )
+    assert target_moves == [
+        ("", "pending"), ("pending", "building"), ("building", "waiting"), ("waiting", "passed")
+    ]
+    build_moves = list(
+        StatusEvent.objects.filter(target__isnull=True, build__isnull=False)
+        .values_list("from_status", "to_status")
+    )
+    assert build_moves == [("", "pending"), ("pending", "building"), ("building", "passed")]

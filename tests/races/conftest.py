@@ -1,0 +1,64 @@
+"""Race tests: real Celery worker processes, real Redis, the real test database, and the
+REST API served by a live server, with outside systems played by local HTTP servers."""
+
+import threading
+
+import pytest
+import requests
+
+from builds import engine
+from builds.models import Build, BuildTarget
+from tests.conftest import make_plan
+from tests.workers import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.workers]
+
+
+class Sender:
+    """Sends messages to Harbor over REST, as an outside system would."""
+
+    def __init__(self, base_url: str, token: str):
+        self.url = f"{base_url}/api/v1/sendmessage"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.lock = threading.Lock()
+
+    def send(self, receiver: str, message_type: str, **fields) -> dict:
+        response = requests.post(
+            self.url, json={"receiver": receiver, "type": message_type, **fields},
+            headers=self.session.headers, timeout=30,
+        )
+        assert response.status_code in (200, 202), response.text
+        return response.json()
+
+
+@pytest.fixture
+def sender(live_server, api_token) -> Sender:
+    return Sender(live_server.url, api_token)
+
+
+def start_builds(plan_steps: list[dict], count: int, buildable) -> list[Build]:
+    plan = make_plan(f"race-{count}-{id(plan_steps)}", plan_steps)
+    return [engine.start_build(plan, buildable) for _ in range(count)]
+
+
+def wait_until_complete(builds: list[Build], timeout: float = 60) -> dict[int, str]:
+    """Wait until every build is complete; return {build id: status}."""
+    ids = [b.pk for b in builds]
+
+    def all_complete():
+        statuses = dict(Build.objects.filter(pk__in=ids).values_list("pk", "status"))
+        return statuses if all(s in Build.COMPLETE for s in statuses.values()) else None
+
+    return wait_for(all_complete, timeout=timeout, message="builds did not complete")
+
+
+def wait_for_targets(build: Build, count: int, status: str | None = None) -> list[BuildTarget]:
+    def found():
+        targets = BuildTarget.objects.filter(build=build).order_by("step_key")
+        if status:
+            targets = targets.filter(status=status)
+        targets = list(targets)
+        return targets if len(targets) == count else None
+
+    return wait_for(found, message=f"build {build.pk} never had {count} {status or ''} targets")
