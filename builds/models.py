@@ -30,6 +30,11 @@ class BuildPlan(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     behaviors = models.JSONField(default=dict, blank=True)
     auto_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Users who may run the plan and send messages to its builds and targets; None lets
+    # every signed-in user (staff may always). See builds/permissions.py.
+    run_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 
