@@ -32,14 +32,17 @@ def execute_step(claim: engine.Claim) -> str | None:
 
 
 class LeaseKeeper:
-    """Renews a claim's lease every third of ``HARBOR_TARGET_LEASE`` from a thread while a
-    step runs; sets ``stop_event`` when the claim is lost, so the step can stop."""
+    """Watches a claim from a thread while its step runs: every ``HARBOR_ABORT_POLL``
+    seconds it checks the claim is still current, and every third of
+    ``HARBOR_TARGET_LEASE`` it renews the lease. Sets ``stop_event`` once the claim is lost
+    (the build was aborted or restarted, or another worker took over), so the step stops
+    within a poll interval (Harbormaster polls every 5 s, spec §1.10)."""
 
     def __init__(self, claim: engine.Claim, stop_event: threading.Event):
         self.claim = claim
         self.stop_event = stop_event
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._renew, daemon=True)
+        self.thread = threading.Thread(target=self._watch, daemon=True)
 
     def __enter__(self):
         self.thread.start()
@@ -49,11 +52,19 @@ class LeaseKeeper:
         self.done.set()
         self.thread.join()
 
-    def _renew(self) -> None:
-        interval = max(settings.HARBOR_TARGET_LEASE / 3, 0.2)
+    def _watch(self) -> None:
+        renew_every = max(settings.HARBOR_TARGET_LEASE / 3, 0.2)
+        poll = min(settings.HARBOR_ABORT_POLL, renew_every)
+        since_renewal = 0.0
         try:
-            while not self.done.wait(interval):
-                if not engine.renew_lease(self.claim):
+            while not self.done.wait(poll):
+                since_renewal += poll
+                if since_renewal >= renew_every:
+                    since_renewal = 0.0
+                    current = engine.renew_lease(self.claim)
+                else:
+                    current = engine.claim_is_current(self.claim)
+                if not current:
                     self.stop_event.set()
                     return
         finally:

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError
 
 from builds import engine, locks
+from builds.models import BuildTarget
+from workers import cancel_hooks
 from workers.runner import execute_step
 
 RETRIED = (
@@ -58,3 +60,24 @@ def repair_builds() -> None:
         update_build.delay(build_id)
     for target_id in lost.target_ids:
         run_target.delay(target_id)
+
+
+@shared_task(acks_late=True)
+def expire_waits() -> None:
+    """Fire ``update_build`` for builds with a waiting target past its ``wait_timeout``
+    (run by Celery beat; the pass settles the target)."""
+    for build_id in engine.builds_with_expired_waits():
+        update_build.delay(build_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def call_cancel_hook(self, target_id: int) -> None:
+    """Call an aborted target's cancel hook, retrying with exponential backoff (1, 2, 4 …
+    seconds) up to ``HARBOR_CANCEL_HOOK_ATTEMPTS`` attempts in all."""
+    target = BuildTarget.objects.filter(pk=target_id).first()
+    if target is None:
+        return
+    attempt = self.request.retries + 1
+    if not cancel_hooks.call_cancel_hook(target, attempt):
+        if attempt < settings.HARBOR_CANCEL_HOOK_ATTEMPTS:
+            raise self.retry(countdown=2 ** (attempt - 1))

@@ -21,7 +21,15 @@ from builds.engine.messages import (
 from builds.engine.passes import PassResult, run_pass
 from builds.engine.repair import LostWork, find_lost_work
 from builds.engine.starting import PlanNotRunnable, find_or_create_buildable, start_build
-from builds.engine.targets import Claim, begin_target, finish_target, renew_lease, request_update
+from builds.engine.targets import (
+    Claim,
+    begin_target,
+    claim_is_current,
+    finish_target,
+    renew_lease,
+    request_update,
+)
+from builds.engine.timeouts import builds_with_expired_waits
 from builds.engine.transitions import move_build
 from builds.models import Build, StatusEvent
 
@@ -49,6 +57,8 @@ __all__ = [
     "ReceiverNotFound",
     "aggregate_status",
     "begin_target",
+    "builds_with_expired_waits",
+    "claim_is_current",
     "command_refusal",
     "derived_status",
     "find_or_create_buildable",

@@ -7,6 +7,7 @@ behind a later pause. Beyond Harbormaster, abort and restart move the affected g
 unfinished targets to ``aborted`` so nothing is left waiting for ever (DESIGN.md §3.4).
 """
 
+
 from django.utils import timezone
 
 from builds.engine.transitions import RESTARTABLE_FROM, move_build, move_target

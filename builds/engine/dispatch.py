@@ -18,3 +18,8 @@ def update_build(build_id: int, countdown: float = 0) -> None:
     current_app.send_task(
         "workers.tasks.update_build", args=(build_id,), countdown=countdown or None
     )
+
+
+def call_cancel_hook(target_id: int) -> None:
+    """Queue ``workers.tasks.call_cancel_hook`` for an aborted target with ``on_abort``."""
+    current_app.send_task("workers.tasks.call_cancel_hook", args=(target_id,))

@@ -70,6 +70,7 @@ def run_pass(build_id: int) -> PassResult:
 def _update_steps(build: Build, verdicts: list[BuildMessage]) -> None:
     targets = {t.step_key: t for t in build.targets.filter(generation=build.generation)}
     _consume_verdicts(targets.values(), verdicts)
+    _expire_waits(targets.values())
     steps = build.plan_snapshot
     status = _classify(steps, targets)
     if status.failed:
@@ -104,6 +105,20 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
             is_consumed=True, date_consumed=now, outcome=f"no effect: message {first.pk} decided"
         )
         move_target(waiting[target_id], outcome, MESSAGE, message=first)
+
+
+def _expire_waits(targets) -> None:
+    """Beyond Harbormaster: a waiting target whose ``wait_deadline`` has passed settles with
+    its step's ``on_timeout`` outcome (``fail`` unless ``pass``). Runs after verdicts are
+    consumed, so a message received before the pass still wins over the timeout."""
+    now = timezone.now()
+    for target in targets:
+        if target.status != T.WAITING or not target.wait_deadline or target.wait_deadline > now:
+            continue
+        outcome = T.PASSED if target.config.get("on_timeout") == "pass" else T.FAILED
+        timeout = target.config.get("wait_timeout")
+        move_target(target, outcome, StatusEvent.Cause.TIMEOUT,
+                    detail=f"timed out after waiting {timeout} s for a message")
 
 
 @dataclass

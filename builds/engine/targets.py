@@ -103,16 +103,27 @@ def renew_lease(claim: Claim) -> bool:
     )
 
 
+def claim_is_current(claim: Claim) -> bool:
+    """True while the claim still owns its target (not aborted, finished or claimed again)."""
+    return BuildTarget.objects.filter(
+        pk=claim.target.pk, status=T.BUILDING, attempt=claim.attempt
+    ).exists()
+
+
 def finish_target(claim: Claim, error: str | None = None) -> bool:
     """Finish the claimed target: ``failed`` with ``error`` written to its log when given,
     else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
     claim's attempt; fires ``update_build`` after commit whether or not it moved the target.
     Returns True if this call moved the target."""
     target = claim.target
+    fields = {}
     if error is not None:
         outcome = T.FAILED
+    elif target.wait_for_message:
+        outcome = T.WAITING
+        fields["wait_deadline"] = wait_deadline(target)
     else:
-        outcome = T.WAITING if target.wait_for_message else T.PASSED
+        outcome = T.PASSED
     with transaction.atomic():
         moved = move_target(
             target,
@@ -120,11 +131,19 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
             WORKER,
             on_attempt=claim.attempt,
             detail=error.splitlines()[0][:200] if error else "",
+            **fields,
         )
         if moved and error is not None:
             logs.write(target, "harbor", "error", error)
         request_update(target.build_id)
     return moved
+
+
+def wait_deadline(target: BuildTarget):
+    """When a target that starts waiting now stops waiting: now plus its step's
+    ``wait_timeout`` (seconds), or None to wait for ever (Harbormaster always waits)."""
+    timeout = target.config.get("wait_timeout")
+    return timezone.now() + timedelta(seconds=float(timeout)) if timeout else None
 
 
 def request_update(build_id: int) -> None:
