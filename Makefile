@@ -6,7 +6,8 @@ PYTHON3 ?= python3
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 MANAGE := $(PYTHON) manage.py
-DB_NAME ?= harbor
+# The database `make db` creates on the local PostgreSQL: the one named in DATABASE_URL, if set.
+DB_NAME ?= $(or $(notdir $(firstword $(subst ?, ,$(DATABASE_URL)))),harbor)
 PGARGS := -h 127.0.0.1 -U postgres
 PYTEST_ARGS ?=
 
