@@ -118,8 +118,14 @@ HARBOR_BUILD_LOCK_LEASE = env_int("HARBOR_BUILD_LOCK_LEASE", 30)
 # Seconds a target worker's claim lives without renewal; renewed every third of it while a
 # step runs, so a killed worker's target can be claimed again after at most this long.
 HARBOR_TARGET_LEASE = env_int("HARBOR_TARGET_LEASE", 60)
+# Seconds between a running step's checks that its build was not aborted or restarted.
+HARBOR_ABORT_POLL = float(os.environ.get("HARBOR_ABORT_POLL", "2"))
 # Seconds an HTTP step waits for the outside system's response (Harbormaster uses 60).
 HARBOR_HTTP_TIMEOUT = env_int("HARBOR_HTTP_TIMEOUT", 60)
+# Seconds between checks for waiting targets past their ``wait_timeout``.
+HARBOR_WAIT_CHECK = float(os.environ.get("HARBOR_WAIT_CHECK", "5"))
+# Attempts to call a step's cancel hook (``on_abort``) before giving up.
+HARBOR_CANCEL_HOOK_ATTEMPTS = env_int("HARBOR_CANCEL_HOOK_ATTEMPTS", 5)
 # Seconds before the repair task treats a build's missing follow-up as lost.
 HARBOR_REPAIR_BOUND = env_int("HARBOR_REPAIR_BOUND", 30)
 
@@ -137,6 +143,8 @@ CELERY_TASK_DEFAULT_QUEUE = f"{HARBOR_QUEUE_PREFIX}.targets"
 CELERY_TASK_ROUTES = {
     "workers.tasks.update_build": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
     "workers.tasks.repair_builds": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
+    "workers.tasks.expire_waits": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
+    "workers.tasks.call_cancel_hook": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -151,6 +159,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.repair_builds",
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
     },
+    "expire-waits": {"task": "workers.tasks.expire_waits", "schedule": HARBOR_WAIT_CHECK},
 }
 
 LOGGING = {
