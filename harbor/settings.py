@@ -176,3 +176,16 @@ HARBOR_CREDENTIALS = json.loads(os.environ.get("HARBOR_CREDENTIALS", "{}"))
 # Serve static files straight from the apps' and project's folders, so gunicorn serves them
 # without a collectstatic step (a deployment may still collect them for a proxy).
 WHITENOISE_USE_FINDERS = True
+
+# Largest REST request body accepted, in bytes, counted as it is read (413 beyond it), so a
+# missing or false Content-Length cannot get a larger body past it.
+HARBOR_API_MAX_BODY_BYTES = env_int("HARBOR_API_MAX_BODY_BYTES", 16 * 1024 * 1024)
+# Most unit results, and most lint messages, one message may carry (400 beyond either).
+HARBOR_API_MAX_UNIT_RESULTS = env_int("HARBOR_API_MAX_UNIT_RESULTS", 50_000)
+HARBOR_API_MAX_LINT_MESSAGES = env_int("HARBOR_API_MAX_LINT_MESSAGES", 50_000)
+# URLs HTTP steps may reach: patterns of scheme://host[:port], separated by commas or spaces,
+# where * in the host or port matches anything ("http://127.0.0.1:*", "https://*.example.com");
+# a pattern without a port allows the scheme's default port only. See builds/egress.py.
+HARBOR_HTTP_ALLOWED_URLS = os.environ.get(
+    "HARBOR_HTTP_ALLOWED_URLS", "http://*:*, https://*:*"
+).replace(",", " ").split()
