@@ -4,11 +4,21 @@
 """
 
 from workers.steps.base import BuildStepImplementation, StepAborted, StepContext, StepFailed
+from workers.steps.command import CommandStep
+from workers.steps.flow import AbortOlderBuildsStep, WaitForPreviousBuildsStep
 from workers.steps.http import HttpStep
 from workers.steps.simple import FailStep, SleepStep
 
 STEP_TYPES: dict[str, type[BuildStepImplementation]] = {
-    step.name: step for step in (HttpStep, SleepStep, FailStep)
+    step.name: step
+    for step in (
+        HttpStep,
+        CommandStep,
+        SleepStep,
+        FailStep,
+        WaitForPreviousBuildsStep,
+        AbortOlderBuildsStep,
+    )
 }
 
 __all__ = ["STEP_TYPES", "BuildStepImplementation", "StepAborted", "StepContext", "StepFailed"]

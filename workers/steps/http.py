@@ -4,12 +4,24 @@ Follows Harbormaster's ``HarbormasterHTTPRequestBuildStepImplementation`` (spec 
 ``uri`` takes variables, URI-encoded; ``method`` defaults to POST; a ``credential`` adds
 HTTP basic auth; any 2xx succeeds and anything else (or no answer within ``timeout``)
 fails; the response's status line, headers and body go to the target's log. Beyond it,
-``headers`` may be set (values take variables, unescaped).
+``headers`` and a ``body`` may be set, and the number of redirects is bounded.
 
-Config: ``uri`` (required), ``method`` (GET/POST/PUT/DELETE/PATCH), ``headers`` (map),
-``credential`` (the name of an entry of the ``HARBOR_CREDENTIALS`` setting, a map of
-``{"username", "password"}``, so secrets stay out of plan files), ``timeout`` (seconds).
+Config: ``uri`` (required), ``method`` (GET/POST/PUT/DELETE/PATCH), ``headers`` (map; values
+take variables, unescaped, and a value that would hold a line break is refused),
+``body`` (see below), ``credential`` (the name of an entry of the ``HARBOR_CREDENTIALS``
+setting, a map of ``{"username", "password"}``, so secrets stay out of plan files; the
+credential is never written to a log), ``timeout`` (seconds), ``max_redirects`` (default 5;
+0 refuses any redirect; requests drops the credential on a redirect to another host).
+
+``body`` escaping, per field: a mapping or list is sent as JSON (``Content-Type:
+application/json`` unless a header says otherwise), with variables substituted into every
+string inside it *before* encoding, so a value is always one JSON string, whatever quotes it
+holds; a text ``body`` is sent as written with variables substituted unescaped (use it for
+form or plain bodies the plan author controls; for JSON use a mapping).
 """
+
+import json
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -19,6 +31,7 @@ from workers.steps.base import BuildStepImplementation, StepContext, StepFailed
 
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
 MAX_LOGGED_BODY = 1024 * 1024
+DEFAULT_MAX_REDIRECTS = 5
 
 
 class HttpStep(BuildStepImplementation):
@@ -34,17 +47,18 @@ class HttpStep(BuildStepImplementation):
         method = config.get("method", "POST").upper()
         if method not in METHODS:
             raise StepFailed(f"Unsupported HTTP method {method!r}.")
-        headers = {
-            str(name): substitute(str(value), context.variables)
-            for name, value in config.get("headers", {}).items()
-        }
+        headers = _headers(config, context.variables)
+        body = _body(config, context.variables, headers)
+        context.write_log(uri, "http.request", _describe_request(method, uri, headers, body))
         try:
-            response = requests.request(
+            response = _send(
                 method,
                 uri,
                 headers=headers,
+                body=body,
                 auth=_credential(config.get("credential")),
                 timeout=float(config.get("timeout", settings.HARBOR_HTTP_TIMEOUT)),
+                max_redirects=int(config.get("max_redirects", DEFAULT_MAX_REDIRECTS)),
             )
         except requests.RequestException as exc:
             context.write_log(uri, "http.error", str(exc))
@@ -52,6 +66,78 @@ class HttpStep(BuildStepImplementation):
         _log_response(context, uri, response)
         if not 200 <= response.status_code < 300:
             raise StepFailed(f"{method} {uri} answered HTTP {response.status_code}.")
+
+
+def _headers(config: dict, variables: dict) -> dict[str, str]:
+    """The configured headers with variables substituted; a line break in a value (which
+    would start another header) is refused."""
+    headers = {}
+    for name, value in (config.get("headers") or {}).items():
+        text = substitute(str(value), variables)
+        if "\r" in text or "\n" in text or "\r" in str(name) or "\n" in str(name):
+            raise StepFailed(f"The header {name!r} would contain a line break.")
+        headers[str(name)] = text
+    return headers
+
+
+def _body(config: dict, variables: dict, headers: dict[str, str]) -> bytes | None:
+    """The request body as bytes (see the module docstring for escaping), or None; sets
+    ``Content-Type`` to JSON for a structured body unless a header already sets it."""
+    body = config.get("body")
+    if body is None:
+        return None
+    if isinstance(body, str):
+        return substitute(body, variables).encode()
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"
+    return json.dumps(_substitute_all(body, variables)).encode()
+
+
+def _substitute_all(value: Any, variables: dict) -> Any:
+    """``value`` with variables substituted into every string (keys included) inside it."""
+    if isinstance(value, str):
+        return substitute(value, variables)
+    if isinstance(value, dict):
+        return {
+            _substitute_all(k, variables): _substitute_all(v, variables) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute_all(item, variables) for item in value]
+    return value
+
+
+def _send(
+    method: str,
+    uri: str,
+    *,
+    headers: dict[str, str],
+    body: bytes | None,
+    auth: tuple[str, str] | None,
+    timeout: float,
+    max_redirects: int,
+) -> requests.Response:
+    """Send the request, following at most ``max_redirects`` redirects (more raises
+    ``requests.TooManyRedirects``, a ``RequestException``)."""
+    with requests.Session() as session:
+        session.max_redirects = max(max_redirects, 0)
+        return session.request(
+            method,
+            uri,
+            headers=headers,
+            data=body,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=max_redirects > 0,
+        )
+
+
+def _describe_request(method: str, uri: str, headers: dict[str, str], body: bytes | None) -> str:
+    """The request as logged: method, URI, the configured headers' names (values may be
+    tokens) and the body's size; the credential never appears."""
+    lines = [f"{method} {uri}"] + [f"{name}: (set)" for name in headers]
+    if body is not None:
+        lines.append(f"({len(body)} bytes of body)")
+    return "\n".join(lines)
 
 
 def _credential(name: str | None) -> tuple[str, str] | None:
@@ -69,5 +155,10 @@ def _log_response(context: StepContext, uri: str, response: requests.Response) -
         [f"HTTP {response.status_code} {response.reason}"]
         + [f"{name}: {value}" for name, value in response.headers.items()]
     )
+    if response.history:
+        hops = " -> ".join(
+            f"{r.status_code} {r.headers.get('Location', '')}" for r in response.history
+        )
+        head = f"Redirected: {hops}\n{head}"
     context.write_log(uri, "http.head", head)
     context.write_log(uri, "http.body", response.text[:MAX_LOGGED_BODY])
