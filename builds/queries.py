@@ -5,8 +5,12 @@ the build list and the build page cost the same number of queries for one build 
 thousand, one target or fifty (guarded by ``tests/ui/test_queries.py``).
 """
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     Case,
@@ -23,6 +27,7 @@ from django.db.models import Value as V
 
 from builds import engine
 from builds.models import (
+    Artifact,
     Build,
     Buildable,
     BuildLog,
@@ -37,6 +42,8 @@ from builds.models import (
 
 # Unit results that need attention sort before the rest (pass, skip).
 FAILING_RESULTS = ("fail", "broken", "unsound")
+
+Item = TypeVar("Item")
 
 
 def unconsumed_commands() -> ArraySubquery:
@@ -68,14 +75,43 @@ def builds_for_display(builds: QuerySet[Build] | None = None) -> QuerySet[Build]
     )
 
 
-def filtered_builds(status: str = "", plan_id: int | None = None) -> QuerySet[Build]:
-    """The build list: every build, or those with ``status`` and/or of plan ``plan_id``."""
+def filtered_builds(
+    status: str = "",
+    plan_id: int | None = None,
+    buildable: str = "",
+    initiator: str = "",
+) -> QuerySet[Build]:
+    """The build list: every build, or those matching each filter given: ``status``, plan
+    ``plan_id``, ``buildable`` (a buildable id, or text found in its repository or ref, or
+    the start of its commit) and ``initiator`` (a username)."""
     builds = Build.objects.all()
     if status:
         builds = builds.filter(status=status)
     if plan_id is not None:
         builds = builds.filter(plan_id=plan_id)
+    if buildable:
+        builds = builds.filter(buildable_matching(buildable))
+    if initiator:
+        builds = builds.filter(initiator__username=initiator)
     return builds_for_display(builds)
+
+
+def buildable_matching(text: str) -> Q:
+    """A filter on builds whose buildable is ``text``: an id, or a piece of its repository
+    or ref, or the start of its commit."""
+    if text.isdigit():
+        return Q(buildable_id=int(text))
+    return (
+        Q(buildable__repository__icontains=text)
+        | Q(buildable__ref__icontains=text)
+        | Q(buildable__commit__istartswith=text)
+    )
+
+
+def initiators():
+    """Usernames of the users who started at least one build, sorted (the list's filter)."""
+    users = get_user_model().objects.filter(build__isnull=False).distinct()
+    return users.order_by("username").values_list("username", flat=True)
 
 
 def shown_status(build: Build) -> str:
@@ -98,16 +134,17 @@ def unit_results_failures_first() -> QuerySet[UnitResult]:
     return UnitResult.objects.order_by(failing, "namespace", "name", "id")
 
 
-def current_targets(build: Build) -> list[BuildTarget]:
-    """The build's targets of its current generation, with messages (and authors), unit
-    results (failures first), lint messages and logs (with chunks) prefetched."""
-    targets = build.targets.filter(generation=build.generation).prefetch_related(
+def targets_of_generation(build: Build, generation: int) -> list[BuildTarget]:
+    """The build's targets of ``generation``, with messages (and authors), unit results
+    (failures first), lint messages, artifacts and logs (with chunks) prefetched."""
+    targets = build.targets.filter(generation=generation).prefetch_related(
         Prefetch(
             "messages",
             queryset=BuildMessage.objects.select_related("author").order_by("id"),
         ),
         Prefetch("unit_results", queryset=unit_results_failures_first()),
         "lint_messages",
+        Prefetch("artifacts", queryset=Artifact.objects.order_by("key", "id")),
         Prefetch(
             "logs",
             queryset=BuildLog.objects.prefetch_related(
@@ -118,26 +155,94 @@ def current_targets(build: Build) -> list[BuildTarget]:
     return list(targets)
 
 
+def current_targets(build: Build) -> list[BuildTarget]:
+    """The build's targets of its current generation, prefetched as
+    :func:`targets_of_generation` does."""
+    return targets_of_generation(build, build.generation)
+
+
+def in_dependency_order(
+    items: Iterable[Item], key: Callable[[Item], str], depends_on: Callable[[Item], list]
+) -> list[Item]:
+    """``items`` ordered so each follows the items it depends on (Kahn's algorithm), ties
+    kept in their given order. Items in a cycle or depending on a missing key follow at
+    the end in their given order, so nothing is hidden."""
+    pending = list(items)
+    placed: set[str] = set()
+    ordered: list[Item] = []
+    while True:
+        ready = next(
+            (item for item in pending if all(dep in placed for dep in depends_on(item) or [])),
+            None,
+        )
+        if ready is None:
+            return ordered + pending
+        ordered.append(ready)
+        placed.add(key(ready))
+        pending.remove(ready)
+
+
 @dataclass(frozen=True)
 class StepRow:
-    """One step of a build's plan snapshot with its current-generation target, if any."""
+    """One step of a build's plan snapshot with its target in the generation shown, if
+    any, and when that target entered its present status (None when unknown)."""
 
     step: dict
     target: BuildTarget | None
+    since: datetime | None = None
 
 
-def steps_with_targets(build: Build, targets: list[BuildTarget]) -> list[StepRow]:
-    """Pair each step of ``build.plan_snapshot`` (in order) with its target; targets whose
-    step is missing from the snapshot follow at the end, so nothing is hidden."""
+def steps_with_targets(
+    build: Build, targets: list[BuildTarget], since: dict[int, datetime] | None = None
+) -> list[StepRow]:
+    """Pair each step of ``build.plan_snapshot``, in dependency order, with its target;
+    targets whose step is missing from the snapshot follow at the end, so nothing is
+    hidden. ``since`` maps target ids to when they entered their present status."""
+    since = since or {}
     by_key = {target.step_key: target for target in targets}
-    rows = [StepRow(step, by_key.pop(step.get("key"), None)) for step in build.plan_snapshot]
-    extra = [StepRow({"key": t.step_key, "name": t.name}, t) for t in by_key.values()]
+    steps = in_dependency_order(
+        build.plan_snapshot, key=lambda s: s.get("key"), depends_on=lambda s: s.get("depends_on")
+    )
+    rows = []
+    for step in steps:
+        target = by_key.pop(step.get("key"), None)
+        rows.append(StepRow(step, target, since.get(target.pk) if target else None))
+    extra = [
+        StepRow({"key": t.step_key, "name": t.name}, t, since.get(t.pk)) for t in by_key.values()
+    ]
     return rows + extra
 
 
-def build_timeline(build: Build) -> QuerySet[StatusEvent]:
+def status_since(events: Iterable[StatusEvent]) -> dict[int, datetime]:
+    """Target id → when its last status event happened (the start of its present status),
+    from a build's timeline, so the page needs no query per target for it."""
+    since: dict[int, datetime] = {}
+    for event in events:
+        if event.target_id:
+            since[event.target_id] = event.at
+    return since
+
+
+def external_links(targets: list[BuildTarget]) -> list[Artifact]:
+    """The ``uri`` artifacts of ``targets`` marked ``ui.external``, with an http(s) URI:
+    the links a build page shows at the top (Harbormaster's external URI artifacts)."""
+    links = []
+    for target in targets:
+        for artifact in target.artifacts.all():
+            if artifact.artifact_type == Artifact.Type.URI and artifact.data.get("ui.external"):
+                if safe_uri(artifact.data.get("uri")):
+                    links.append(artifact)
+    return links
+
+
+def safe_uri(uri) -> bool:
+    """Whether ``uri`` may be a link's href: http or https only (never ``javascript:``)."""
+    return isinstance(uri, str) and uri.lower().startswith(("http://", "https://"))
+
+
+def build_timeline(build: Build) -> list[StatusEvent]:
     """Status events of the build and of its targets (every generation), oldest first."""
-    return (
+    return list(
         StatusEvent.objects.filter(Q(build=build) | Q(target__build=build))
         .select_related("actor", "target")
         .order_by("at", "id")
@@ -161,3 +266,11 @@ def plan_with_steps(plan_id: int) -> QuerySet[BuildPlan]:
 def buildable_builds(buildable: Buildable) -> QuerySet[Build]:
     """A buildable's builds, newest first, ready for display."""
     return builds_for_display(buildable.builds.all())
+
+
+def status_counts(statuses: Iterable[str]) -> list[tuple[str, int]]:
+    """``[(status, how many)]`` for the given statuses, most frequent first."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))

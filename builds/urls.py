@@ -8,9 +8,15 @@ from builds import views
 urlpatterns = [
     path("", views.build_list, name="build-list"),
     path("builds/<int:pk>/", views.build_detail, name="build-detail"),
+    path("builds/<int:pk>/runs/<int:generation>/", views.build_detail, name="build-run"),
+    path("builds/<int:pk>/commands/<str:command>/", views.build_command, name="build-command"),
+    path("logs/<int:pk>/download", views.log_download, name="log-download"),
     path("buildables/<int:pk>/", views.buildable_detail, name="buildable-detail"),
     path("plans/", views.plan_list, name="plan-list"),
     path("plans/<int:pk>/", views.plan_detail, name="plan-detail"),
+    path("plans/<int:pk>/run", views.plan_run, name="plan-run"),
+    path("tokens/", views.token_list, name="token-list"),
+    path("tokens/<int:pk>/revoke", views.token_revoke, name="token-revoke"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

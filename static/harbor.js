@@ -1,5 +1,9 @@
-// Show a banner while htmx polls fail, and hide it after the next poll that succeeds.
-// (htmx keeps polling after an error, so the banner clears itself when Harbor answers again.)
+// Harbor's small script: progressive enhancement only; every page works without it.
+//  - a banner while htmx polls fail, hidden after the next poll that succeeds (htmx keeps
+//    polling after an error, so the banner clears itself when Harbor answers again);
+//  - sections the user opened or closed stay so when a live region is replaced;
+//  - a live log follows its tail unless the user scrolled up in it;
+//  - buttons with data-confirm ask before submitting.
 (function () {
   "use strict";
 
@@ -26,5 +30,60 @@
   document.addEventListener("htmx:afterRequest", function (event) {
     var element = banner();
     if (element && event.detail.successful) element.hidden = true;
+  });
+
+  // Sections (<details id=…>) the user toggled, by id: true when opened.
+  var toggled = {};
+
+  document.addEventListener("click", function (event) {
+    var summary = event.target.closest("summary");
+    var details = summary && summary.parentElement;
+    if (!details || !details.id) return;
+    // The click toggles the section after this handler; remember the state it will have.
+    toggled[details.id] = !details.open;
+  });
+
+  // Log scroll state before a swap, by id: {top, atEnd}.
+  var logs = {};
+
+  function atEnd(element) {
+    return element.scrollTop + element.clientHeight >= element.scrollHeight - 8;
+  }
+
+  document.addEventListener("htmx:beforeSwap", function () {
+    logs = {};
+    document.querySelectorAll(".log pre[id]").forEach(function (pre) {
+      logs[pre.id] = { top: pre.scrollTop, atEnd: atEnd(pre) };
+    });
+  });
+
+  function restore(root) {
+    Object.keys(toggled).forEach(function (id) {
+      var details = document.getElementById(id);
+      if (details && details.tagName === "DETAILS") details.open = toggled[id];
+    });
+    root.querySelectorAll(".log pre[id]").forEach(function (pre) {
+      var before = logs[pre.id];
+      var follow = pre.dataset.follow === "true";
+      if (follow && (!before || before.atEnd)) {
+        pre.scrollTop = pre.scrollHeight;
+      } else if (before) {
+        pre.scrollTop = before.top;
+      }
+    });
+  }
+
+  document.addEventListener("htmx:afterSettle", function () {
+    restore(document);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    restore(document);
+  });
+
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var question = button && button.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
   });
 })();

@@ -1,13 +1,19 @@
-"""Template helpers for Harbor's pages: status badges and durations.
+"""Template helpers for Harbor's pages: status badges, durations, and masked settings.
 
-Colour is never the only signal: every badge carries its status as text and a symbol.
+Colour is never the only signal: every badge carries its status as text and an icon (inline
+SVG, so no font or CDN is needed).
 """
 
+import json
+import re
 from datetime import datetime, timedelta
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from builds.queries import safe_uri
 
 register = template.Library()
 
@@ -19,7 +25,20 @@ TONES = {
     "pause": {"paused", "pausing", "unsound", "warning"},
 }
 TONE_OF = {status: tone for tone, statuses in TONES.items() for status in statuses}
-SYMBOLS = {"ok": "✓", "bad": "✗", "run": "●", "pause": "‖", "neutral": "–"}
+
+# 16×16 icon shapes, drawn in the badge's text colour.
+_RING = '<circle cx="8" cy="8" r="5" fill="none" stroke="currentColor" stroke-width="2"/>'
+ICON_SHAPES = {
+    "ok": '<path d="M6.4 12 2.5 8.1l1.4-1.4 2.5 2.5 5.7-5.7 1.4 1.4z"/>',
+    "bad": '<path d="m4.2 2.8 3.8 3.8 3.8-3.8 1.4 1.4L9.4 8l3.8 3.8-1.4 1.4L8 9.4l-3.8 '
+    '3.8-1.4-1.4L6.6 8 2.8 4.2z"/>',
+    "run": '<circle cx="8" cy="8" r="4.5"/>',
+    "pause": '<path d="M4 3h3v10H4zm5 0h3v10H9z"/>',
+    "neutral": '<path d="M3 7h10v2H3z"/>',
+    "pending": _RING,
+    "waiting": _RING + '<path d="M7.2 5h1.6v3.2l2 1.2-.8 1.4-2.8-1.6z"/>',
+}
+ICON_OF_STATUS = {"pending": "pending", "preparing": "pending", "waiting": "waiting"}
 
 
 def tone(status: str) -> str:
@@ -27,14 +46,23 @@ def tone(status: str) -> str:
     return TONE_OF.get(status, "neutral")
 
 
+def icon(status: str) -> str:
+    """The inline SVG icon of ``status`` (hidden from screen readers: the text says it)."""
+    shape = ICON_SHAPES[ICON_OF_STATUS.get(status, tone(status))]
+    return (
+        '<svg class="icon" viewBox="0 0 16 16" width="12" height="12" fill="currentColor" '
+        f'aria-hidden="true" focusable="false">{shape}</svg>'
+    )
+
+
 @register.simple_tag
 def status_badge(status: str) -> str:
-    """A badge showing ``status`` as a symbol, its text, and its tone's colour."""
-    status_tone = tone(status)
+    """A badge showing ``status`` as an icon, its text, and its tone's colour."""
     return format_html(
-        '<span class="badge tone-{}"><span aria-hidden="true">{}</span> {}</span>',
-        status_tone,
-        SYMBOLS[status_tone],
+        '<span class="badge tone-{} status-{}">{} {}</span>',
+        tone(status),
+        status.replace(" ", "-"),
+        mark_safe(icon(status)),
         status,
     )
 
@@ -99,6 +127,88 @@ def target_ran(target) -> str:
 def tail(text: str, limit: int) -> str:
     """The last ``limit`` characters of ``text`` (a log shown on a page that polls)."""
     return text[-int(limit) :]
+
+
+@register.simple_tag
+def target_status_for(target, since: datetime | None) -> str:
+    """How long a target has been in its status: ``waiting for 3 min 2 s`` while it is not
+    complete (``since`` is when it entered that status), else ``passed after 1 min 5 s``
+    (its run, start to completion), or the bare status when the times are unknown."""
+    if not target.is_complete:
+        if since is None:
+            return target.status
+        return f"{target.status} for {format_seconds(_seconds(timezone.now() - since))}"
+    took = duration(target.date_started or target.date_created, target.date_completed)
+    return target.status if took == "—" else f"{target.status} after {took}"
+
+
+# Names of settings whose values are never shown: passwords, secrets, tokens, keys.
+SENSITIVE_NAME = re.compile(r"passw|secret|token|credential|api[_.-]?key|private", re.I)
+MASK = "••••••••"
+MIN_SECRET_LENGTH = 4  # shorter values are not searched for in other text
+
+
+@register.filter
+def masked_items(mapping, secrets: list[str] | None = None) -> list[tuple[str, str, bool]]:
+    """``mapping`` (a target's config or variables) as ``[(name, shown value, masked)]``
+    sorted by name: nested dicts flattened to dotted names, values shown as text (JSON for
+    non-strings), a value whose name looks sensitive replaced by a mask, and every secret
+    value in ``secrets`` masked wherever it appears inside other values."""
+    rows = []
+    for name, value in _flatten(mapping or {}):
+        if SENSITIVE_NAME.search(name):
+            rows.append((name, MASK, True))
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        hidden = _mask_secrets(text, secrets or [])
+        rows.append((name, hidden, hidden != text))
+    return sorted(rows)
+
+
+@register.filter
+def secret_values(variables) -> list[str]:
+    """The values of the variables whose names look sensitive (``target.secret``…), to be
+    masked wherever they appear in the target's configuration."""
+    return [
+        str(value)
+        for name, value in _flatten(variables or {})
+        if SENSITIVE_NAME.search(name) and len(str(value)) >= MIN_SECRET_LENGTH
+    ]
+
+
+def _flatten(mapping: dict, prefix: str = ""):
+    for name, value in mapping.items():
+        full = f"{prefix}{name}"
+        if isinstance(value, dict) and value and not SENSITIVE_NAME.search(full):
+            yield from _flatten(value, f"{full}.")
+        else:
+            yield full, value
+
+
+def _mask_secrets(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+@register.filter
+def get_item(mapping, key: str):
+    """``mapping[key]``, or None: for keys a template cannot spell (``ui.external``)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def failing_count(results) -> int:
+    """How many unit results need attention (fail, broken, unsound)."""
+    return sum(1 for result in results if result.result in ("fail", "broken", "unsound"))
+
+
+@register.filter
+def uri_of(artifact) -> str:
+    """The http(s) URI of a ``uri`` artifact, or ``""`` when it has none that is safe to
+    link to."""
+    uri = (artifact.data or {}).get("uri")
+    return uri if safe_uri(uri) else ""
 
 
 def _seconds(delta: timedelta) -> float:

@@ -12,7 +12,14 @@ from builds.models import (
     StatusEvent,
     UnitResult,
 )
+from builds.templatetags.harbor_ui import status_badge
 from tests.conftest import make_plan
+
+
+def badge(status: str) -> str:
+    """The badge HTML a page shows for ``status`` (its format is tested in
+    ``test_templatetags``)."""
+    return str(status_badge(status))
 
 
 @pytest.fixture

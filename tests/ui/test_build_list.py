@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from builds.models import BuildMessage
-from tests.ui.conftest import make_build, plan_of
+from tests.ui.conftest import badge, make_build, plan_of
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_builds_are_listed_newest_first_with_plan_buildable_status_and_initiator
     html = build_list(signed_in)
     assert html.index(build_link(newer)) < html.index(build_link(older))
     assert ">" + "a" * 12 + "</code>" in html  # the commit, shortened
-    assert "✗</span> failed" in html and "✓</span> passed" in html
+    assert badge("failed") in html and badge("passed") in html
     assert "alice" in html and ">ci<" in html
 
 
@@ -81,4 +81,4 @@ def test_the_table_stops_polling_once_every_listed_build_is_complete(signed_in, 
 def test_a_build_with_an_unapplied_abort_is_listed_as_aborting(signed_in, buildable):
     build = make_build(plan_of(1), buildable, status="building")
     BuildMessage.objects.create(receiver_phid=build.phid, build=build, type="abort")
-    assert "✗</span> aborting" in build_list(signed_in)
+    assert badge("aborting") in build_list(signed_in)

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from builds.models import BuildMessage, StatusEvent
 from builds.views import LOG_LIMIT
-from tests.ui.conftest import make_build, make_target, plan_of, report
+from tests.ui.conftest import badge, make_build, make_target, plan_of, report
 
 pytestmark = pytest.mark.django_db
 
@@ -26,11 +26,11 @@ def test_it_shows_each_targets_status_unit_results_lint_and_log_text(signed_in, 
     second = make_target(build, "step-1", status="waiting")
     report(second, log_text="compiling widgets\nall done\n")
     html = page(signed_in, build)
-    assert "✓</span> passed" in html and "●</span> waiting" in html
+    assert badge("passed") in html and badge("waiting") in html
     assert first.phid in html and second.phid in html
     assert "test_broken" in html and "test_ok" in html and "boom" in html
     assert "src/app.py:3" in html
-    assert "<pre>compiling widgets\nall done\n</pre>" in html
+    assert ">compiling widgets\nall done\n</pre>" in html
 
 
 def test_unit_results_list_failures_first(signed_in, buildable):
@@ -69,7 +69,7 @@ def test_the_timeline_lists_build_and_target_events_in_order(signed_in, buildabl
         target=target, to_status="building", cause="worker", actor=user, detail="attempt 1"
     )
     html = page(signed_in, build)
-    timeline = html[html.index("<h2>Timeline</h2>") :]
+    timeline = html[html.index('id="timeline"') :]
     assert timeline.index("engine") < timeline.index("attempt 1")
     assert "target Run step-0" in timeline
     assert "alice" in timeline
@@ -88,7 +88,7 @@ def test_messages_show_type_author_consumption_and_outcome(signed_in, buildable,
         outcome="target passed",
     )
     html = page(signed_in, build)
-    messages = html[html.index("<caption>Messages</caption>") :]
+    messages = html[html.index(">Messages</caption>") :]
     assert "<td>pass</td>" in messages and "alice" in messages and "target passed" in messages
 
 
@@ -126,5 +126,5 @@ def test_a_long_log_shows_only_its_end_with_a_note(signed_in, buildable):
     text = "x" * LOG_LIMIT + "THE END"
     report(make_target(build, "step-0"), log_text=text)
     html = page(signed_in, build)
-    assert f"<pre>{'x' * (LOG_LIMIT - 7)}THE END</pre>" in html
+    assert f">{'x' * (LOG_LIMIT - 7)}THE END</pre>" in html
     assert f"Showing the last {LOG_LIMIT} of {LOG_LIMIT + 7} characters" in html

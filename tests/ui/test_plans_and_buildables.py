@@ -17,18 +17,18 @@ def test_the_plan_list_shows_each_plan_with_its_step_and_build_counts(signed_in,
     assert "<td>3</td>" in html and f'?plan={plan.id}">1<' in html
 
 
-def test_a_plan_page_shows_its_steps_in_order_and_recent_builds(signed_in, buildable):
+def test_a_plan_page_shows_its_steps_in_dependency_order_and_recent_builds(signed_in, buildable):
     plan = make_plan(
         "deploy",
-        [
+        [  # listed before the step it depends on
+            {"key": "ship", "name": "Ship it", "depends_on": ["build"], "wait_for_message": True},
             {"key": "build", "name": "Build it", "step_type": "command"},
-            {"key": "ship", "depends_on": ["build"], "wait_for_message": True},
         ],
     )
     build = make_build(plan, buildable)
     html = signed_in.get(reverse("plan-detail", args=[plan.id])).content.decode()
-    assert html.index("Build it") < html.index("<code>ship</code>")
-    assert "<td>command</td>" in html and "<td>build</td>" in html and "<td>yes</td>" in html
+    assert html.index("Build it") < html.index("Ship it")
+    assert "<td>command</td>" in html and "<code>build</code>" in html and "<td>yes</td>" in html
     assert f'href="{build.get_absolute_url()}"' in html
 
 

@@ -20,9 +20,9 @@ def test_a_duration_with_an_unknown_end_is_a_dash():
     assert duration(START, START + timedelta(seconds=90)) == "1 min 30 s"
 
 
-def test_a_badge_carries_its_status_as_text_and_symbol_not_only_colour():
-    assert status_badge("failed") == (
-        '<span class="badge tone-bad"><span aria-hidden="true">✗</span> failed</span>'
-    )
+def test_a_badge_carries_its_status_as_text_and_an_icon_not_only_colour():
+    html = status_badge("failed")
+    assert html.startswith('<span class="badge tone-bad status-failed"><svg class="icon"')
+    assert 'aria-hidden="true"' in html and html.endswith("</svg> failed</span>")
     assert "tone-ok" in status_badge("passed") and "tone-pause" in status_badge("paused")
     assert "tone-run" in status_badge("waiting") and "tone-bad" in status_badge("deadlocked")

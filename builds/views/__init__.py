@@ -1,0 +1,35 @@
+"""Harbor's web UI: server-rendered pages, with htmx polling the live regions.
+
+One module per part of the site; this package re-exports the views ``builds.urls`` routes
+to. Every page but the health check needs signing in.
+"""
+
+from builds.views.builds import (
+    BUILDS_PER_PAGE,
+    LOG_LIMIT,
+    build_detail,
+    build_list,
+    buildable_detail,
+    log_download,
+)
+from builds.views.commands import build_command
+from builds.views.health import healthz
+from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run
+from builds.views.tokens import token_list, token_revoke
+
+__all__ = [
+    "BUILDS_PER_PAGE",
+    "LOG_LIMIT",
+    "RECENT_BUILDS",
+    "build_command",
+    "build_detail",
+    "build_list",
+    "buildable_detail",
+    "healthz",
+    "log_download",
+    "plan_detail",
+    "plan_list",
+    "plan_run",
+    "token_list",
+    "token_revoke",
+]

@@ -1,0 +1,164 @@
+"""Build list, build page (with its runs), buildable page and build log download.
+
+Views read only: they load rows through ``builds.queries`` and render them. A live region is
+a partial template fetched with ``?partial=1``; it carries its ``hx-trigger="every 2s"`` only
+while what it shows can still change, so polling stops by itself once the build is complete
+(NetBox's pattern).
+"""
+
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_safe
+
+from builds import engine, queries
+from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildPlan
+from builds.views.access import can_message
+from builds.views.common import is_partial, page_query, poll_url, sign_in_required
+
+BUILDS_PER_PAGE = 50
+# Characters of each log a build page shows: it is re-rendered every 2 s while the build runs.
+LOG_LIMIT = 100_000
+# Log chunks read from the database at a time while streaming a download.
+DOWNLOAD_BATCH = 200
+COMMANDS = ("restart", "pause", "resume", "abort")
+
+
+@dataclass(frozen=True)
+class BuildRow:
+    """A build as a list row: the build and the status to show for it."""
+
+    build: Build
+    status: str
+
+    @property
+    def is_live(self) -> bool:
+        return queries.is_live(self.build, self.status)
+
+
+def build_rows(builds) -> list[BuildRow]:
+    """Rows for builds loaded by ``queries.builds_for_display``."""
+    return [BuildRow(build, queries.shown_status(build)) for build in builds]
+
+
+def list_filters(params) -> dict:
+    """The build list's filters from GET ``params``; unknown values are ignored."""
+    status = params.get("status", "")
+    plan = params.get("plan", "")
+    return {
+        "status": status if status in Build.Status.values else "",
+        "plan_id": int(plan) if plan.isdigit() else None,
+        "buildable": params.get("buildable", "").strip()[:200],
+        "initiator": params.get("initiator", "").strip()[:150],
+    }
+
+
+@require_safe
+@sign_in_required
+def build_list(request: HttpRequest) -> HttpResponse:
+    """Builds newest first, 50 a page, filtered by ``?status=``, ``?plan=<id>``,
+    ``?buildable=<id or text>`` and ``?initiator=<username>``."""
+    filters = list_filters(request.GET)
+    builds = queries.filtered_builds(**filters)
+    page: Page = Paginator(builds, BUILDS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = build_rows(page)
+    context = {
+        "page": page,
+        "rows": rows,
+        "live": any(row.is_live for row in rows),
+        "poll_url": poll_url(request),
+        "page_query": page_query(request),
+        "filters": filters,
+        "filtered": any(value not in ("", None) for value in filters.values()),
+        "statuses": Build.Status.values,
+        "plans": BuildPlan.objects.order_by("name").only("id", "name"),
+        "initiators": queries.initiators(),
+    }
+    template = "builds/_build_table.html" if is_partial(request) else "builds/build_list.html"
+    return render(request, template, context)
+
+
+def allowed_commands(user, build: Build, status: str) -> list[str]:
+    """The commands ``user`` may send to ``build`` that can apply now (no button for a
+    command the engine would refuse). None while another command is still waiting."""
+    if status != build.status or not can_message(user, build):
+        return []
+    return [command for command in COMMANDS if engine.command_refusal(build, command) is None]
+
+
+def build_page_context(build: Build, user, generation: int | None = None) -> dict:
+    """What the build page and its live region show, for run ``generation`` (default the
+    current one)."""
+    status = queries.shown_status(build)
+    shown = build.generation if generation is None else generation
+    targets = queries.targets_of_generation(build, shown)
+    timeline = queries.build_timeline(build)
+    return {
+        "build": build,
+        "status": status,
+        "live": queries.is_live(build, status),
+        "generation": shown,
+        "is_current_run": shown == build.generation,
+        "runs": range(build.generation, 0, -1),
+        "steps": queries.steps_with_targets(build, targets, queries.status_since(timeline)),
+        "links": queries.external_links(targets),
+        "timeline": timeline,
+        "commands": allowed_commands(user, build, status),
+        "log_limit": LOG_LIMIT,
+    }
+
+
+def requested_generation(build: Build, value) -> int | None:
+    """The run asked for (``?generation=N`` or ``runs/<n>/``) if the build has it, else
+    None (the current run)."""
+    text = str(value or "")
+    if text.isdigit() and 1 <= int(text) <= build.generation:
+        return int(text)
+    return None
+
+
+@require_safe
+@sign_in_required
+def build_detail(request: HttpRequest, pk: int, generation: int | None = None) -> HttpResponse:
+    """A build: its status, the targets of one run with what they reported, its runs and
+    its timeline. ``generation`` comes from ``runs/<n>/`` (404 if the build has no such run)
+    or ``?generation=N``."""
+    build = get_object_or_404(queries.builds_for_display(), pk=pk)
+    shown = requested_generation(build, generation or request.GET.get("generation"))
+    if generation is not None and shown is None:
+        raise Http404(f"Build {pk} has no run {generation}.")
+    context = {**build_page_context(build, request.user, shown), "poll_url": poll_url(request)}
+    template = "builds/_build_live.html" if is_partial(request) else "builds/build_detail.html"
+    return render(request, template, context)
+
+
+@require_safe
+@sign_in_required
+def buildable_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A buildable: what is built, its aggregate status, and its builds."""
+    buildable = get_object_or_404(Buildable, pk=pk)
+    rows = build_rows(queries.buildable_builds(buildable))
+    context = {
+        "buildable": buildable,
+        "rows": rows,
+        "counts": queries.status_counts(row.status for row in rows),
+    }
+    return render(request, "builds/buildable_detail.html", context)
+
+
+@require_safe
+@sign_in_required
+def log_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """A build log as a plain-text download, streamed chunk by chunk so a large log never
+    sits in memory whole."""
+    log = get_object_or_404(BuildLog.objects.select_related("target"), pk=pk)
+    chunks = BuildLogChunk.objects.filter(log=log).order_by("id").values_list("text", flat=True)
+    response = StreamingHttpResponse(
+        chunks.iterator(chunk_size=DOWNLOAD_BATCH), content_type="text/plain; charset=utf-8"
+    )
+    name = f"build-{log.target.build_id}-{slugify(log.target.step_key)}-log-{log.pk}.txt"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,0 +1,71 @@
+"""Build commands from the web UI: a confirmation page, then one engine call.
+
+The confirmation is a page of its own (not a dialog inside the build page's live region,
+which is replaced every 2 s while the build runs). The POST makes exactly one engine call,
+``engine.receive_message``; the engine decides whether the command can apply.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from builds import engine
+from builds.models import Build
+from builds.views.access import can_message
+from builds.views.builds import COMMANDS
+from builds.views.common import sign_in_required
+
+# What each command does, for the confirmation page (DESIGN.md §3; spec §3).
+EFFECTS = {
+    "restart": "The unfinished targets of run {run} are aborted and run {next} starts again "
+    "from the first step.",
+    "pause": "No new targets start while the build is paused; targets already running finish.",
+    "resume": "The build continues from where it was paused.",
+    "abort": "The unfinished targets of run {run} are aborted and the build ends as aborted.",
+}
+SENT = {
+    "restart": "Restart sent: the build shows “restarting” until Harbor applies it.",
+    "pause": "Pause sent: the build shows “pausing” until Harbor applies it.",
+    "resume": "Resume sent: the build shows “resuming” until Harbor applies it.",
+    "abort": "Abort sent: the build shows “aborting” until Harbor applies it.",
+}
+
+
+def _build_for_command(request: HttpRequest, pk: int, command: str) -> Build:
+    if command not in COMMANDS:
+        raise Http404(f"There is no command “{command}”.")
+    build = get_object_or_404(Build.objects.select_related("plan", "buildable"), pk=pk)
+    if not can_message(request.user, build):
+        raise PermissionDenied("You may not send commands to this build.")
+    return build
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@sign_in_required
+def build_command(request: HttpRequest, pk: int, command: str) -> HttpResponse:
+    """GET: ask to confirm ``command`` for build ``pk`` (saying why not, when it cannot
+    apply). POST: send it with ``engine.receive_message`` and go back to the build page
+    with what happened (a refusal becomes an error message). 403 for users who may not
+    send commands to the build, 404 for an unknown command."""
+    build = _build_for_command(request, pk, command)
+    if request.method == "POST":
+        return _send(request, build, command)
+    context = {
+        "build": build,
+        "command": command,
+        "effect": EFFECTS[command].format(run=build.generation, next=build.generation + 1),
+        "refusal": engine.command_refusal(build, command),
+    }
+    return render(request, "builds/command_confirm.html", context)
+
+
+def _send(request: HttpRequest, build: Build, command: str) -> HttpResponse:
+    try:
+        engine.receive_message(build.phid, command, author=request.user)
+    except engine.MessageRefused as refused:
+        messages.error(request, refused.detail)
+    else:
+        messages.success(request, SENT[command])
+    return redirect(build.get_absolute_url())

@@ -1,0 +1,104 @@
+"""Plan list, plan page, and running a plan by hand."""
+
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
+
+from builds import engine, queries
+from builds.models import BuildPlan
+from builds.views.access import can_run
+from builds.views.builds import build_rows
+from builds.views.common import sign_in_required
+
+RECENT_BUILDS = 20
+
+
+class RunPlanForm(forms.Form):
+    """What to build: the buildable's repository, ref and commit, and build parameters as
+    ``NAME=VALUE`` lines (``${build.param.NAME}`` in the plan)."""
+
+    repository = forms.CharField(
+        max_length=500, required=False, help_text="Repository URI, e.g. https://…/repo.git"
+    )
+    ref = forms.CharField(max_length=255, required=False, help_text="Branch or tag, e.g. main")
+    commit = forms.CharField(max_length=64, required=False, help_text="Commit hash (optional)")
+    parameters = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One NAME=VALUE per line.",
+    )
+
+    def clean_parameters(self) -> dict[str, str]:
+        """``NAME=VALUE`` lines as a dict; blank lines are skipped."""
+        parameters = {}
+        for number, line in enumerate(self.cleaned_data["parameters"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise forms.ValidationError(f"Line {number} is not NAME=VALUE.")
+            parameters[name.strip()] = value.strip()
+        return parameters
+
+
+@require_safe
+@sign_in_required
+def plan_list(request: HttpRequest) -> HttpResponse:
+    """Every plan with its number of steps and builds."""
+    return render(request, "builds/plan_list.html", {"plans": queries.plans_for_display()})
+
+
+def plan_page(request: HttpRequest, plan: BuildPlan, form: RunPlanForm, status: int = 200):
+    """Render the plan page: steps in dependency order, recent builds, the run form."""
+    steps = queries.in_dependency_order(
+        plan.steps.all(), key=lambda s: s.key, depends_on=lambda s: s.depends_on
+    )
+    builds = queries.builds_for_display(plan.builds.all())[:RECENT_BUILDS]
+    context = {
+        "plan": plan,
+        "steps": steps,
+        "rows": build_rows(builds),
+        "recent": RECENT_BUILDS,
+        "form": form,
+        "may_run": plan.status == BuildPlan.Status.ACTIVE and can_run(request.user, plan),
+    }
+    return render(request, "builds/plan_detail.html", context, status=status)
+
+
+@require_safe
+@sign_in_required
+def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A plan: its steps in dependency order, its recent builds, and a form to run it."""
+    plan = get_object_or_404(queries.plan_with_steps(pk))
+    return plan_page(request, plan, RunPlanForm())
+
+
+@require_http_methods(["POST"])
+@sign_in_required
+def plan_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start a build of plan ``pk`` for the buildable the form names, initiated by the
+    signed-in user, and go to its page. 403 for users who may not run the plan; the form
+    comes back with its errors (400) when invalid or when the plan is disabled."""
+    plan = get_object_or_404(queries.plan_with_steps(pk))
+    if not can_run(request.user, plan):
+        raise PermissionDenied("You may not run this plan.")
+    form = RunPlanForm(request.POST)
+    if not form.is_valid():
+        return plan_page(request, plan, form, status=400)
+    data = form.cleaned_data
+    try:
+        # One transaction, so a build that cannot start leaves no new buildable behind.
+        with transaction.atomic():
+            buildable = engine.find_or_create_buildable(
+                data["repository"], ref=data["ref"], commit=data["commit"]
+            )
+            build = engine.start_build(
+                plan, buildable, initiator=request.user, parameters=data["parameters"]
+            )
+    except engine.PlanNotRunnable as refused:
+        form.add_error(None, str(refused))
+        return plan_page(request, plan, form, status=400)
+    return redirect(build.get_absolute_url())
