@@ -1,9 +1,10 @@
 """Build variables and ``${name}`` substitution (spec §5; DESIGN.md §4 "Variables").
 
-A target's variables are snapshotted when the engine creates it; ``target.id`` and
-``target.phid`` are added when read. Names match ``[a-z0-9._/-]+``; an unknown name raises
-``UnknownVariable``, which fails the target with a clear log line. Each field escapes the
-values it receives (a URI encodes them; a command gets them as environment variables).
+A target's variables are snapshotted when the engine creates it; ``target.id``,
+``target.phid`` and ``target.secret`` are added when read. Names match ``[a-z0-9._/-]+``;
+an unknown name raises ``UnknownVariable``, which fails the target with a clear log line.
+Each field escapes the values it receives (a URI encodes them; a command gets them as
+environment variables).
 """
 
 import re
@@ -12,6 +13,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from builds.models import Build, BuildTarget
+from builds.secrets import target_secret
 
 VARIABLE = re.compile(r"\$\{([a-z0-9._/-]+)\}")
 
@@ -44,8 +46,15 @@ def snapshot_variables(build: Build, step: dict, now: datetime) -> dict[str, str
 
 
 def target_variables(target: BuildTarget) -> dict[str, str | None]:
-    """The target's snapshot plus ``target.id`` and ``target.phid``."""
-    return {**target.variables, "target.id": str(target.pk), "target.phid": target.phid}
+    """The target's snapshot plus ``target.id``, ``target.phid`` and ``target.secret`` (its
+    callback secret, derived on each read and never stored: ``builds.secrets``; mask it
+    with ``builds.secrets.mask_secrets`` wherever a substituted value is shown)."""
+    return {
+        **target.variables,
+        "target.id": str(target.pk),
+        "target.phid": target.phid,
+        "target.secret": target_secret(target.phid),
+    }
 
 
 def substitute(

@@ -8,12 +8,14 @@ commit order per receiver, so "the first received" is the lowest id.
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from builds import phids
 from builds.engine.commands import command_refusal
 from builds.engine.targets import request_update
 from builds.models import Build, Buildable, BuildMessage, BuildTarget, LintMessage, UnitResult
+from builds.permissions import can_message, check_can_message
 
 UNIT_FIELDS = (
     "name",
@@ -74,8 +76,11 @@ def receive_message(
     or for each build of a buildable it can apply to, and fire ``update_build``.
 
     ``unit``/``lint`` of None mean absent; sent to a build or buildable, even an empty list
-    is refused (spec §2.2 step 6). Raises ReceiverNotFound, InvalidMessage or
-    MessageRefused; nothing is stored then.
+    is refused (spec §2.2 step 6). ``author`` is a User, a ``TargetSecretHolder`` (stored as
+    no author), or None for Harbor itself; it must be allowed by
+    ``builds.permissions.can_message`` (checked here, once the receiver is found and locked,
+    so every caller gets the same rule). Raises ReceiverNotFound, NotPermitted,
+    InvalidMessage or MessageRefused; nothing is stored then.
     """
     kind = phids.phid_type(receiver_phid)
     if kind == phids.BUILD_TARGET:
@@ -99,12 +104,14 @@ def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) ->
     with transaction.atomic():
         target = (
             BuildTarget.objects.select_for_update(of=("self",))
-            .select_related("build")
+            .select_related("build__plan")
             .filter(phid=receiver_phid)
             .first()
         )
         if target is None:
             raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
+        # Before the duplicate check: a repeated key must not show an outsider the message.
+        check_can_message(author, target.build, target)
         duplicate = _find_duplicate(receiver_phid, key)
         if duplicate:
             return Receipt(duplicate, created=False)
@@ -114,12 +121,17 @@ def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) ->
             target=target,
             build_id=target.build_id,
             type=message_type,
-            author=author,
+            author=_stored_author(author),
             idempotency_key=key,
         )
         _store_results(target, message, unit, lint)
         request_update(target.build_id)
     return Receipt(message, created=True)
+
+
+def _stored_author(author):
+    """The user to record as the message's author: a target secret holder is not one."""
+    return author if isinstance(author, get_user_model()) else None
 
 
 def _find_duplicate(receiver_phid: str, key: str | None) -> BuildMessage | None:
@@ -176,7 +188,7 @@ def _store_results(target: BuildTarget, message: BuildMessage, unit, lint) -> No
 def _receive_command(receiver_phid, kind, command, author, key, results_sent) -> Receipt:
     noun = "build" if kind == phids.BUILD else "buildable"
     with transaction.atomic():
-        builds = _lock_builds(receiver_phid, kind)
+        builds = _permitted_builds(_lock_builds(receiver_phid, kind), author)
         if results_sent:
             raise InvalidMessage(
                 f"unit and lint results can only be sent to a build target, not to a {noun}."
@@ -214,6 +226,19 @@ def _lock_builds(receiver_phid: str, kind: str) -> list[Build]:
     raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
 
 
+def _permitted_builds(builds: list[Build], author) -> list[Build]:
+    """The builds ``author`` may send commands to. A buildable's command goes to the builds
+    of plans the author may run; NotPermitted if there are builds and it may run none."""
+    allowed: dict[int, bool] = {}  # plan id -> may: one query per plan, not per build
+    for build in builds:
+        if build.plan_id not in allowed:
+            allowed[build.plan_id] = can_message(author, build)
+    permitted = [build for build in builds if allowed[build.plan_id]]
+    if builds and not permitted:
+        check_can_message(author, builds[0])  # raises NotPermitted, saying why
+    return permitted
+
+
 def _builds_accepting(builds: list[Build], command: str, kind: str) -> list[Build]:
     """For a build receiver, the build if the command can apply, else MessageRefused; for a
     buildable, the builds it can apply to (spec §2.5–2.6)."""
@@ -232,7 +257,7 @@ def _store_command(build: Build, receiver_phid, command, author, key) -> BuildMe
         receiver_phid=receiver_phid,
         build=build,
         type=command,
-        author=author,
+        author=_stored_author(author),
         idempotency_key=key,
     )
     request_update(build.pk)
