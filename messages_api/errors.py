@@ -16,6 +16,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
 from builds import engine
+from builds.permissions import NotPermitted
 
 # DRF's own codes, renamed where the request's author reads them better this way.
 CODE_FOR_DRF = {"parse_error": "invalid_json", "invalid": "validation_error"}
@@ -29,12 +30,20 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class InvalidJson(exceptions.ParseError):
+    """The body is not JSON Harbor accepts (400 ``invalid_json``): not UTF-8, malformed,
+    ``NaN``/``Infinity``, nested too deeply, or a string with NUL or a lone surrogate."""
+
+    default_detail = "The body is not valid JSON."
+
+
 def json_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``: turn ``exc`` into the JSON error response, or None (500).
 
     Maps DRF's exceptions (401 keeps its ``WWW-Authenticate`` header), Django's ``Http404``
     and ``PermissionDenied``, and the engine's refusals: ``ReceiverNotFound`` → 404
-    ``not_found``, ``InvalidMessage`` → 400 ``invalid_message``, ``PlanNotRunnable`` → 400
+    ``not_found``, ``NotPermitted`` → 403 ``permission_denied``, ``InvalidMessage`` → 400
+    ``invalid_message``, ``PlanNotRunnable`` → 400
     ``validation_error`` on ``plan``, ``MessageRefused`` → 409 ``conflict``. Rolls back an
     atomic request, as DRF's default handler does.
     """
@@ -53,6 +62,8 @@ def _engine_error_response(exc: Exception) -> Response | None:
     if isinstance(exc, engine.ReceiverNotFound):
         detail = str(exc) or "No build target, build or buildable has that PHID."
         return error_response("not_found", detail, status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, NotPermitted):
+        return error_response("permission_denied", str(exc), status.HTTP_403_FORBIDDEN)
     if isinstance(exc, engine.InvalidMessage):
         return error_response("invalid_message", str(exc), status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, engine.PlanNotRunnable):

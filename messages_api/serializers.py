@@ -11,10 +11,17 @@ validated before anything is written.
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from rest_framework import serializers
 
-from builds.models import Build, BuildMessage, BuildPlan, LintMessage, UnitResult
+from builds.models import (
+    Build,
+    BuildMessage,
+    BuildPlan,
+    LintMessage,
+    UnitResult,
+)
 
 PARAMETER_NAME = re.compile(r"^[a-z0-9._/-]+$")
 UNIT_FORMATS = ("text", "remarkup")
@@ -128,6 +135,28 @@ class SendMessageSerializer(serializers.Serializer):
     lint = LintMessageSerializer(many=True, required=False, allow_null=True)
     idempotency_key = StrictCharField(max_length=200, required=False, allow_null=True)
 
+    # (field, setting holding its limit, what its items are called)
+    COUNT_LIMITS = (
+        ("unit", "HARBOR_API_MAX_UNIT_RESULTS", "unit results"),
+        ("lint", "HARBOR_API_MAX_LINT_MESSAGES", "lint messages"),
+    )
+
+    def to_internal_value(self, data: Any) -> dict:
+        """Refuse too many unit results or lint messages before validating any of them
+        (validating 50,000 items costs seconds); the limits are settings."""
+        if isinstance(data, dict):
+            errors = {}
+            for field, setting, noun in self.COUNT_LIMITS:
+                items, limit = data.get(field), getattr(settings, setting)
+                if isinstance(items, list) and len(items) > limit:
+                    errors[field] = [
+                        f"At most {limit} {noun} per message, got {len(items)}; "
+                        "send the rest in earlier 'work' messages."
+                    ]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
 
 class MessageReceiptSerializer(serializers.Serializer):
     """The answer to a message: the stored message (the first one, for a duplicate key)."""
@@ -200,13 +229,10 @@ class TargetOutputSerializer(serializers.Serializer):
     date_completed = serializers.DateTimeField()
 
 
-class BuildOutputSerializer(serializers.Serializer):
-    """A build as ``GET /api/v1/builds/<id>`` shows it, with its current generation's targets.
-
-    Statuses are the stored, bare values (``building``); dates are ISO 8601. Expects the
-    build loaded by ``views.load_build`` (plan, buildable and initiator joined, targets
-    prefetched), so it issues no queries of its own.
-    """
+class BuildSummarySerializer(serializers.Serializer):
+    """A build as ``GET /api/v1/builds`` lists it: ``GET /api/v1/builds/<id>`` without the
+    targets. Statuses are the stored, bare values (``building``); dates are ISO 8601.
+    Expects plan, buildable and initiator joined, so it issues no queries of its own."""
 
     id = serializers.IntegerField()
     phid = serializers.CharField()
@@ -218,6 +244,15 @@ class BuildOutputSerializer(serializers.Serializer):
     initiator = serializers.CharField(source="initiator.username", default=None)
     date_created = serializers.DateTimeField()
     date_modified = serializers.DateTimeField()
+
+
+class BuildOutputSerializer(BuildSummarySerializer):
+    """A build as ``GET /api/v1/builds/<id>`` shows it, with its current generation's targets.
+
+    Expects the build loaded by ``views.load_build`` (plan, buildable and initiator joined,
+    targets prefetched), so it issues no queries of its own.
+    """
+
     targets = serializers.SerializerMethodField()
 
     def get_targets(self, build: Build) -> list[dict]:
@@ -225,3 +260,89 @@ class BuildOutputSerializer(serializers.Serializer):
         # each build's own generation, and older generations are few.
         current = [t for t in build.targets.all() if t.generation == build.generation]
         return TargetOutputSerializer(current, many=True).data
+
+
+class BuildFilterSerializer(serializers.Serializer):
+    """The query of ``GET /api/v1/builds``: ``status`` (one or more, comma-separated),
+    ``plan`` (name or PHID), ``buildable`` (PHID or id), ``page`` (from 1)."""
+
+    status = serializers.CharField(required=False)
+    plan = serializers.CharField(required=False)
+    buildable = serializers.CharField(required=False)
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+
+    def validate_status(self, value: str) -> list[str]:
+        statuses = [status.strip() for status in value.split(",") if status.strip()]
+        unknown = [status for status in statuses if status not in Build.Status.values]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown build status {unknown[0]!r}; expected one or more of: "
+                + ", ".join(Build.Status.values)
+            )
+        return statuses
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    """``GET /api/v1/messages/<id>``: a stored message, whether the engine has consumed it
+    and what consuming it decided (``outcome``, e.g. "target passed", or why it had no
+    effect). ``work`` messages are never consumed. Expects ``author`` joined."""
+
+    id = serializers.IntegerField()
+    receiver = serializers.CharField(source="receiver_phid")
+    type = serializers.CharField()
+    build = serializers.IntegerField(source="build_id")
+    target = serializers.IntegerField(source="target_id", allow_null=True)
+    author = serializers.CharField(source="author.username", default=None)
+    idempotency_key = serializers.CharField(allow_null=True)
+    consumed = serializers.BooleanField(source="is_consumed")
+    outcome = serializers.SerializerMethodField()
+    date_created = serializers.DateTimeField()
+    date_consumed = serializers.DateTimeField()
+
+    def get_outcome(self, message: BuildMessage) -> str | None:
+        return message.outcome or None
+
+
+class UnitResultOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    namespace = serializers.CharField()
+    engine = serializers.CharField()
+    result = serializers.CharField()
+    duration = serializers.FloatField(allow_null=True)
+    path = serializers.CharField()
+    details = serializers.CharField()
+    format = serializers.CharField()
+    coverage = serializers.JSONField(allow_null=True)
+    message = serializers.IntegerField(source="message_id", allow_null=True)
+
+
+class LintMessageOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    code = serializers.CharField()
+    severity = serializers.CharField()
+    path = serializers.CharField()
+    line = serializers.IntegerField(allow_null=True)
+    char = serializers.IntegerField(allow_null=True)
+    description = serializers.CharField()
+    message = serializers.IntegerField(source="message_id", allow_null=True)
+
+
+class BuildLogOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField()
+    type = serializers.CharField(source="log_type")
+    live = serializers.BooleanField(source="is_live")
+    date_created = serializers.DateTimeField()
+
+
+class TargetDetailSerializer(TargetOutputSerializer):
+    """``GET /api/v1/targets/<id>``: a target with its unit results, lint messages (in the
+    order received) and the list of its logs (their text is on the build page). Expects the
+    target loaded by ``views.load_target``, so it issues no queries of its own."""
+
+    build = serializers.IntegerField(source="build_id")
+    build_phid = serializers.CharField(source="build.phid")
+    date_created = serializers.DateTimeField()
+    unit = UnitResultOutputSerializer(source="unit_results", many=True)
+    lint = LintMessageOutputSerializer(source="lint_messages", many=True)
+    logs = BuildLogOutputSerializer(many=True)

@@ -315,13 +315,3 @@ def test_a_message_and_its_results_are_stored_in_one_transaction(
     with assert_nothing_stored():
         response = client.post(URL, message(waiting_target), format="json")
     assert response.status_code == 500
-
-
-def test_it_refuses_an_oversized_body_with_413_before_reading_it(
-    client, waiting_target, monkeypatch
-):
-    monkeypatch.setattr("messages_api.views.MAX_BODY_BYTES", 100)
-    payload = message(waiting_target, unit=[dict(UNIT)] * 5)
-    with assert_nothing_stored():
-        response = client.post(URL, payload, format="json")
-    assert_error(response, 413, "too_large", "100 bytes")
