@@ -1,0 +1,223 @@
+"""Run one order of events against the real engine and check the invariants of DESIGN.md §3.
+
+Each order runs in a savepoint of the test's transaction that is rolled back afterwards, so
+thousands of orders share one test database cheaply. Follow-up tasks are not sent: the
+engine's ``dispatch`` functions are replaced by a recorder, and each event's on-commit
+callbacks are captured and run at once (as a real commit would run them), so the harness
+can check that every event asks for the update that will settle it.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.test import TestCase
+
+from builds import engine
+from builds.models import Build, BuildMessage, BuildPlan, BuildTarget, StatusEvent
+from tests.interleavings import monitor
+from tests.interleavings.model import Model
+
+COMPLETE = BuildTarget.COMPLETE
+
+
+@dataclass
+class Dispatched:
+    """Follow-up tasks the engine asked for, in order."""
+
+    updates: list[int] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
+
+    def install(self, monkeypatch) -> "Dispatched":
+        monkeypatch.setattr(
+            "builds.engine.dispatch.update_build",
+            lambda build_id, countdown=0: self.updates.append(build_id),
+        )
+        monkeypatch.setattr("builds.engine.dispatch.run_target", self.runs.append)
+        return self
+
+
+class OrderFailed(AssertionError):
+    pass
+
+
+def describe(order: list[tuple]) -> str:
+    return " ".join("/".join(str(part) for part in event) for event in order)
+
+
+class Harness:
+    """Runs orders of events for builds of ``plan`` (one waiting step per key)."""
+
+    def __init__(self, plan: BuildPlan, buildable, dispatched: Dispatched):
+        self.plan = plan
+        self.buildable = buildable
+        self.keys = [step["key"] for step in plan.snapshot()]
+        self.dispatched = dispatched
+
+    def check(self, order: list[tuple]) -> None:
+        """Run ``order`` in a savepoint that is rolled back; raise OrderFailed naming the
+        order if any invariant breaks."""
+        try:
+            with transaction.atomic():
+                Run(self, order).execute()
+                transaction.set_rollback(True)
+        except AssertionError as exc:
+            raise OrderFailed(f"order [{describe(order)}]: {exc}") from exc
+
+
+class Run:
+    """One order's run: the build, its generation-1 targets, the claims, and the model."""
+
+    def __init__(self, harness: Harness, order: list[tuple]):
+        self.harness = harness
+        self.order = order
+        self.model = Model(harness.keys)
+        self.claims: dict[str, engine.Claim | None] = {}
+        self.build = engine.start_build(harness.plan, harness.buildable)
+        engine.update_build(self.build.pk)
+        self.targets = {
+            t.step_key: t for t in BuildTarget.objects.filter(build=self.build, generation=1)
+        }
+        assert set(self.targets) == set(harness.keys)
+
+    def execute(self) -> None:
+        for event in self.order:
+            self.step(event)
+        self.check_final_state()
+
+    def step(self, event: tuple) -> None:
+        dispatched = self.harness.dispatched
+        before = len(dispatched.updates)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            acted = getattr(self, f"do_{event[0]}")(*event[1:])
+        if acted and event[0] != "pass":
+            assert self.build.pk in dispatched.updates[before:], f"{event}: no update_build fired"
+
+    def do_pass(self) -> bool:
+        engine.update_build(self.build.pk)
+        self.model.engine_pass()
+        return True
+
+    def do_claim(self, key: str) -> bool:
+        claim = engine.begin_target(self.targets[key].pk)
+        expected = self.model.claim(key)
+        assert (claim is not None) == expected, f"claim {key}: got {claim}, model {expected}"
+        self.claims[key] = claim
+        # A claim made needs no pass yet (its finish fires one); a claim refused fires one.
+        return claim is None
+
+    def do_finish(self, key: str) -> bool:
+        claim = self.claims.get(key)
+        if claim is None:
+            return False  # no worker holds a claim, so nobody finishes
+        expected = self.model.targets[key] == "building"
+        moved = engine.finish_target(claim)
+        self.model.finish(key)
+        assert moved == expected, f"finish {key}: moved={moved}, model {expected}"
+        return True
+
+    def do_run(self, key: str) -> bool:
+        self.do_claim(key)
+        return self.do_finish(key) or True
+
+    def do_dup(self, key: str) -> bool:
+        claim = engine.begin_target(self.targets[key].pk)
+        assert claim is None, f"duplicate delivery claimed {key} while its lease holds"
+        return True
+
+    def do_msg(self, key: str, kind: str) -> bool:
+        return self._receive(self.targets[key].phid, kind, self.model.message(key, kind))
+
+    def do_cmd(self, command: str) -> bool:
+        return self._receive(self.build.phid, command, self.model.command(command))
+
+    def _receive(self, phid: str, kind: str, expected: bool) -> bool:
+        try:
+            engine.receive_message(phid, kind)
+            accepted = True
+        except engine.MessageRefused:
+            accepted = False
+        assert accepted == expected, f"{kind} to {phid}: accepted={accepted}, model {expected}"
+        return accepted
+
+    # -- the invariants ---------------------------------------------------------------
+
+    def check_final_state(self) -> None:
+        build = Build.objects.get(pk=self.build.pk)
+        model = self.model
+        assert (build.status, build.generation) == (model.build, model.generation), (
+            f"build {build.status}/{build.generation}, model {model.build}/{model.generation}"
+        )
+        statuses = {t.step_key: t.status for t in self._targets(generation=1)}
+        assert statuses == model.targets, f"targets {statuses}, model {model.targets}"
+        self.check_nothing_lost(build)
+        self.check_settled_once()
+        self.check_first_verdict_won()
+        assert not monitor.violations(), monitor.violations()
+        self.check_pending_targets_dispatched(build)
+        self.check_one_more_pass_changes_nothing()
+
+    def _targets(self, **filters) -> list[BuildTarget]:
+        return list(BuildTarget.objects.filter(build=self.build, **filters))
+
+    def check_nothing_lost(self, build: Build) -> None:
+        lost = BuildMessage.objects.filter(
+            build=build,
+            is_consumed=False,
+            type__in=BuildMessage.VERDICTS,
+            target__status=BuildTarget.Status.WAITING,
+            target__generation=build.generation,
+        )
+        assert not lost.exists(), f"unconsumed verdicts for waiting targets: {list(lost)}"
+        commands = BuildMessage.objects.filter(
+            build=build, is_consumed=False, type__in=["abort", "restart"]
+        )
+        assert not commands.exists(), "an unconsumed command after the last pass"
+
+    def check_settled_once(self) -> None:
+        for target in self._targets():
+            settled = StatusEvent.objects.filter(target=target, to_status__in=COMPLETE).count()
+            expected = 1 if target.status in COMPLETE else 0
+            assert settled == expected, f"target {target.step_key} settled {settled} times"
+
+    def check_first_verdict_won(self) -> None:
+        for target in self._targets(generation=1):
+            event = StatusEvent.objects.filter(
+                target=target, cause=StatusEvent.Cause.MESSAGE
+            ).first()
+            if event is None:
+                continue
+            first = (
+                BuildMessage.objects.filter(target=target, type__in=BuildMessage.VERDICTS)
+                .order_by("id")
+                .first()
+            )
+            assert event.message_id == first.pk, f"{target.step_key}: not the first verdict"
+            assert target.status == ("passed" if first.type == "pass" else "failed")
+
+    def check_pending_targets_dispatched(self, build: Build) -> None:
+        pending = {t.pk for t in self._targets(generation=build.generation, status="pending")}
+        missing = pending - set(self.harness.dispatched.runs)
+        assert not missing, f"pending targets never sent to run_target: {missing}"
+
+    def check_one_more_pass_changes_nothing(self) -> None:
+        before = self.snapshot()
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            engine.update_build(self.build.pk)
+        assert self.snapshot() == before, "one more pass changed the build"
+
+    def snapshot(self) -> tuple:
+        build = Build.objects.values_list("status", "generation", "date_modified").get(
+            pk=self.build.pk
+        )
+        targets = list(
+            BuildTarget.objects.filter(build=self.build)
+            .order_by("pk")
+            .values_list("pk", "status", "attempt", "lease_expires")
+        )
+        messages = list(
+            BuildMessage.objects.filter(build=self.build)
+            .order_by("pk")
+            .values_list("pk", "is_consumed", "outcome", "date_consumed")
+        )
+        events = StatusEvent.objects.filter(build=self.build).count()
+        return build, targets, messages, events

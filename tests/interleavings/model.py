@@ -1,0 +1,163 @@
+"""The orders the harness checks, and a tiny model of what each order must end in.
+
+Events (tuples):
+    ("claim", k)        a run_target delivery claims target k (``begin_target``)
+    ("finish", k)       the claiming worker finishes target k (``finish_target``)
+    ("dup", k)          a duplicate run_target delivery for target k
+    ("msg", k, type)    a pass/fail/work message arrives for target k (``receive_message``)
+    ("cmd", command)    an abort/restart command arrives for the build
+    PASS                an engine pass (``update_build``)
+
+Canonical orders (how equivalent orders are merged; see ``orders``):
+- Consecutive engine passes collapse into one (a pass right after a pass changes nothing:
+  that is itself asserted, "one more pass changes nothing"). No pass is placed before the
+  first event: the setup's first pass already ran. A final pass always follows the last
+  event, so a pass is placed (or not) in each gap *between* two events.
+- Between two passes, events of different targets, and commands, commute: a claim, finish
+  or message touches only its own target's row and messages, and what they check of the
+  build (status, generation) changes only in a pass. So within a segment (the events
+  between two passes) events are ordered by chain (target a, then b, then commands),
+  keeping each chain's own order. Events of one target are never reordered.
+- The two run_target deliveries of a target are interchangeable, so the one that claims is
+  called "claim" and the duplicate always comes after it.
+"""
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+PASS = ("pass",)
+COMPLETE = {"passed", "failed", "aborted"}
+
+
+def interleavings(first: list, second: list) -> Iterator[list]:
+    """Every merge of two sequences keeping each one's order."""
+    n = len(first) + len(second)
+    for positions in itertools.combinations(range(n), len(first)):
+        chosen = set(positions)
+        a, b = iter(first), iter(second)
+        yield [next(a) if i in chosen else next(b) for i in range(n)]
+
+
+def target_chains(key: str, messages: list[str], duplicate: bool = True) -> list[list]:
+    """Every order of one target's events: claim < finish, claim < duplicate delivery,
+    messages in the order given, anywhere (before the claim too: an early verdict)."""
+    claim, finish, dup = ("claim", key), ("finish", key), ("dup", key)
+    workers = [[claim, finish, dup], [claim, dup, finish]] if duplicate else [[claim, finish]]
+    sent = [("msg", key, m) for m in messages]
+    return [order for w in workers for order in interleavings(w, sent)]
+
+
+def segmentations(chains: list[list]) -> Iterator[list[list]]:
+    """Every way to cut the chains into segments (separated by engine passes) where each
+    segment takes a (possibly empty) prefix of what is left of each chain, and is never
+    empty as a whole."""
+    if all(not chain for chain in chains):
+        yield []
+        return
+    for takes in itertools.product(*(range(len(c) + 1) for c in chains)):
+        if not any(takes):
+            continue
+        segment = [event for chain, n in zip(chains, takes, strict=True) for event in chain[:n]]
+        rest = [chain[n:] for chain, n in zip(chains, takes, strict=True)]
+        for tail in segmentations(rest):
+            yield [segment, *tail]
+
+
+def orders(chain_choices: list[list[list]]) -> Iterator[list[tuple]]:
+    """Every canonical order: one choice of order per chain, cut into segments joined by
+    engine passes, ending with the final pass."""
+    seen = set()
+    for chains in itertools.product(*chain_choices):
+        for segments in segmentations(list(chains)):
+            order = []
+            for segment in segments:
+                order.extend(segment)
+                order.append(PASS)
+            key = tuple(order)
+            if key not in seen:
+                seen.add(key)
+                yield order
+
+
+@dataclass
+class Model:
+    """What the serial run of an order must give, written independently of the engine.
+
+    One generation-1 target per key, created ``pending`` by the setup's pass; the build is
+    ``building``. Messages go to the generation-1 targets; a restart leaves new
+    ``pending`` targets of generation 2 that no event touches.
+    """
+
+    keys: list[str]
+    build: str = "building"
+    generation: int = 1
+    targets: dict[str, str] = field(default_factory=dict)
+    inbox: dict[str, list[str]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.targets = {k: "pending" for k in self.keys}
+        self.inbox = {k: [] for k in self.keys}
+
+    @property
+    def build_complete(self) -> bool:
+        return self.build in {"passed", "failed", "aborted"}
+
+    def claim(self, key: str) -> bool:
+        """True if the claim is made (the worker then runs the step)."""
+        if self.targets[key] != "pending":
+            return False
+        if self.build_complete:
+            self.targets[key] = "aborted"  # the worker finds the build complete
+            return False
+        self.targets[key] = "building"
+        return True
+
+    def finish(self, key: str) -> None:
+        if self.targets[key] == "building":
+            self.targets[key] = "waiting"
+
+    def message(self, key: str, kind: str) -> bool:
+        """True if the message is accepted (stored), False if refused (409)."""
+        if self.targets[key] in COMPLETE:
+            return False
+        if kind == "work":
+            return True
+        if self.generation != 1 or self.build_complete:
+            return False
+        self.inbox[key].append(kind)
+        return True
+
+    def command(self, command: str) -> bool:
+        if command == "abort" and self.build_complete:
+            return False
+        self.commands.append(command)
+        return True
+
+    def engine_pass(self) -> None:
+        for command in self.commands:
+            self._apply(command)
+        self.commands = []
+        if self.build != "building" or self.generation != 1:
+            return
+        for key, status in self.targets.items():
+            if status == "waiting" and self.inbox[key]:
+                self.targets[key] = "passed" if self.inbox[key][0] == "pass" else "failed"
+                self.inbox[key] = []
+        statuses = set(self.targets.values())
+        if statuses & {"failed", "aborted"}:
+            self.build = "failed"
+        elif statuses == {"passed"}:
+            self.build = "passed"
+
+    def _apply(self, command: str) -> None:
+        if command == "abort" and self.build_complete:
+            return
+        for key, status in self.targets.items():
+            if status not in COMPLETE:
+                self.targets[key] = "aborted"
+        if command == "abort":
+            self.build = "aborted"
+        else:
+            self.build, self.generation = "building", self.generation + 1

@@ -1,0 +1,85 @@
+"""Every canonical order of a bounded set of events, run against the real engine.
+
+See ``model.py`` for the events and how equivalent orders are merged, and ``harness.py``
+for what each order asserts. The number of orders per scenario is printed in the test
+summary ("interleavings" section).
+"""
+
+import pytest
+
+from tests.interleavings.conftest import ORDERS_CHECKED
+from tests.interleavings.model import orders, target_chains
+
+pytestmark = pytest.mark.django_db
+
+
+def both_ways(key: str, message: str) -> list[list[tuple]]:
+    """A target's worker run (claim and finish together) before or after its message."""
+    run, msg = ("run", key), ("msg", key, message)
+    return [[run, msg], [msg, run]]
+
+
+ONE_TARGET = {
+    "one target, pass": ["pass"],
+    "one target, fail": ["fail"],
+    "one target, work": ["work"],
+    "one target, duplicate pass": ["pass", "pass"],
+    "one target, pass then fail": ["pass", "fail"],
+}
+
+ONE_TARGET_COMMAND = {
+    "one target, pass, abort": (["pass"], "abort"),
+    "one target, fail, abort": (["fail"], "abort"),
+    "one target, pass, restart": (["pass"], "restart"),
+    "one target, fail, restart": (["fail"], "restart"),
+}
+
+TWO_TARGETS = {
+    "two targets, pass + pass": ("pass", "pass"),
+    "two targets, pass + fail": ("pass", "fail"),
+    "two targets, fail + fail": ("fail", "fail"),
+    "two targets, pass + work": ("pass", "work"),
+}
+
+# Two targets and a command, kept small: target a runs and gets its message in either order,
+# target b only runs (it then waits for ever) or only gets an early message (never claimed).
+TWO_TARGETS_COMMAND = {
+    "two targets, pass + none, abort": ("pass", [("run", "b")], "abort"),
+    "two targets, fail + early pass, abort": ("fail", [("msg", "b", "pass")], "abort"),
+    "two targets, pass + none, restart": ("pass", [("run", "b")], "restart"),
+    "two targets, fail + early pass, restart": ("fail", [("msg", "b", "pass")], "restart"),
+}
+
+
+def check_all(harness, name: str, chain_choices) -> None:
+    count = 0
+    for order in orders(chain_choices):
+        harness.check(order)
+        count += 1
+    ORDERS_CHECKED[name] = count
+    assert count > 0
+
+
+@pytest.mark.parametrize("name", ONE_TARGET)
+def test_every_order_for_one_waiting_target(harness, name):
+    check_all(harness(["a"]), name, [target_chains("a", ONE_TARGET[name])])
+
+
+@pytest.mark.parametrize("name", ONE_TARGET_COMMAND)
+def test_every_order_for_one_waiting_target_and_a_command(harness, name):
+    messages, command = ONE_TARGET_COMMAND[name]
+    chains = [target_chains("a", messages, duplicate=False), [[("cmd", command)]]]
+    check_all(harness(["a"]), name, chains)
+
+
+@pytest.mark.parametrize("name", TWO_TARGETS)
+def test_every_order_for_two_waiting_targets(harness, name):
+    first, second = TWO_TARGETS[name]
+    check_all(harness(["a", "b"]), name, [both_ways("a", first), both_ways("b", second)])
+
+
+@pytest.mark.parametrize("name", TWO_TARGETS_COMMAND)
+def test_every_order_for_two_waiting_targets_and_a_command(harness, name):
+    first, second, command = TWO_TARGETS_COMMAND[name]
+    chains = [both_ways("a", first), [second], [[("cmd", command)]]]
+    check_all(harness(["a", "b"]), name, chains)
