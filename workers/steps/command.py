@@ -20,6 +20,8 @@ Config:
                  ``HARBOR_COMMAND_TIMEOUT``, 3600); the target then fails.
   ``junit``      glob(s) relative to the run directory; each JUnit XML file found afterwards
                  becomes unit results of the target.
+  ``artifacts``  ``{produces: [keys], consumes: [keys]}``: see ``workers/steps/artifacts.py``
+                 (``$HARBOR_ARTIFACTS/<key>.json`` out, ``$HARBOR_ARTIFACT_<KEY>`` in).
 
 The command sees only ``PATH``, ``LANG``/``LC_*``, ``TZ``, ``HOME`` (a fresh directory) and
 ``TMPDIR`` of the worker's environment, never its secrets (database URL, credentials).
@@ -37,7 +39,7 @@ from django.conf import settings
 
 from builds import logs
 from builds.variables import VARIABLE, substitute
-from workers.steps import junit
+from workers.steps import artifacts, junit
 from workers.steps.base import BuildStepImplementation, StepAborted, StepContext, StepFailed
 from workers.steps.checkout import clone_repository
 from workers.steps.process import run_streaming
@@ -81,6 +83,8 @@ class CommandStep(BuildStepImplementation):
             )
         if not isinstance(config.get("env", {}), dict):
             raise ValueError("env must be a mapping of names to values")
+        if not isinstance(config.get("clone", False), bool):
+            raise ValueError("clone must be true or false")
         _junit_patterns(config)
         _directory(config)
         _timeout(config)
@@ -122,23 +126,28 @@ class CommandStep(BuildStepImplementation):
             verdict = _verdict(result, _timeout(config))
             output.append(f"\n[harbor] {verdict}\n")
             _report_junit(context, run_dir, _junit_patterns(config), output, result.exit_code)
+            if result.stopped_because == "stopped":
+                raise StepAborted("the build target was aborted or claimed by another worker")
+            if result.exit_code != 0:
+                raise StepFailed(verdict)
+            for line in artifacts.create_produced(context.target, config, workspace / "artifacts"):
+                output.append(f"[harbor] {line}\n")
         finally:
             output.close()
-        if result.stopped_because == "stopped":
-            raise StepAborted("the build target was aborted or claimed by another worker")
-        if result.exit_code != 0:
-            raise StepFailed(verdict)
 
 
 def command_environment(workspace: Path, context: StepContext) -> dict[str, str]:
     """The command's whole environment: a few of the worker's own variables, a fresh
-    ``HOME`` and ``TMPDIR``, the target's variables as ``HARBOR_*``, then ``env``."""
-    home, tmp = workspace / "home", workspace / "tmp"
-    home.mkdir()
-    tmp.mkdir()
+    ``HOME`` and ``TMPDIR``, ``HARBOR_ARTIFACTS`` (where produced artifacts go), consumed
+    artifacts as ``HARBOR_ARTIFACT_*``, the target's variables as ``HARBOR_*``, then ``env``.
+    Raises StepFailed if a consumed artifact does not exist."""
+    home, tmp, produced = workspace / "home", workspace / "tmp", workspace / "artifacts"
+    for directory in (home, tmp, produced):
+        directory.mkdir()
     env = {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
     env.setdefault("PATH", os.defpath)
-    env.update(HOME=str(home), TMPDIR=str(tmp))
+    env.update(HOME=str(home), TMPDIR=str(tmp), HARBOR_ARTIFACTS=str(produced))
+    env.update(artifacts.consumed_environment(context.target, context.config))
     for name, value in context.variables.items():
         env[environment_name(name)] = value if value is not None else ""
     for name, value in context.config.get("env", {}).items():
