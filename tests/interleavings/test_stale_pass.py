@@ -1,0 +1,221 @@
+"""A stale engine pass: one that stalls (say its worker was descheduled) after its lock
+lease expired, while the build goes on around it.
+
+The model. The Redis lock is only for efficiency; correctness comes from the build row lock
+(DESIGN.md §3). A holder that stalls *before* its transaction starts is harmless: when it
+resumes, its pass locks the row and reads the current state, so it is just a later pass
+(the harness in test_interleavings.py covers that). The dangerous stall is *inside* the
+pass, after it locked the build row and read the inbox: its lease has expired, so another
+worker takes the Redis lock and starts a pass. Here that is reproduced for real with three
+PostgreSQL connections:
+
+- the stale pass runs ``engine.update_build`` in a thread and is paused at a barrier either
+  right after it read the unconsumed messages (``apply_commands`` returned: "after reads")
+  or after all its writes, just before commit ("after writes");
+- meanwhile the test's own connection runs target events (claim, finish, message) that do
+  not need the build row: they must not block on the stale pass;
+- optionally, a second pass starts in another thread during the stall: it must block on the
+  build row (checked in ``pg_stat_activity``) until the stale pass commits, then run.
+
+Each order then gets a final pass and is checked: the build and target end ``passed``, the
+target settled once, no message consumed twice or lost, no target moved backwards (the
+DB-level monitor), one target per step, and one more pass changes nothing. Orders: the
+target's three events in each of their orders x every window of the stall over them x a
+second pass or not x the two pause points.
+"""
+
+import itertools
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from builds import engine
+from builds.engine import passes
+from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
+from tests.interleavings import monitor
+from tests.interleavings.conftest import ORDERS_CHECKED, waiting_plan
+from tests.interleavings.harness import Dispatched
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TARGET_ORDERS = [("claim", "finish", "msg"), ("claim", "msg", "finish"), ("msg", "claim", "finish")]
+WINDOWS = [(i, j) for i, j in itertools.combinations(range(4), 2)]
+PAUSE_POINTS = {"after reads": "apply_commands", "after writes": "_update_steps"}
+
+
+class StalePass:
+    """An engine pass in its own thread and connection, paused inside its transaction."""
+
+    def __init__(self, build_id: int):
+        self.build_id = build_id
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            engine.update_build(self.build_id)
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+        finally:
+            connection.close()
+
+    def start(self) -> None:
+        self.thread.start()
+        assert self.paused.wait(10), "the stale pass never reached its pause point"
+
+    def finish(self) -> None:
+        self.resume.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the stale pass did not finish"
+        assert self.error is None, repr(self.error)
+
+
+class ConcurrentPass(StalePass):
+    """A pass started during the stall: it must wait for the build row."""
+
+    def start(self) -> None:
+        self.thread.start()
+        wait_until_blocked_on_lock()
+
+
+def wait_until_blocked_on_lock(timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the concurrent pass did not wait for the build row lock")
+
+
+@pytest.fixture
+def stall_at(monkeypatch):
+    """Install the pause: the pass running in the thread registered in ``stale`` stops after
+    the named function of ``builds.engine.passes`` returns, until it is resumed."""
+    current: dict[str, StalePass | None] = {"stale": None}
+
+    def install(function_name: str):
+        original = getattr(passes, function_name)
+
+        def paused(*args, **kwargs):
+            result = original(*args, **kwargs)
+            stale = current["stale"]
+            if stale is not None and threading.current_thread() is stale.thread:
+                stale.paused.set()
+                assert stale.resume.wait(20), "never resumed"
+            return result
+
+        monkeypatch.setattr(passes, function_name, paused)
+        return current
+
+    return install
+
+
+@pytest.fixture
+def monitored(transactional_db, monkeypatch):
+    monitor.install()
+    dispatched = Dispatched().install(monkeypatch)
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '5s'")  # a blocked event fails instead of hanging
+    yield dispatched
+    monitor.uninstall()
+
+
+def run_order(build: Build, target_order, window, concurrent: bool, current) -> None:
+    target = BuildTarget.objects.get(build=build)
+    claim = None
+    stale = concurrent_pass = None
+    for position in range(len(target_order) + 1):
+        if position == window[0]:
+            stale = current["stale"] = StalePass(build.pk)
+            stale.start()
+            if concurrent:
+                concurrent_pass = ConcurrentPass(build.pk)
+                concurrent_pass.start()
+        if position == window[1]:
+            stale.finish()
+            current["stale"] = None
+            if concurrent_pass:
+                concurrent_pass.finish()
+        if position < len(target_order):
+            event = target_order[position]
+            if event == "claim":
+                claim = engine.begin_target(target.pk)
+                assert claim is not None
+            elif event == "finish":
+                assert engine.finish_target(claim)
+            else:
+                engine.receive_message(target.phid, "pass")
+    engine.update_build(build.pk)
+
+
+def check_final_state(build: Build) -> None:
+    build.refresh_from_db()
+    targets = list(BuildTarget.objects.filter(build=build))
+    assert len(targets) == 1, "a duplicate target was created"
+    assert (build.status, targets[0].status) == ("passed", "passed")
+    settled = StatusEvent.objects.filter(target=targets[0], to_status__in=BuildTarget.COMPLETE)
+    assert settled.count() == 1
+    assert not BuildMessage.objects.filter(build=build, is_consumed=False).exists()
+    assert not monitor.violations(), monitor.violations()
+    before = snapshot(build)
+    engine.update_build(build.pk)
+    assert snapshot(build) == before, "one more pass changed the build"
+
+
+def snapshot(build: Build) -> tuple:
+    return (
+        Build.objects.values_list("status", "date_modified").get(pk=build.pk),
+        list(BuildTarget.objects.filter(build=build).values_list("status", "attempt")),
+        StatusEvent.objects.filter(build=build).count(),
+    )
+
+
+@pytest.mark.parametrize("pause_point", PAUSE_POINTS)
+def test_a_stale_pass_paused_inside_its_transaction_changes_no_outcome(
+    monitored, stall_at, buildable, pause_point
+):
+    current = stall_at(PAUSE_POINTS[pause_point])
+    plan = waiting_plan(["a"])
+    count = 0
+    for target_order, window, concurrent in itertools.product(
+        TARGET_ORDERS, WINDOWS, (False, True)
+    ):
+        build = engine.start_build(plan, buildable)
+        engine.update_build(build.pk)
+        try:
+            run_order(build, target_order, window, concurrent, current)
+            check_final_state(build)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"order {target_order}, stall over {window}, concurrent={concurrent}: {exc}"
+            ) from exc
+        count += 1
+    ORDERS_CHECKED[f"stale pass, {pause_point}"] = count
+
+
+def test_a_stale_first_pass_and_a_concurrent_one_create_each_target_once(
+    monitored, stall_at, buildable
+):
+    current = stall_at("_update_steps")  # the stale pass has created the targets
+    plan = waiting_plan(["a", "b"])
+    build = engine.start_build(plan, buildable)
+    stale = current["stale"] = StalePass(build.pk)
+    stale.start()
+    concurrent = ConcurrentPass(build.pk)
+    concurrent.start()
+    stale.finish()
+    concurrent.finish()
+    keys = list(BuildTarget.objects.filter(build=build).values_list("step_key", flat=True))
+    assert sorted(keys) == ["a", "b"]
+    build.refresh_from_db()
+    assert (build.status, build.generation) == ("building", 1)
+    assert not monitor.violations()
