@@ -102,7 +102,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where ``collectstatic`` gathers files for a proxy; unset, WhiteNoise serves them from
+# their source folders (WHITENOISE_USE_FINDERS below).
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "build-list"
@@ -189,3 +191,26 @@ HARBOR_API_MAX_LINT_MESSAGES = env_int("HARBOR_API_MAX_LINT_MESSAGES", 50_000)
 HARBOR_HTTP_ALLOWED_URLS = os.environ.get(
     "HARBOR_HTTP_ALLOWED_URLS", "http://*:*, https://*:*"
 ).replace(",", " ").split()
+
+# --- Conduit-compatible API, JUnit reports and the OpenAPI description (issue 5) ---
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Harbor REST API",
+    "DESCRIPTION": (
+        "Send messages (verdicts with unit and lint results, or build commands), JUnit "
+        "reports, and start and read builds. Authenticate with `Authorization: Bearer "
+        "<token>`. Harbor also speaks Conduit at `POST /api/<method>` (call "
+        "`conduit.query` for its methods)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets come from drf-spectacular-sidecar, served locally: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Largest Conduit call body and JUnit report accepted, in bytes.
+HARBOR_CONDUIT_MAX_BODY_BYTES = env_int("HARBOR_CONDUIT_MAX_BODY_BYTES", 16 * 1024 * 1024)
+HARBOR_JUNIT_MAX_BYTES = env_int("HARBOR_JUNIT_MAX_BYTES", 8 * 1024 * 1024)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from messages_api import views
+from messages_api import build_commands, views
 
 urlpatterns = [
     path("v1/sendmessage", views.SendMessageView.as_view(), name="api-sendmessage"),
@@ -10,6 +10,11 @@ urlpatterns = [
     path("v1/builds/<int:pk>", views.BuildDetailView.as_view(), name="api-build-detail"),
     path("v1/messages/<int:pk>", views.MessageDetailView.as_view(), name="api-message-detail"),
     path("v1/targets/<int:pk>", views.TargetDetailView.as_view(), name="api-target-detail"),
+    path(
+        "v1/builds/<int:pk>/commands",
+        build_commands.BuildCommandView.as_view(),
+        name="api-build-commands",
+    ),
 ]
 
 # Build logs (messages_api/logs.py): a byte range as JSON, or the whole log as text.
@@ -18,4 +23,19 @@ from messages_api import logs as log_views  # noqa: E402
 urlpatterns += [
     path("v1/logs/<int:pk>", log_views.LogRangeView.as_view(), name="api-log-detail"),
     path("v1/logs/<int:pk>/download", log_views.LogDownloadView.as_view(), name="api-log-download"),
+]
+
+# Issue 5: JUnit reports, the OpenAPI description and the Conduit-compatible API. The
+# Conduit route comes last and its method names never contain "/", so it shadows nothing.
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
+
+from messages_api import openapi  # noqa: E402,F401  (registers the schema extensions)
+from messages_api.conduit.transport import conduit_view  # noqa: E402
+from messages_api.junit_views import JUnitReportView  # noqa: E402
+
+urlpatterns += [
+    path("v1/junit", JUnitReportView.as_view(), name="api-junit"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("<str:method_name>", conduit_view, name="conduit"),
 ]

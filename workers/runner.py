@@ -24,7 +24,10 @@ def execute_step(claim: engine.Claim) -> str | None:
     with LeaseKeeper(claim, context.stop_event):
         try:
             step_class().run(context)
-        except (StepFailed, StepAborted, UnknownVariable) as exc:
+        except StepAborted as exc:
+            context.write_log("harbor", "aborted", f"Step stopped: {exc}.")
+            return str(exc)
+        except (StepFailed, UnknownVariable) as exc:
             return str(exc)
         except Exception:
             return traceback.format_exc()

@@ -7,9 +7,12 @@ behind a later pause. Beyond Harbormaster, abort and restart move the affected g
 unfinished targets to ``aborted`` so nothing is left waiting for ever (DESIGN.md §3.4).
 """
 
+from functools import partial
 
+from django.db import transaction
 from django.utils import timezone
 
+from builds.engine import dispatch
 from builds.engine.transitions import RESTARTABLE_FROM, move_build, move_target
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 
@@ -88,13 +91,17 @@ def _consume(message: BuildMessage, outcome: str) -> bool:
 def _abort_unfinished_targets(build: Build, message: BuildMessage) -> None:
     targets = build.targets.filter(generation=build.generation, status__in=UNFINISHED)
     for target in targets:
-        move_target(
+        was_started = target.status != BuildTarget.Status.PENDING
+        moved = move_target(
             target,
             BuildTarget.Status.ABORTED,
             COMMAND,
             message=message,
             detail=f"build {message.type}ed",
         )
+        if moved and was_started and target.config.get("on_abort"):
+            # The outside system may be running or waiting on our behalf: tell it.
+            transaction.on_commit(partial(dispatch.call_cancel_hook, target.pk))
 
 
 def _restart(build: Build, message: BuildMessage) -> None:

@@ -49,12 +49,14 @@ class Driver:
 
 @pytest.fixture
 def start(buildable):
-    """Start a build of a plan made from ``steps``; return its Driver after the first pass."""
+    """Start a build of a plan made from ``steps``; return its Driver, after the first pass
+    unless ``first_pass=False``."""
 
-    def start_plan(steps: list[dict], **plan_fields) -> Driver:
+    def start_plan(steps: list[dict], first_pass: bool = True, **plan_fields) -> Driver:
         plan = make_plan(f"plan-{len(steps)}-{id(steps)}", steps, **plan_fields)
         driver = Driver(engine.start_build(plan, buildable))
-        driver.update()
+        if first_pass:
+            driver.update()
         return driver
 
     return start_plan
