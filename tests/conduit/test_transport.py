@@ -1,0 +1,106 @@
+"""The Conduit transport: encodings, envelope, authentication, framework errors (spec §6.1–6.2,
+harbormaster-observed.md §d)."""
+
+import json
+
+from accounts.models import ApiToken
+from builds.models import BuildMessage
+from tests.conduit.conftest import error, ok
+
+
+def test_ping_needs_no_token_and_answers_in_the_envelope(anonymous):
+    assert isinstance(ok(anonymous("conduit.ping")), str)
+
+
+def test_whoami_describes_the_tokens_user(conduit, user):
+    result = ok(conduit("user.whoami"))
+    assert result["phid"] == user.phid
+    assert result["userName"] == "alice"
+    assert "activated" in result["roles"]
+
+
+def test_a_bad_token_is_invalid_auth_with_harbormasters_text(anonymous):
+    token = "api-aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    envelope = anonymous("user.whoami", __conduit__={"token": token})
+    assert error(envelope) == ("ERR-INVALID-AUTH", f'API token "{token}" is not valid.')
+
+
+def test_a_revoked_token_is_reported_as_expired(conduit, api_token):
+    ApiToken.objects.update(revoked="2020-01-01T00:00:00Z")
+    code, info = error(conduit("user.whoami"))
+    assert code == "ERR-INVALID-AUTH"
+    assert info == f'API token "{api_token}" was previously valid, but has expired.'
+
+
+def test_a_token_of_the_wrong_length_is_invalid_auth(anonymous):
+    code, info = error(anonymous("user.whoami", __conduit__={"token": "api-short"}))
+    assert code == "ERR-INVALID-AUTH"
+    assert "wrong length" in info
+
+
+def test_no_credentials_is_invalid_session(anonymous):
+    assert error(anonymous("user.whoami")) == (
+        "ERR-INVALID-SESSION",
+        "Session key is not present.",
+    )
+
+
+def test_plain_form_fields_authenticate_with_api_token(conduit, user):
+    result = ok(conduit.form("user.whoami", {}))
+    assert result["phid"] == user.phid
+
+
+def test_per_key_console_encoding_decodes_each_value_as_json(conduit, api_token, user):
+    fields = {"params[__conduit__]": json.dumps({"token": api_token})}
+    assert ok(conduit.raw("user.whoami", fields))["phid"] == user.phid
+
+
+def test_params_that_are_not_json_are_refused_with_harbormasters_text(conduit):
+    envelope = conduit.raw("harbormaster.sendmessage", {"params": "{nope"})
+    assert error(envelope) == (
+        "ERR-CONDUIT-CORE",
+        "Invalid parameter information was passed to method 'harbormaster.sendmessage'.",
+    )
+
+
+def test_an_unknown_method_is_a_call_error(conduit):
+    assert error(conduit("harbormaster.nosuch")) == (
+        "ERR-CONDUIT-CALL",
+        'Conduit API method "harbormaster.nosuch" does not exist.',
+    )
+
+
+def test_unknown_parameters_are_refused_before_anything_runs(conduit, waiting_target):
+    envelope = conduit(
+        "harbormaster.sendmessage", receiver=waiting_target.phid, type="pass", colour="red"
+    )
+    assert error(envelope) == (
+        "ERR-CONDUIT-CALL",
+        "API Method \"harbormaster.sendmessage\" does not define these parameters: 'colour'.",
+    )
+    assert not BuildMessage.objects.exists()
+
+
+def test_a_json_body_carries_no_parameters(client, api_token):
+    body = json.dumps({"__conduit__": {"token": api_token}})
+    response = client.post("/api/user.whoami", body, content_type="application/json")
+    assert response.json()["error_code"] == "ERR-INVALID-SESSION"
+
+
+def test_conduit_routes_do_not_shadow_the_rest_api(client):
+    response = client.post("/api/v1/sendmessage", {}, content_type="application/json")
+    assert response.status_code == 401
+
+
+def test_conduit_query_lists_methods_with_parameter_types(conduit):
+    methods = ok(conduit("conduit.query"))
+    assert methods["harbormaster.sendmessage"]["params"]["receiver"] == "required string|phid"
+    assert methods["harbormaster.sendmessage"]["params"]["buildTargetPHID"] == (
+        "deprecated optional phid"
+    )
+    assert methods["harbormaster.build.search"]["params"]["limit"].startswith("optional int")
+    assert {"conduit.ping", "user.whoami", "harbormaster.queryautotargets"} <= set(methods)
+
+
+def test_getcapabilities_lists_token_authentication(anonymous):
+    assert "token" in ok(anonymous("conduit.getcapabilities"))["authentication"]
