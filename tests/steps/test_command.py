@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from builds.models import Buildable, BuildLog, UnitResult
+from builds.models import Artifact, Buildable, BuildLog, UnitResult
 from builds.plans import PlanError, import_plan
 from tests.steps.conftest import git, log_text, make_target, run_step
 from tests.workers import wait_for
@@ -253,3 +253,54 @@ def test_a_command_step_without_a_command_is_refused_at_plan_import():
     plan = {"name": "cmd", "steps": [{"key": "a", "type": "command", "junit": "x.xml"}]}
     with pytest.raises(PlanError, match="needs a command"):
         import_plan(plan)
+
+
+def test_a_command_produces_its_declared_uri_artifacts(buildable):
+    command = (
+        'printf \'{"uri": "https://ci.example.com/%s", "name": "Report"}\' "$HARBOR_BUILD_ID"'
+        ' > "$HARBOR_ARTIFACTS/report.json"'
+    )
+    config = {"command": command, "artifacts": {"produces": ["report"], "consumes": []}}
+    target = make_target("command", config, buildable)
+    run_step(target)
+    artifact = Artifact.objects.get(build=target.build, key="report")
+    assert (artifact.artifact_type, artifact.generation) == ("uri", 1)
+    assert artifact.data == {"uri": f"https://ci.example.com/{target.build_id}", "name": "Report"}
+
+
+def test_a_declared_artifact_the_command_did_not_produce_fails_the_step(buildable):
+    config = {"command": "true", "artifacts": {"produces": ["report"]}}
+    with pytest.raises(StepFailed, match="did not produce the artifact 'report'"):
+        run_step(make_target("command", config, buildable))
+
+
+def test_an_artifact_with_a_refused_uri_fails_the_step(buildable):
+    command = 'echo \'{"uri": "javascript:alert(1)"}\' > "$HARBOR_ARTIFACTS/report.json"'
+    config = {"command": command, "artifacts": {"produces": ["report"]}}
+    with pytest.raises(StepFailed, match="could not be created"):
+        run_step(make_target("command", config, buildable))
+    assert not Artifact.objects.exists()
+
+
+def test_a_consumed_artifact_arrives_as_json_in_the_environment(buildable):
+    target = make_target(
+        "command",
+        {"command": 'echo "$HARBOR_ARTIFACT_SITE_URL"', "artifacts": {"consumes": ["site-url"]}},
+        buildable,
+    )
+    Artifact.objects.create(
+        target=target,
+        build=target.build,
+        generation=1,
+        key="site-url",
+        artifact_type="uri",
+        data={"uri": "https://example.com/site"},
+    )
+    run_step(target)
+    assert '{"type": "uri", "uri": "https://example.com/site"}' in log_text(target, "output")
+
+
+def test_a_consumed_artifact_that_does_not_exist_fails_the_step(buildable):
+    config = {"command": "true", "artifacts": {"consumes": ["site-url"]}}
+    with pytest.raises(StepFailed, match="site-url"):
+        run_step(make_target("command", config, buildable))
