@@ -5,6 +5,7 @@ The YAML shape is DESIGN.md §4 "Plan YAML"::
     name: example
     description: Trigger the external CI and wait for its verdict.
     behaviors: {restartable: always, affects_buildable: always}
+    run_group: release-team         # optional: only this group may run it (builds/permissions.py)
     steps:
       - key: external-ci            # [a-z0-9._-]+, unique within the plan
         name: Run the external CI   # optional, defaults to the key
@@ -14,6 +15,9 @@ The YAML shape is DESIGN.md §4 "Plan YAML"::
         description: ...            # optional
         uri: "http://..."           # every other key goes into the step's config
         method: POST
+        wait_timeout: 3600          # optional, seconds; needs wait_for_message
+        on_timeout: fail            # optional, fail (default) or pass
+        on_abort: {url: "http://...", method: POST}  # optional cancel hook
 
 Behaviors follow Harbormaster's ``HarbormasterBuildPlanBehavior`` (spec §3 "Plan behaviors"):
 ``restartable`` is always/failed/never and ``affects_buildable`` (Harbormaster's
@@ -26,12 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from builds.models import BuildPlan, BuildStep
 
 STEP_KEY_PATTERN = re.compile(r"[a-z0-9._-]+")
-PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps"})
+PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps", "run_group"})
+ON_TIMEOUT_OUTCOMES = ("fail", "pass")
+HOOK_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 STEP_FIELDS = frozenset({"key", "name", "type", "depends_on", "wait_for_message", "description"})
 BEHAVIOR_OPTIONS = {
     "restartable": ("always", "failed", "never"),
@@ -97,7 +104,18 @@ def _parse_plan(data: Any) -> dict:
         "name": name.strip(),
         "description": description,
         "behaviors": _parse_behaviors(data.get("behaviors")),
+        "run_group": _run_group_name(name, data.get("run_group")),
     }
+
+
+def _run_group_name(plan_name: str, value: Any) -> str | None:
+    """The name of the group allowed to run the plan (see builds/permissions.py), or None
+    for every signed-in user."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise PlanError(f"plan {plan_name!r}: run_group must be a group name")
+    return value.strip()
 
 
 def _parse_behaviors(behaviors: Any) -> dict:
@@ -133,6 +151,8 @@ def _parse_step(index: int, raw: Any) -> dict:
     wait_for_message = _flag(key, raw, "wait_for_message")
     if wait_for_message and not getattr(step_types[step_type], "supports_wait_for_message", True):
         raise PlanError(f"step {key!r}: a {step_type} step cannot wait for a message")
+    _check_wait_timeout(key, config, wait_for_message)
+    _check_cancel_hook(key, config.get("on_abort"))
     return {
         "key": key,
         "name": _text(key, raw, "name") or key,
@@ -142,6 +162,38 @@ def _parse_step(index: int, raw: Any) -> dict:
         "wait_for_message": wait_for_message,
         "description": _text(key, raw, "description"),
     }
+
+
+def _check_wait_timeout(key: str, config: dict, wait_for_message: bool) -> None:
+    """``wait_timeout`` (seconds > 0) needs ``wait_for_message``; ``on_timeout`` is fail or
+    pass and needs ``wait_timeout``."""
+    timeout = config.get("wait_timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise PlanError(f"step {key!r}: wait_timeout must be a number of seconds above 0")
+        if not wait_for_message:
+            raise PlanError(f"step {key!r}: wait_timeout needs wait_for_message: true")
+    on_timeout = config.get("on_timeout")
+    if on_timeout is not None:
+        if on_timeout not in ON_TIMEOUT_OUTCOMES:
+            raise PlanError(f"step {key!r}: on_timeout must be fail or pass, not {on_timeout!r}")
+        if timeout is None:
+            raise PlanError(f"step {key!r}: on_timeout needs a wait_timeout")
+
+
+def _check_cancel_hook(key: str, hook: Any) -> None:
+    """``on_abort`` is ``{url: http(s)://…, method: POST}`` (method optional)."""
+    if hook is None:
+        return
+    if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
+        raise PlanError(f"step {key!r}: on_abort must be a mapping with a url")
+    if not hook["url"].startswith(("http://", "https://")):
+        raise PlanError(f"step {key!r}: on_abort url must start with http:// or https://")
+    if str(hook.get("method", "POST")).upper() not in HOOK_METHODS:
+        raise PlanError(f"step {key!r}: on_abort method must be one of {', '.join(HOOK_METHODS)}")
+    unknown = sorted(set(hook) - {"url", "method"})
+    if unknown:
+        raise PlanError(f"step {key!r}: unknown on_abort field(s): {', '.join(unknown)}")
 
 
 def _step_types() -> dict:
@@ -232,13 +284,15 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 @transaction.atomic
 def _save_plan(fields: dict, steps: list[dict]) -> BuildPlan:
     """Write the checked plan: update it in place (locked) or create it, then its steps."""
+    group_name = fields.pop("run_group")
+    fields["run_group"] = Group.objects.get_or_create(name=group_name)[0] if group_name else None
     plan = BuildPlan.objects.select_for_update().filter(name=fields["name"]).first()
     if plan is None:
         plan = BuildPlan.objects.create(**fields)
     else:
-        plan.description = fields["description"]
-        plan.behaviors = fields["behaviors"]
-        plan.save(update_fields=["description", "behaviors", "date_modified"])
+        for name, value in fields.items():
+            setattr(plan, name, value)
+        plan.save(update_fields=["description", "behaviors", "run_group", "date_modified"])
     existing = {step.key: step for step in plan.steps.all()}
     plan.steps.exclude(key__in=[step["key"] for step in steps]).delete()
     for sequence, step in enumerate(steps):

@@ -184,3 +184,33 @@ class TestTheCommandRefusing:
 def test_load_plan_file_refuses_a_file_that_is_not_a_mapping(tmp_path):
     with pytest.raises(PlanError, match="mapping"):
         load_plan_file(write_plan(tmp_path, "- just\n- a list\n"))
+
+
+@pytest.mark.parametrize(
+    ("step", "complaint"),
+    [
+        ({"wait_timeout": 10}, "needs wait_for_message"),
+        ({"wait_for_message": True, "wait_timeout": 0}, "above 0"),
+        ({"wait_for_message": True, "wait_timeout": "1h"}, "above 0"),
+        ({"wait_for_message": True, "wait_timeout": 5, "on_timeout": "maybe"}, "fail or pass"),
+        ({"wait_for_message": True, "on_timeout": "pass"}, "needs a wait_timeout"),
+        ({"on_abort": "http://x"}, "mapping with a url"),
+        ({"on_abort": {"url": "ftp://x"}}, "http://"),
+        ({"on_abort": {"url": "http://x", "method": "BREW"}}, "method"),
+    ],
+)
+@pytest.mark.django_db
+def test_it_refuses_bad_lifecycle_settings_and_writes_nothing(step, complaint):
+    data = {"name": "lifecycle", "steps": [{"key": "ci", "type": "sleep", **step}]}
+    with pytest.raises(PlanError, match=complaint):
+        import_plan(data)
+    assert not BuildPlan.objects.filter(name="lifecycle").exists()
+
+
+@pytest.mark.django_db
+def test_it_accepts_lifecycle_settings_and_a_run_group():
+    step = {"key": "ci", "type": "sleep", "wait_for_message": True, "wait_timeout": 30,
+            "on_timeout": "pass", "on_abort": {"url": "http://127.0.0.1:9/cancel"}}
+    plan = import_plan({"name": "lifecycle", "run_group": "releasers", "steps": [step]})
+    assert plan.run_group.name == "releasers"
+    assert plan.steps.get().config["on_timeout"] == "pass"
