@@ -1,0 +1,86 @@
+"""The example plans in examples/plans/, imported and built to the end on real workers."""
+
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from builds.models import Artifact, Build, BuildTarget, UnitResult
+from tests.steps.conftest import git, log_text
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.workers]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def build_and_wait(*args: str) -> tuple[Build, str]:
+    """``manage.py build ... --wait``; the build and what the command printed. Raises
+    CommandError as the command does when the build does not pass."""
+    out = StringIO()
+    try:
+        call_command("build", *args, "--wait", "--timeout", "120", stdout=out)
+    finally:
+        print(out.getvalue())  # shown by pytest when a test fails
+    return Build.objects.latest("id"), out.getvalue()
+
+
+@pytest.fixture
+def sample_repository(tmp_path) -> tuple[Path, str]:
+    """A git repository holding examples/junit_project at its usual path; its commit."""
+    repo = tmp_path / "repo"
+    shutil.copytree(
+        EXAMPLES / "junit_project",
+        repo / "examples" / "junit_project",
+        ignore=shutil.ignore_patterns("__pycache__", "reports"),
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "x")
+    return repo, git(repo, "rev-parse", "HEAD")
+
+
+def test_the_command_junit_plan_passes_and_reports_its_unit_results(
+    celery_workers, sample_repository
+):
+    repo, commit = sample_repository
+    call_command("importplan", str(EXAMPLES / "plans" / "command-junit.yaml"), stdout=StringIO())
+    build, output = build_and_wait(
+        "command-junit", "--repository", f"file://{repo}", "--commit", commit
+    )
+    assert build.status == Build.Status.PASSED
+    assert output.rstrip().endswith(f"Build {build.pk} passed")
+    results = dict(UnitResult.objects.filter(target__build=build).values_list("name", "result"))
+    assert len(results) == 5
+    assert results["test_adds_the_prices"] == "pass"
+    assert results["test_many_prices_add_up"] == "skip"
+
+
+def test_the_command_junit_plan_fails_with_the_failing_test_reported(
+    celery_workers, sample_repository
+):
+    repo, commit = sample_repository
+    call_command("importplan", str(EXAMPLES / "plans" / "command-junit.yaml"), stdout=StringIO())
+    with pytest.raises(CommandError, match="ended failed"):
+        build_and_wait(
+            "command-junit", "--repository", str(repo), "--commit", commit, "--param", "fail=yes"
+        )
+    build = Build.objects.latest("id")
+    failed = UnitResult.objects.get(target__build=build, result="fail")
+    assert failed.name == "test_the_build_is_not_asked_to_fail"
+
+
+def test_the_fan_out_plan_runs_three_steps_in_parallel_then_joins_them(celery_workers):
+    call_command("importplan", str(EXAMPLES / "plans" / "fan-out.yaml"), stdout=StringIO())
+    build, _ = build_and_wait("fan-out")
+    assert build.status == Build.Status.PASSED
+    targets = {t.step_key: t for t in BuildTarget.objects.filter(build=build)}
+    branches = [targets[key] for key in ("lint", "unit", "docs")]
+    # Each branch sleeps 1 s: they overlapped if the last one started before the first ended.
+    assert max(t.date_started for t in branches) < min(t.date_completed for t in branches)
+    assert targets["join"].date_started >= max(t.date_completed for t in branches)
+    keys = set(Artifact.objects.filter(build=build).values_list("key", flat=True))
+    assert keys == {"lint-report", "unit-report", "docs-site"}
+    joined = log_text(targets["join"], "output")
+    assert f"https://ci.example.com/builds/{build.pk}/unit" in joined
