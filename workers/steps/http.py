@@ -26,6 +26,8 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from builds.egress import refuse_disallowed_redirect, url_refusal
+from builds.secrets import mask_secrets
 from builds.variables import substitute, uri_escape
 from workers.steps.base import BuildStepImplementation, StepContext, StepFailed
 
@@ -44,12 +46,20 @@ class HttpStep(BuildStepImplementation):
     def run(self, context: StepContext) -> None:
         config = context.config
         uri = substitute(config["uri"], context.variables, uri_escape)
+        # Logs and errors show the URI with ${target.secret} masked; HARBOR_HTTP_ALLOWED_URLS
+        # is checked before anything is sent (and on each redirect, in _send).
+        shown_uri = mask_secrets(uri, context.variables)
+        if refusal := url_refusal(uri):
+            context.write_log(shown_uri, "http.error", refusal)
+            raise StepFailed(refusal)
         method = config.get("method", "POST").upper()
         if method not in METHODS:
             raise StepFailed(f"Unsupported HTTP method {method!r}.")
         headers = _headers(config, context.variables)
         body = _body(config, context.variables, headers)
-        context.write_log(uri, "http.request", _describe_request(method, uri, headers, body))
+        context.write_log(
+            shown_uri, "http.request", _describe_request(method, shown_uri, headers, body)
+        )
         try:
             response = _send(
                 method,
@@ -61,11 +71,12 @@ class HttpStep(BuildStepImplementation):
                 max_redirects=int(config.get("max_redirects", DEFAULT_MAX_REDIRECTS)),
             )
         except requests.RequestException as exc:
-            context.write_log(uri, "http.error", str(exc))
-            raise StepFailed(f"{method} {uri} failed: {exc}") from exc
-        _log_response(context, uri, response)
+            error = mask_secrets(str(exc), context.variables)
+            context.write_log(shown_uri, "http.error", error)
+            raise StepFailed(f"{method} {shown_uri} failed: {error}") from exc
+        _log_response(context, shown_uri, response)
         if not 200 <= response.status_code < 300:
-            raise StepFailed(f"{method} {uri} answered HTTP {response.status_code}.")
+            raise StepFailed(f"{method} {shown_uri} answered HTTP {response.status_code}.")
 
 
 def _headers(config: dict, variables: dict) -> dict[str, str]:
@@ -128,6 +139,7 @@ def _send(
             auth=auth,
             timeout=timeout,
             allow_redirects=max_redirects > 0,
+            hooks={"response": refuse_disallowed_redirect} if max_redirects > 0 else None,
         )
 
 
@@ -160,5 +172,8 @@ def _log_response(context: StepContext, uri: str, response: requests.Response) -
             f"{r.status_code} {r.headers.get('Location', '')}" for r in response.history
         )
         head = f"Redirected: {hops}\n{head}"
-    context.write_log(uri, "http.head", head)
-    context.write_log(uri, "http.body", response.text[:MAX_LOGGED_BODY])
+    # A system that echoes the callback secret back must not get it into the log either.
+    context.write_log(uri, "http.head", mask_secrets(head, context.variables))
+    context.write_log(
+        uri, "http.body", mask_secrets(response.text[:MAX_LOGGED_BODY], context.variables)
+    )

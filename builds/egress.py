@@ -1,0 +1,103 @@
+"""Which URLs HTTP steps may reach: the ``HARBOR_HTTP_ALLOWED_URLS`` allow-list.
+
+Each pattern is ``scheme://host[:port]``; ``*`` in the host or the port matches anything
+(``fnmatch`` rules: ``*`` also matches dots), and a pattern without a port allows the
+scheme's default port only. The default, ``http://*:* https://*:*``, allows any http and
+https host. Examples: ``http://127.0.0.1:*`` (any port on this machine),
+``https://*.example.com`` (any subdomain, port 443), ``https://ci.example.com:8443``.
+
+Patterns match the host as written in the URL, not the address it resolves to: to keep
+plans away from an internal network, list the outside hosts they may reach rather than
+trying to exclude internal names. Redirects are checked too (``refuse_disallowed_redirect``
+as a ``requests`` response hook), so an allowed host cannot bounce a step elsewhere.
+"""
+
+from fnmatch import fnmatchcase
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class UrlNotAllowed(requests.exceptions.InvalidURL):
+    """The URL's scheme, host or port is not allowed by ``HARBOR_HTTP_ALLOWED_URLS``.
+
+    A ``requests`` exception, so an HTTP step's handling of request errors reports it as a
+    failed request with this message.
+    """
+
+
+def check_url_allowed(url: str) -> None:
+    """Raise UrlNotAllowed unless ``url`` matches a pattern of ``HARBOR_HTTP_ALLOWED_URLS``.
+
+    The message names only the URL's scheme, host and port, never its path, query or user
+    information, which may carry secrets.
+    """
+    refusal = url_refusal(url)
+    if refusal:
+        raise UrlNotAllowed(refusal)
+
+
+def url_refusal(url: str) -> str | None:
+    """Why ``url`` may not be reached, or None if it may."""
+    origin = _origin(url)
+    if origin is None:
+        return "Harbor may only make HTTP requests to http:// or https:// URLs with a host."
+    scheme, host, port = origin
+    patterns = settings.HARBOR_HTTP_ALLOWED_URLS
+    if any(_matches(pattern, scheme, host, port) for pattern in patterns):
+        return None
+    shown_host = f"[{host}]" if ":" in host else host
+    return (
+        f"Harbor may not reach {scheme}://{shown_host}:{port}: it matches none of "
+        f"HARBOR_HTTP_ALLOWED_URLS ({', '.join(patterns) or 'empty'})."
+    )
+
+
+def refuse_disallowed_redirect(response: requests.Response, *args, **kwargs) -> None:
+    """A ``requests`` response hook: raise UrlNotAllowed before a redirect to a URL that is
+    not allowed is followed."""
+    if response.is_redirect:
+        check_url_allowed(urljoin(response.url, response.headers["location"]))
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def _matches(pattern: str, scheme: str, host: str, port: int) -> bool:
+    pattern_scheme, host_pattern, port_pattern = _parse_pattern(pattern)
+    return (
+        pattern_scheme == scheme
+        and fnmatchcase(host, host_pattern)
+        and fnmatchcase(str(port), port_pattern or str(DEFAULT_PORTS.get(scheme)))
+    )
+
+
+def _parse_pattern(pattern: str) -> tuple[str, str, str | None]:
+    """``(scheme, host pattern, port pattern or None)``; raises ImproperlyConfigured."""
+    scheme, separator, rest = pattern.strip().partition("://")
+    if not separator or not rest or "/" in rest.rstrip("/") or "@" in rest:
+        raise ImproperlyConfigured(
+            f"HARBOR_HTTP_ALLOWED_URLS: {pattern!r} is not scheme://host[:port]."
+        )
+    rest = rest.rstrip("/").lower()
+    if rest.startswith("["):  # an IPv6 address, e.g. [::1]:8080
+        host, _, after = rest[1:].partition("]")
+        port = after[1:] if after.startswith(":") else None
+    elif ":" in rest:
+        host, _, port = rest.rpartition(":")
+    else:
+        host, port = rest, None
+    return scheme.lower(), host, port
