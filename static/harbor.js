@@ -81,6 +81,13 @@
     restore(document);
   });
 
+  // A new API token's field selects itself, ready to copy.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.classList && event.target.classList.contains("token-value")) {
+      event.target.select();
+    }
+  });
+
   document.addEventListener("submit", function (event) {
     var button = event.submitter;
     var question = button && button.dataset.confirm;
