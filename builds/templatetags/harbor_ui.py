@@ -15,6 +15,11 @@ from django.utils.safestring import mark_safe
 
 from builds.queries import safe_uri
 
+try:  # pragma: no cover - builds.secrets lands alongside the UI
+    from builds import secrets as _secrets
+except ImportError:  # pragma: no cover
+    _secrets = None
+
 register = template.Library()
 
 # Tone of each status word (build, target, buildable, unit result, lint severity).
@@ -166,14 +171,18 @@ def masked_items(mapping, secrets: list[str] | None = None) -> list[tuple[str, s
 
 
 @register.filter
-def secret_values(variables) -> list[str]:
-    """The values of the variables whose names look sensitive (``target.secret``…), to be
-    masked wherever they appear in the target's configuration."""
-    return [
+def secret_values(target) -> list[str]:
+    """Values to mask wherever they appear in ``target``'s configuration and variables: its
+    variables whose names look sensitive, and its callback secret (``${target.secret}``)
+    when ``builds.secrets`` derives one."""
+    values = [
         str(value)
-        for name, value in _flatten(variables or {})
+        for name, value in _flatten(target.variables or {})
         if SENSITIVE_NAME.search(name) and len(str(value)) >= MIN_SECRET_LENGTH
     ]
+    if _secrets is not None and getattr(target, "phid", ""):
+        values.append(_secrets.target_secret(target.phid))
+    return values
 
 
 def _flatten(mapping: dict, prefix: str = ""):

@@ -66,6 +66,8 @@ def _send(request: HttpRequest, build: Build, command: str) -> HttpResponse:
         engine.receive_message(build.phid, command, author=request.user)
     except engine.MessageRefused as refused:
         messages.error(request, refused.detail)
+    except PermissionError as refused:  # builds.permissions.NotPermitted, raised by the engine
+        messages.error(request, str(refused))
     else:
         messages.success(request, SENT[command])
     return redirect(build.get_absolute_url())
