@@ -24,12 +24,18 @@ class Sender:
         self.lock = threading.Lock()
 
     def send(self, receiver: str, message_type: str, **fields) -> dict:
-        response = requests.post(
-            self.url, json={"receiver": receiver, "type": message_type, **fields},
-            headers=self.session.headers, timeout=30,
-        )
+        response = self.post(receiver, message_type, **fields)
         assert response.status_code in (200, 202), response.text
         return response.json()
+
+    def post(self, receiver: str, message_type: str, **fields) -> requests.Response:
+        """POST the message and return the response, whatever its status."""
+        return requests.post(
+            self.url,
+            json={"receiver": receiver, "type": message_type, **fields},
+            headers=self.session.headers,
+            timeout=30,
+        )
 
 
 @pytest.fixture
