@@ -46,6 +46,31 @@ def test_the_list_filters_by_status_and_by_plan(signed_in, buildable):
     assert build_link(deployed) in html and build_link(passed) not in html
 
 
+def test_the_list_filters_by_buildable_id_or_text_and_by_initiator(signed_in, buildable, user):
+    from accounts.models import User
+    from builds.models import Buildable
+
+    other = Buildable.objects.create(repository="https://example.com/tools.git", commit="c" * 40)
+    bob = User.objects.create_user(username="bob", password="x")
+    plan = plan_of(1)
+    mine = make_build(plan, buildable, initiator=user)
+    theirs = make_build(plan, other, initiator=bob)
+    for value in (str(other.id), "tools.git", "ccccc"):
+        html = build_list(signed_in, buildable=value)
+        assert build_link(theirs) in html and build_link(mine) not in html, value
+    html = build_list(signed_in, initiator="alice")
+    assert build_link(mine) in html and build_link(theirs) not in html
+    assert '<option value="bob">bob</option>' in html  # initiators to choose from
+
+
+def test_pagination_links_keep_the_filters(signed_in, buildable, user):
+    plan = plan_of(1)
+    for _ in range(51):
+        make_build(plan, buildable, status="passed", initiator=user)
+    html = build_list(signed_in, initiator="alice", status="passed")
+    assert "?initiator=alice&amp;status=passed&amp;page=2" in html
+
+
 def test_unknown_filter_values_are_ignored(signed_in, buildable):
     build = make_build(plan_of(1), buildable)
     assert build_link(build) in build_list(signed_in, status="nonsense", plan="x")

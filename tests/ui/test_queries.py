@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from builds.models import BuildMessage
+from builds.models import Artifact, BuildMessage
 from tests.ui.conftest import make_build, make_target, plan_of, report
 
 pytestmark = pytest.mark.django_db
@@ -26,11 +26,29 @@ def list_with(builds: int, client, buildable, user) -> int:
     return count_queries(client, reverse("build-list"))
 
 
-def build_page_with(targets: int, client, buildable, user) -> int:
-    build = make_build(plan_of(targets, name=f"plan-{targets}"), buildable, initiator=user)
-    for i in range(targets):
-        report(make_target(build, f"step-{i}"), author=user)
-    return count_queries(client, reverse("build-detail", args=[build.id]))
+def build_page_with(targets: int, client, buildable, user, url_name="build-detail") -> int:
+    """Count the queries of a build page (its current run, run 1 of 2 with ``build-run``,
+    or the live region with ``partial``) showing ``targets`` targets, each with reports and
+    an external link, in each of two runs."""
+    build = make_build(
+        plan_of(targets, name=f"plan-{targets}-{url_name}"), buildable, initiator=user
+    )
+    build.generation = 2
+    build.save()
+    for generation in (1, 2):
+        for i in range(targets):
+            target = make_target(build, f"step-{i}", generation=generation)
+            report(target, author=user)
+            Artifact.objects.create(
+                target=target,
+                build=build,
+                generation=generation,
+                key=f"link-{i}",
+                artifact_type="uri",
+                data={"uri": "https://ci.example/", "name": "CI", "ui.external": True},
+            )
+    args = [build.id, 1] if url_name == "build-run" else [build.id]
+    return count_queries(client, reverse(url_name, args=args))
 
 
 def test_the_build_list_costs_the_same_for_one_build_as_for_ten(signed_in, buildable, user):
@@ -42,6 +60,12 @@ def test_the_build_list_costs_the_same_for_one_build_as_for_ten(signed_in, build
 def test_the_build_page_costs_the_same_for_one_target_as_for_five(signed_in, buildable, user):
     one = build_page_with(1, signed_in, buildable, user)
     five = build_page_with(5, signed_in, buildable, user)
+    assert one == five
+
+
+def test_an_earlier_run_costs_the_same_for_one_target_as_for_five(signed_in, buildable, user):
+    one = build_page_with(1, signed_in, buildable, user, url_name="build-run")
+    five = build_page_with(5, signed_in, buildable, user, url_name="build-run")
     assert one == five
 
 
@@ -58,6 +82,6 @@ def test_plan_and_buildable_pages_cost_the_same_for_one_build_as_for_ten(
         for _ in range(builds):
             make_build(plan, buildable, initiator=user)
         urls = [reverse("plan-detail", args=[plan.id]), reverse("plan-list")]
-        urls.append(reverse("buildable-detail", args=[buildable.id]))
+        urls += [reverse("buildable-detail", args=[buildable.id]), reverse("token-list")]
         counts.append([count_queries(signed_in, url) for url in urls])
     assert counts[0] == counts[1]

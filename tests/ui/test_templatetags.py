@@ -1,8 +1,19 @@
 """Badges and durations as the pages show them."""
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
-from builds.templatetags.harbor_ui import duration, format_seconds, status_badge
+from django.utils import timezone
+
+from builds.queries import in_dependency_order
+from builds.templatetags.harbor_ui import (
+    MASK,
+    duration,
+    format_seconds,
+    masked_items,
+    status_badge,
+    target_status_for,
+)
 
 START = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -26,3 +37,51 @@ def test_a_badge_carries_its_status_as_text_and_an_icon_not_only_colour():
     assert 'aria-hidden="true"' in html and html.endswith("</svg> failed</span>")
     assert "tone-ok" in status_badge("passed") and "tone-pause" in status_badge("paused")
     assert "tone-run" in status_badge("waiting") and "tone-bad" in status_badge("deadlocked")
+
+
+def test_settings_named_like_secrets_are_masked_and_nested_ones_flattened():
+    rows = masked_items({"uri": "https://x/?k=abcd1234", "auth": {"password": "pw", "user": "u"}})
+    assert rows == [
+        ("auth.password", MASK, True),
+        ("auth.user", "u", False),
+        ("uri", "https://x/?k=abcd1234", False),
+    ]
+    assert masked_items({"Api_Token": "t", "secret": {"a": 1}}) == [
+        ("Api_Token", MASK, True),
+        ("secret", MASK, True),
+    ]
+
+
+def test_secret_values_are_masked_wherever_they_appear():
+    rows = masked_items({"uri": "https://x/?k=abcd1234", "n": 3}, ["abcd1234"])
+    assert rows == [("n", "3", False), ("uri", f"https://x/?k={MASK}", True)]
+
+
+def test_steps_are_ordered_after_what_they_depend_on_and_cycles_go_last():
+    steps = [
+        {"key": "c", "depends_on": ["b"]},
+        {"key": "b", "depends_on": ["a"]},
+        {"key": "x", "depends_on": ["y"]},
+        {"key": "y", "depends_on": ["x"]},
+        {"key": "a"},
+        {"key": "m", "depends_on": ["missing"]},
+    ]
+    ordered = in_dependency_order(
+        steps, key=lambda s: s["key"], depends_on=lambda s: s.get("depends_on")
+    )
+    assert [s["key"] for s in ordered] == ["a", "b", "c", "x", "y", "m"]
+
+
+def test_a_targets_status_reads_as_how_long_it_has_been_so():
+    waiting = SimpleNamespace(status="waiting", is_complete=False)
+    since = timezone.now() - timedelta(minutes=3, seconds=5)
+    assert target_status_for(waiting, since) == "waiting for 3 min 5 s"
+    assert target_status_for(waiting, None) == "waiting"
+    passed = SimpleNamespace(
+        status="passed",
+        is_complete=True,
+        date_created=START,
+        date_started=START,
+        date_completed=START + timedelta(seconds=65),
+    )
+    assert target_status_for(passed, None) == "passed after 1 min 5 s"
