@@ -128,10 +128,11 @@ def _child(case: Element, tag: str) -> Element | None:
 
 
 def _details(outcome: Element) -> str:
+    """The failure's text, led by its type and message unless the text already says them."""
     message = (outcome.get("message") or "").strip()
     text = (outcome.text or "").strip()
-    if message and text.startswith(message):
-        message = ""
+    if text and (not message or message in text):
+        return text[:MAX_DETAILS_CHARS]
     kind = outcome.get("type") or ""
     head = f"{kind}: {message}" if kind and message else message or kind
     return "\n\n".join(part for part in (head, text) if part)[:MAX_DETAILS_CHARS]
