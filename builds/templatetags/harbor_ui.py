@@ -121,8 +121,11 @@ def target_queued(target) -> str:
 
 
 @register.simple_tag
-def target_ran(target) -> str:
-    """How long a target ran: start to completion, or so far while it runs or waits."""
+def target_ran(target, since: datetime | None = None) -> str:
+    """How long a target ran: start to completion, or so far while it runs. A waiting
+    target ran until it began waiting (``since``, when known): waiting is not running."""
+    if target.status == "waiting" and since is not None:
+        return duration(target.date_started, since)
     if target.date_started and target.date_completed is None and not target.is_complete:
         return elapsed(target.date_started)
     return duration(target.date_started, target.date_completed)

@@ -12,6 +12,7 @@ from builds.templatetags.harbor_ui import (
     format_seconds,
     masked_items,
     status_badge,
+    target_ran,
     target_status_for,
 )
 
@@ -85,3 +86,10 @@ def test_a_targets_status_reads_as_how_long_it_has_been_so():
         date_completed=START + timedelta(seconds=65),
     )
     assert target_status_for(passed, None) == "passed after 1 min 5 s"
+
+
+def test_a_waiting_target_ran_until_it_began_waiting():
+    waiting = SimpleNamespace(
+        status="waiting", is_complete=False, date_started=START, date_completed=None
+    )
+    assert target_ran(waiting, START + timedelta(seconds=42)) == "42 s"

@@ -111,3 +111,7 @@ def test_a_build_started_in_the_browser_waits_passes_restarts_and_aborts_live(
     page.goto(f"{base}/")
     expect(page.get_by_role("link", name=f"Build {build.id}")).to_be_visible()
     page.screenshot(path=screenshots / "build-list.png", full_page=True)
+    page.get_by_role("link", name="https://example.com/widgets.git main").click()
+    expect(page.get_by_role("heading", name=f"Buildable {build.buildable_id}")).to_be_visible()
+    expect(page.locator(".build-status .badge")).to_have_text("failed")  # aborted counts
+    page.screenshot(path=screenshots / "buildable-page.png", full_page=True)
