@@ -44,6 +44,19 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class TargetSecretScheme(OpenApiAuthenticationExtension):
+    target_class = "messages_api.authentication.TargetSecretAuthentication"
+    name = "targetSecret"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Harbor-Target-Secret <secret>`: messages its own target only.",
+        }
+
+
 class SendMessageSchema(OpenApiViewExtension):
     target_class = "messages_api.views.SendMessageView"
 
