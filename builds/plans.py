@@ -13,6 +13,9 @@ The YAML shape is DESIGN.md §4 "Plan YAML"::
         depends_on: []              # keys of steps of this plan
         wait_for_message: true      # optional, default false
         description: ...            # optional
+        artifacts:                  # optional: artifact keys it produces and consumes
+          produces: [report]
+          consumes: []
         uri: "http://..."           # every other key goes into the step's config
         method: POST
         wait_timeout: 3600          # optional, seconds; needs wait_for_message
@@ -22,6 +25,12 @@ The YAML shape is DESIGN.md §4 "Plan YAML"::
 Behaviors follow Harbormaster's ``HarbormasterBuildPlanBehavior`` (spec §3 "Plan behaviors"):
 ``restartable`` is always/failed/never and ``affects_buildable`` (Harbormaster's
 ``buildable``) is always/building/never; a missing behavior means ``always``.
+
+Artifacts add implicit dependencies, as Harbormaster's (spec §1.6 step 8): a step that
+``consumes`` a key depends on the step that ``produces`` it, added to its ``depends_on``
+here, so the engine needs to know nothing about artifacts. A consumed key no step produces,
+or a key two steps produce, is refused. Step types may check their own config at import
+(``check_config(config)`` raising ValueError, e.g. the ``command`` step).
 """
 
 import json
@@ -75,12 +84,15 @@ def import_plan(data: dict) -> BuildPlan:
 
     Raises ``PlanError`` for a missing name, a missing or empty steps list, a bad behavior,
     a bad or duplicate step key, an unknown step type, ``wait_for_message`` on a step type
-    that never waits (Harbormaster: only steps handing work to another system), a
-    ``depends_on`` naming a missing step, or a dependency cycle.
+    that never waits (Harbormaster: only steps handing work to another system), a config
+    its step type refuses (``check_config``), a bad ``artifacts`` declaration, an artifact
+    consumed but never produced or produced twice, a ``depends_on`` naming a missing step,
+    or a dependency cycle.
     """
     plan_fields = _parse_plan(data)
     steps = [_parse_step(index, raw) for index, raw in enumerate(data["steps"])]
     _check_keys_unique(steps)
+    _add_artifact_dependencies(steps)
     _check_dependencies(steps)
     return _save_plan(plan_fields, steps)
 
@@ -147,7 +159,10 @@ def _parse_step(index: int, raw: Any) -> dict:
         known = ", ".join(sorted(step_types))
         raise PlanError(f"step {key!r}: unknown step type {step_type!r} (known: {known})")
     config = {name: value for name, value in raw.items() if name not in STEP_FIELDS}
+    if "artifacts" in config:
+        config["artifacts"] = _artifacts(key, config["artifacts"])
     _check_json(key, config)
+    _check_config(key, step_types[step_type], config)
     wait_for_message = _flag(key, raw, "wait_for_message")
     if wait_for_message and not getattr(step_types[step_type], "supports_wait_for_message", True):
         raise PlanError(f"step {key!r}: a {step_type} step cannot wait for a message")
@@ -194,6 +209,57 @@ def _check_cancel_hook(key: str, hook: Any) -> None:
     unknown = sorted(set(hook) - {"url", "method"})
     if unknown:
         raise PlanError(f"step {key!r}: unknown on_abort field(s): {', '.join(unknown)}")
+
+
+def _check_config(key: str, step_class: type, config: dict) -> None:
+    """Let the step type refuse its config (``check_config``, if it has one)."""
+    check = getattr(step_class, "check_config", None)
+    if check is None:
+        return
+    try:
+        check(config)
+    except ValueError as exc:
+        raise PlanError(f"step {key!r}: {exc}") from exc
+
+
+def _artifacts(key: str, value: Any) -> dict[str, list[str]]:
+    """Check a step's ``artifacts: {produces: [keys], consumes: [keys]}``; return it whole."""
+    if not isinstance(value, dict) or not set(value) <= {"produces", "consumes"}:
+        raise PlanError(f"step {key!r}: artifacts must be a mapping of produces and consumes")
+    declared = {}
+    for which in ("produces", "consumes"):
+        keys = value.get(which) or []
+        if not isinstance(keys, list) or not all(
+            isinstance(item, str) and STEP_KEY_PATTERN.fullmatch(item) for item in keys
+        ):
+            raise PlanError(f"step {key!r}: artifacts.{which} must list keys like [a-z0-9._-]+")
+        declared[which] = list(dict.fromkeys(keys))
+    return declared
+
+
+def _add_artifact_dependencies(steps: list[dict]) -> None:
+    """Make each step that consumes an artifact depend on the step producing it."""
+    producers: dict[str, str] = {}
+    for step in steps:
+        for artifact in step["config"].get("artifacts", {}).get("produces", []):
+            if artifact in producers:
+                raise PlanError(
+                    f"steps {producers[artifact]!r} and {step['key']!r} both produce "
+                    f"the artifact {artifact!r}"
+                )
+            producers[artifact] = step["key"]
+    for step in steps:
+        for artifact in step["config"].get("artifacts", {}).get("consumes", []):
+            producer = producers.get(artifact)
+            if producer is None:
+                raise PlanError(
+                    f"step {step['key']!r} consumes the artifact {artifact!r}, "
+                    "which no step produces"
+                )
+            if producer == step["key"]:
+                raise PlanError(f"step {producer!r} consumes the artifact {artifact!r} it produces")
+            if producer not in step["depends_on"]:
+                step["depends_on"].append(producer)
 
 
 def _step_types() -> dict:
