@@ -4,6 +4,8 @@ Both tasks use ``acks_late`` with ``reject_on_worker_lost``; that is safe becaus
 idempotent (claims and transitions are conditional updates).
 """
 
+import logging
+
 import redis
 from celery import shared_task
 from django.conf import settings
@@ -13,6 +15,8 @@ from builds import engine, locks
 from builds.models import BuildTarget
 from workers import cancel_hooks
 from workers.runner import execute_step
+
+logger = logging.getLogger(__name__)
 
 RETRIED = (
     OperationalError,
@@ -57,8 +61,13 @@ def repair_builds() -> None:
     ``builds.engine.repair``): builds get an ``update_build``, targets a ``run_target``."""
     lost = engine.find_lost_work(settings.HARBOR_REPAIR_BOUND)
     for build_id in lost.build_ids:
+        logger.warning("repair: build %s has work its lost update left; updating it", build_id)
         update_build.delay(build_id)
     for target_id in lost.target_ids:
+        logger.warning(
+            "repair: build target %s was never claimed or its lease expired; running it again",
+            target_id,
+        )
         run_target.delay(target_id)
 
 

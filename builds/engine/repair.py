@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from builds.engine.passes import _classify
 from builds.models import Build, BuildMessage, BuildTarget
 
 T = BuildTarget.Status
@@ -31,6 +32,9 @@ def find_lost_work(bound_seconds: float, limit: int = 500) -> LostWork:
     - pending builds never started, and building or paused builds with an unconsumed
       command, or with a waiting current-generation target that has an unconsumed
       pass/fail message;
+    - building builds whose update after a target's completion was lost: no target
+      underway, a target completed before the cutoff, and a pass would act (a step failed,
+      all steps complete, or a step is runnable or can never run);
     - pending targets never claimed, and building targets whose lease has expired.
     """
     cutoff = timezone.now() - timedelta(seconds=bound_seconds)
@@ -58,4 +62,32 @@ def find_lost_work(bound_seconds: float, limit: int = 500) -> LostWork:
         Q(status=T.PENDING, date_created__lt=cutoff)
         | Q(status=T.BUILDING, lease_expires__lt=timezone.now())
     ).values_list("pk", flat=True)[:limit]
-    return LostWork(list(builds), list(targets))
+    build_ids = list(builds)
+    stalled = [pk for pk in _stalled_builds(cutoff, limit) if pk not in build_ids]
+    return LostWork([*build_ids, *stalled][:limit], list(targets))
+
+
+def _stalled_builds(cutoff, limit: int) -> list[int]:
+    current = {"build_id": OuterRef("pk"), "generation": OuterRef("generation")}
+    underway = BuildTarget.objects.filter(**current, status__in=BuildTarget.UNDERWAY)
+    settled = BuildTarget.objects.filter(
+        **current, status__in=BuildTarget.COMPLETE, date_completed__lt=cutoff
+    )
+    candidates = (
+        Build.objects.filter(status=Build.Status.BUILDING)
+        .filter(Exists(settled))
+        .exclude(Exists(underway))
+        .only("pk", "generation", "plan_snapshot")[:limit]
+    )
+    return [build.pk for build in candidates if _a_pass_would_act(build)]
+
+
+def _a_pass_would_act(build: Build) -> bool:
+    targets = {t.step_key: t for t in build.targets.filter(generation=build.generation)}
+    status = _classify(build.plan_snapshot, targets)
+    return bool(
+        status.failed
+        or len(status.complete) == len(build.plan_snapshot)
+        or status.runnable
+        or not (status.waiting or status.underway)
+    )
