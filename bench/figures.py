@@ -1,0 +1,407 @@
+"""The benchmark's measurements and its report (driven by bench/perf.py, Django set up)."""
+
+import re
+import time
+from contextlib import contextmanager
+from unittest import mock
+
+import redis
+from celery import current_app
+from django.db import connection
+from django.test import Client as DjangoClient
+from django.test.utils import CaptureQueriesContext
+
+from bench import harness, load, perf
+from bench.load import Latencies, send_and_time, wrk
+from bench.world import World
+from builds import engine
+from builds.engine import dispatch
+from builds.models import Build
+
+SENDMESSAGE = "/api/v1/sendmessage"
+CEILING = "/bench/ceiling/message"
+
+
+def config() -> dict:
+    return {
+        "gunicorn_workers": harness.GUNICORN_WORKERS,
+        "engine_concurrency": harness.ENGINE_CONCURRENCY,
+        "targets_concurrency": harness.TARGET_CONCURRENCY,
+        "load_before": harness.load_average(),
+    }
+
+
+def _lat(result: Latencies) -> dict:
+    return {
+        "p50_ms": result.p50,
+        "p99_ms": result.p99,
+        "n": len(result.values),
+        "missing": result.missing,
+        "refused": result.refused,
+        "send_rate": result.send_rate,
+        "decision_rate": result.decision_rate,
+        "first_third_p50_ms": result.first_third_p50,
+        "last_third_p50_ms": result.last_third_p50,
+        "backlog_growing": result.backlog_growing,
+    }
+
+
+def _tp(result: load.Throughput) -> dict:
+    return vars(result)
+
+
+# --- Ceilings --------------------------------------------------------------------------------
+
+
+def measure_ceilings(world: World, listener) -> dict:
+    """The three ceilings: insert-and-enqueue throughput, lock-and-update latency and
+    sustained rate, and an empty task's round trip."""
+    out = {}
+    bodies = [{"counter": c, "type": "work"} for c in world.counters(100)]
+    for clients in (8, 32):
+        out[f"throughput_{clients}"] = _tp(wrk(CEILING, bodies, clients, perf.WRK_SECONDS))
+        harness.wait_quiet()
+
+    def jobs(count: int):
+        return [(CEILING, {"counter": c, "type": "pass"}, f"c:{c}") for c in world.counters(count)]
+
+    out["latency_low"] = _lat(send_and_time(listener, jobs(perf.LOW_COUNT), perf.LOW_RATE, 1))
+    harness.wait_quiet()
+    out.update(_sustained(listener, jobs))
+    out["empty_task"] = _empty_task_round_trip()
+    return out
+
+
+def _sustained(listener, jobs) -> dict:
+    """Saturate with closed-loop clients, then find the highest open-loop rate (a fraction of
+    the saturated decision rate) whose latency does not keep growing."""
+    saturated = send_and_time(listener, jobs(perf.SATURATE_COUNT), None, 8)
+    harness.wait_quiet()
+
+    def run_at(rate: float) -> Latencies:
+        result = send_and_time(listener, jobs(int(rate * perf.SUSTAIN_SECONDS)), rate, 8)
+        harness.wait_quiet()
+        return result
+
+    rate, at_rate = load.find_sustained(run_at, saturated.decision_rate, perf.SUSTAIN_TRIES)
+    return {
+        "saturated": _lat(saturated),
+        "sustained_rate": rate if not at_rate.backlog_growing else 0.0,
+        "latency_sustained": _lat(at_rate),
+    }
+
+
+def _empty_task_round_trip() -> dict:
+    """Round trip of ``bench.ceilings.tasks.empty``: send, and see its RPUSH (BLPOP)."""
+    r = redis.Redis(db=harness.BENCH_REDIS_DB)
+    r.delete("bench:ceiling:empty")
+    values = []
+    for token in range(perf.LOW_COUNT):
+        sent = time.monotonic()
+        current_app.send_task("bench.ceilings.tasks.empty", args=(token,))
+        r.blpop("bench:ceiling:empty", timeout=10)
+        values.append((time.monotonic() - sent) * 1000)
+        time.sleep(1 / perf.LOW_RATE)
+    start = time.monotonic()
+    for token in range(perf.EMPTY_TASKS):
+        current_app.send_task("bench.ceilings.tasks.empty", args=(token,))
+    while r.llen("bench:ceiling:empty") < perf.EMPTY_TASKS and time.monotonic() - start < 60:
+        time.sleep(0.01)
+    rate = r.llen("bench:ceiling:empty") / (time.monotonic() - start)
+    return {
+        "p50_ms": load.percentile(values, 50),
+        "p99_ms": load.percentile(values, 99),
+        "tasks_per_s": rate,
+    }
+
+
+# --- Harbor ----------------------------------------------------------------------------------
+
+
+def measure_harbor(world: World, listener, full: bool) -> dict:
+    """Harbor's figures with the current number of idle waiting builds. ``full`` adds the
+    32-client throughput and the search for the sustained rate."""
+    out = {}
+    receivers = world.waiting_builds(100, tag=f"tp{time.monotonic_ns()}")
+    bodies = [{"receiver": w.target_phid, "type": "work"} for w in receivers]
+    for clients in (8, 32) if full else (8,):
+        out[f"throughput_{clients}"] = _tp(
+            wrk(SENDMESSAGE, bodies, clients, perf.WRK_SECONDS, token=world.token)
+        )
+        harness.wait_quiet()
+
+    def jobs(count: int):
+        return [
+            (SENDMESSAGE, {"receiver": w.target_phid, "type": "pass"}, w.key)
+            for w in world.waiting_builds(count, tag=f"m{time.monotonic_ns()}")
+        ]
+
+    out["latency_low"] = _lat(
+        send_and_time(listener, jobs(perf.LOW_COUNT), perf.LOW_RATE, 1, token=world.token)
+    )
+    harness.wait_quiet()
+    if full:
+        out.update(_sustained_harbor(listener, jobs, world.token))
+    else:
+        saturated = send_and_time(listener, jobs(perf.SATURATE_COUNT), None, 8, token=world.token)
+        out["saturated"] = _lat(saturated)
+        harness.wait_quiet()
+    out["builds_per_s"] = _three_step_builds(world, listener)
+    out["wrong_status"] = Build.objects.filter(
+        plan=world.wait_plan, status__in=["failed", "error", "deadlocked"]
+    ).count()
+    return out
+
+
+def _sustained_harbor(listener, jobs, token: str) -> dict:
+    saturated = send_and_time(listener, jobs(perf.SATURATE_COUNT), None, 8, token=token)
+    harness.wait_quiet()
+
+    def run_at(rate: float) -> Latencies:
+        result = send_and_time(listener, jobs(int(rate * perf.SUSTAIN_SECONDS)), rate, 8, token)
+        harness.wait_quiet()
+        return result
+
+    rate, at_rate = load.find_sustained(run_at, saturated.decision_rate, perf.SUSTAIN_TRIES)
+    return {
+        "saturated": _lat(saturated),
+        "sustained_rate": rate if not at_rate.backlog_growing else 0.0,
+        "latency_sustained": _lat(at_rate),
+    }
+
+
+def _three_step_builds(world: World, listener) -> dict:
+    """Start builds of the three-step plan at once; builds/s from the start to the last
+    build's decision, and each build's start-to-decision time."""
+    start = time.monotonic()
+    ids = world.start_three_step_builds(perf.THREE_STEP_BUILDS)
+    started = time.monotonic()
+    keys = [f"b:{i}" for i in ids]
+    missing = listener.wait_for(keys, 60)
+    done = [listener.seen[k] for k in keys if k in listener.seen]
+    passed = sum(1 for k in keys if listener.statuses.get(k) == "passed")
+    harness.wait_quiet()
+    return {
+        "builds_per_s": len(done) / (max(done) - start) if done else 0.0,
+        "start_seconds": started - start,
+        "p50_ms": load.percentile([(t - start) * 1000 for t in done], 50),
+        "missing": missing,
+        "passed": passed,
+    }
+
+
+# --- Queries and plans -----------------------------------------------------------------------
+
+
+@contextmanager
+def _no_follow_ups():
+    """Keep in-process engine calls from queueing tasks for the bench's workers."""
+    with mock.patch.object(dispatch, "update_build"), mock.patch.object(dispatch, "run_target"):
+        yield
+
+
+def _captured(action) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        action()
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def queries_per_pass(world: World) -> dict:
+    """SQL statements of the hot path, run in-process on the bench database: a sendmessage
+    (pass) through the REST stack, the pass that decides it, a pass with nothing to do, and
+    the first pass of a three-step build (creates its first target)."""
+    waiting, idle = world.waiting_builds(2, tag=f"q{time.monotonic_ns()}")
+    client = DjangoClient(HTTP_AUTHORIZATION=f"Bearer {world.token}")
+    sql = {}
+    with _no_follow_ups():
+        body = {"receiver": waiting.target_phid, "type": "pass"}
+        sql["sendmessage"] = _captured(
+            lambda: client.post(SENDMESSAGE, body, content_type="application/json")
+        )
+        sql["decision pass"] = _captured(lambda: engine.update_build(waiting.build_id))
+        sql["idle pass"] = _captured(lambda: engine.update_build(idle.build_id))
+        build_id = world.start_three_step_builds(1)[0]
+        sql["first pass of a 3-step build"] = _captured(lambda: engine.update_build(build_id))
+    return {
+        "counts": {name: len(statements) for name, statements in sql.items()},
+        "decided": Build.objects.get(pk=waiting.build_id).status,
+        "sql": sql,
+    }
+
+
+SKIPPED = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT|INSERT)", re.I)
+
+
+def explain(sql: dict[str, list[str]]) -> list[dict]:
+    """EXPLAIN (no ANALYZE: nothing runs) of each distinct SELECT/UPDATE on the hot path."""
+    seen, plans = set(), []
+    for statements in sql.values():
+        for statement in statements:
+            shape = re.sub(r"\b\d+\b|'[^']*'", "?", statement)
+            if SKIPPED.match(statement) or shape in seen:
+                continue
+            seen.add(shape)
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (COSTS OFF) " + statement)
+                plan = [row[0] for row in cursor.fetchall()]
+            plans.append(
+                {
+                    "sql": statement,
+                    "plan": plan,
+                    "seq_scan": any("Seq Scan" in line for line in plan),
+                }
+            )
+    return plans
+
+
+# --- Report ----------------------------------------------------------------------------------
+
+
+def _ratio(value: float, ceiling: float) -> str:
+    return f"{value / ceiling:5.2f}" if ceiling else "  n/a"
+
+
+def print_report(results: dict) -> None:
+    c = results["ceiling"]
+    cfg = results["config"]
+    scales = results["scales"]
+    base_scale = next(iter(scales))
+    h = scales[base_scale]
+    print()
+    print("=" * 100)
+    print(
+        f"Harbor benchmark  gunicorn {cfg['gunicorn_workers']} sync workers; celery engine "
+        f"-c {cfg['engine_concurrency']}, targets -c {cfg['targets_concurrency']}; "
+        f"load before {cfg['load_before']}, after {results['load_after']}; "
+        f"{results['seconds']:.0f} s"
+    )
+    print("=" * 100)
+    row = "{:<58} {:>14} {:>14} {:>8}"
+    print(row.format("figure", "Harbor", "ceiling", "ratio"))
+    for clients in (8, 32):
+        hv, cv = h[f"throughput_{clients}"], c[f"throughput_{clients}"]
+        print(
+            row.format(
+                f"sendmessage msg/s, {clients} clients (wrk)",
+                f"{hv['rate']:.0f}",
+                f"{cv['rate']:.0f}",
+                _ratio(hv["rate"], cv["rate"]),
+            )
+        )
+        print(
+            row.format(
+                f"  latency p50 / p99 ms, {clients} clients",
+                f"{hv['p50_ms']:.1f} / {hv['p99_ms']:.1f}",
+                f"{cv['p50_ms']:.1f} / {cv['p99_ms']:.1f}",
+                _ratio(hv["p50_ms"], cv["p50_ms"]),
+            )
+        )
+    hl, cl = h["latency_low"], c["latency_low"]
+    print(
+        row.format(
+            f"message→decision p50 / p99 ms at {perf.LOW_RATE}/s",
+            f"{hl['p50_ms']:.1f} / {hl['p99_ms']:.1f}",
+            f"{cl['p50_ms']:.1f} / {cl['p99_ms']:.1f}",
+            _ratio(hl["p50_ms"], cl["p50_ms"]),
+        )
+    )
+    print(
+        row.format(
+            "decisions/s, saturated (8 closed-loop clients)",
+            f"{h['saturated']['decision_rate']:.0f}",
+            f"{c['saturated']['decision_rate']:.0f}",
+            _ratio(h["saturated"]["decision_rate"], c["saturated"]["decision_rate"]),
+        )
+    )
+    print(
+        row.format(
+            "decisions/s sustained without a growing backlog",
+            f"{h['sustained_rate']:.0f}",
+            f"{c['sustained_rate']:.0f}",
+            _ratio(h["sustained_rate"], c["sustained_rate"]),
+        )
+    )
+    hs, cs = h["latency_sustained"], c["latency_sustained"]
+    print(
+        row.format(
+            "  message→decision p50 / p99 ms at that rate",
+            f"{hs['p50_ms']:.1f} / {hs['p99_ms']:.1f}",
+            f"{cs['p50_ms']:.1f} / {cs['p99_ms']:.1f}",
+            _ratio(hs["p50_ms"], cs["p50_ms"]),
+        )
+    )
+    e = c["empty_task"]
+    b = h["builds_per_s"]
+    print(
+        row.format(
+            "builds/s, 3 trivial steps (≥7 tasks a build) vs empty tasks/s ÷ 7",
+            f"{b['builds_per_s']:.1f}",
+            f"{e['tasks_per_s'] / 7:.1f}",
+            _ratio(b["builds_per_s"], e["tasks_per_s"] / 7),
+        )
+    )
+    print(
+        row.format(
+            "empty task round trip p50 / p99 ms; tasks/s",
+            "",
+            f"{e['p50_ms']:.1f} / {e['p99_ms']:.1f}; {e['tasks_per_s']:.0f}",
+            "",
+        )
+    )
+    print()
+    print("With N builds waiting at once (idle waiting builds + the measurement's own):")
+    srow = "{:>7} {:>12} {:>16} {:>18} {:>14} {:>10} {:>12}"
+    print(
+        srow.format(
+            "N",
+            "send msg/s",
+            "send p50/p99 ms",
+            "decision p50/p99",
+            "decisions/s",
+            "builds/s",
+            "vs N=" + str(base_scale),
+        )
+    )
+    for scale, s in scales.items():
+        print(
+            srow.format(
+                scale,
+                f"{s['throughput_8']['rate']:.0f}",
+                f"{s['throughput_8']['p50_ms']:.1f}/{s['throughput_8']['p99_ms']:.1f}",
+                f"{s['latency_low']['p50_ms']:.1f}/{s['latency_low']['p99_ms']:.1f}",
+                f"{s['saturated']['decision_rate']:.0f}",
+                f"{s['builds_per_s']['builds_per_s']:.1f}",
+                _ratio(s["latency_low"]["p50_ms"], h["latency_low"]["p50_ms"]),
+            )
+        )
+    problems = [
+        f"N={n}: {s['latency_low']['missing'] + s['saturated']['missing']} decisions missing, "
+        f"{s['wrong_status']} wrong, {s['builds_per_s']['missing']} 3-step builds missing"
+        for n, s in scales.items()
+        if s["latency_low"]["missing"]
+        or s["saturated"]["missing"]
+        or s["wrong_status"]
+        or s["builds_per_s"]["missing"]
+    ]
+    print("lost or wrong decisions: " + ("; ".join(problems) if problems else "none"))
+    print()
+    small, large = results.get("queries_small", {}), results["queries_large"]
+    print("Queries (in-process, CaptureQueriesContext): small DB → large DB")
+    for name, count in large["counts"].items():
+        print(f"  {name:<34} {small.get('counts', {}).get(name, '?'):>3} → {count:>3}")
+    print()
+    print("EXPLAIN of the hot path's reads and updates (large DB):")
+    for item in results["explain"]:
+        flag = "SEQ SCAN" if item["seq_scan"] else "index"
+        print(f"  [{flag}] {_short(item['sql'])}")
+        for line in item["plan"]:
+            if "Scan" in line or "Index" in line:
+                print(f"        {line.strip()}")
+    print()
+    print("Peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in results["rss_mb"].items()))
+
+
+def _short(sql: str, width: int = 150) -> str:
+    sql = re.sub(r'"[a-z_]+"\."([a-z_]+)"', r"\1", sql)
+    sql = re.sub(r"SELECT .*? FROM", "SELECT … FROM", sql)
+    return sql if len(sql) <= width else sql[: width - 1] + "…"

@@ -1,0 +1,94 @@
+"""Harbor's benchmark against the machine's own ceilings (issue 9; README "Benchmark").
+
+    .venv/bin/python bench/perf.py [--json FILE] [--scales 10,1000,10000]
+
+Creates the database ``harbor_bench`` anew, starts gunicorn (2 sync workers) and Celery
+workers for the engine and targets queues (2 processes each) on its own queue prefix and Redis
+database, and prints, in one run of about three minutes:
+
+- the ceilings: a minimal DRF endpoint that validates, inserts one row and enqueues one task
+  after commit (throughput at 8 and 32 clients); the same posting to a task that takes a Redis
+  lock and updates one row under ``SELECT … FOR UPDATE`` (post-to-commit latency at a low rate,
+  and the highest rate sustained); an empty task's round trip;
+- Harbor's figures, each with its ratio to its ceiling: sendmessage throughput, message-to-
+  decision latency (response returned → build and target status committed, seen by a NOTIFY
+  from a trigger), sustained decisions/s, builds/s of a three-step plan;
+- how they change with 10, 1,000 and 10,000 builds waiting at once;
+- the engine's queries per pass on a small and a large database, the hot path's EXPLAIN plans,
+  and the peak RSS of each process.
+
+Run it on a quiet machine: the load average is printed with the figures.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+
+LOW_RATE = 20  # messages/s for the low-rate latency runs
+LOW_COUNT = 60
+SATURATE_COUNT = 800
+SUSTAIN_SECONDS = 4
+SUSTAIN_TRIES = (0.9, 0.7, 0.5)
+WRK_SECONDS = 4
+THREE_STEP_BUILDS = 100
+EMPTY_TASKS = 2000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--scales", default="10,1000,10000", help="waiting builds, in order")
+    args = parser.parse_args()
+    scales = [int(s) for s in args.scales.split(",")]
+
+    os.environ.update(harness.bench_env())
+    started = time.monotonic()
+    print(f"load average before: {harness.load_average()}  (cores: {os.cpu_count()})")
+    harness.recreate_database()
+    harness.flush_redis()
+
+    import django
+
+    django.setup()
+    from bench import figures, world  # noqa: PLC0415 (needs Django set up)
+
+    bench_world = world.World()
+    cluster = harness.Cluster().start()
+    from bench.load import DecisionListener
+
+    listener = DecisionListener()
+    results: dict = {"config": figures.config()}
+    try:
+        results["ceiling"] = figures.measure_ceilings(bench_world, listener)
+        idle = 0
+        results["scales"] = {}
+        for scale in scales:
+            bench_world.waiting_builds(scale - idle, tag=f"idle{scale}")
+            idle = scale
+            full = scale == scales[0]
+            results["scales"][scale] = figures.measure_harbor(bench_world, listener, full=full)
+            if full:
+                results["queries_small"] = figures.queries_per_pass(bench_world)
+        results["queries_large"] = figures.queries_per_pass(bench_world)
+        results["explain"] = figures.explain(results["queries_large"]["sql"])
+        results["rss_mb"] = cluster.peak_rss()
+    finally:
+        listener.close()
+        cluster.stop()
+    results["load_after"] = harness.load_average()
+    results["seconds"] = time.monotonic() - started
+    figures.print_report(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
