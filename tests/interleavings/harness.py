@@ -8,9 +8,11 @@ can check that every event asks for the update that will settle it.
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import transaction
 from django.test import TestCase
+from django.utils import timezone
 
 from builds import engine
 from builds.models import Build, BuildMessage, BuildPlan, BuildTarget, StatusEvent
@@ -72,6 +74,7 @@ class Run:
         self.order = order
         self.model = Model(harness.keys)
         self.claims: dict[str, engine.Claim | None] = {}
+        self.stale_claims: dict[str, engine.Claim] = {}
         self.build = engine.start_build(harness.plan, harness.buildable)
         engine.update_build(self.build.pk)
         self.targets = {
@@ -118,6 +121,26 @@ class Run:
     def do_run(self, key: str) -> bool:
         self.do_claim(key)
         return self.do_finish(key) or True
+
+    def do_takeover(self, key: str) -> bool:
+        """The claim's lease runs out (its worker stalled) and a redelivered run_target
+        claims the target again."""
+        BuildTarget.objects.filter(pk=self.targets[key].pk).update(
+            lease_expires=timezone.now() - timedelta(seconds=1)
+        )
+        claim = engine.begin_target(self.targets[key].pk)
+        expected = self.model.takeover(key)
+        assert (claim is not None) == expected, f"takeover {key}: got {claim}, model {expected}"
+        if claim is not None:
+            assert claim.attempt == self.claims[key].attempt + 1
+            self.stale_claims[key], self.claims[key] = self.claims[key], claim
+        return claim is None
+
+    def do_late(self, key: str) -> bool:
+        """The stalled worker wakes up and finishes with an error: it must change nothing."""
+        moved = engine.finish_target(self.stale_claims[key], error="late failure")
+        assert not moved, f"late {key}: a worker whose claim was taken over moved the target"
+        return True
 
     def do_dup(self, key: str) -> bool:
         claim = engine.begin_target(self.targets[key].pk)

@@ -4,6 +4,9 @@ Events (tuples):
     ("claim", k)        a run_target delivery claims target k (``begin_target``)
     ("finish", k)       the claiming worker finishes target k (``finish_target``)
     ("dup", k)          a duplicate run_target delivery for target k
+    ("takeover", k)     the claim's lease expires (its worker stalled) and a redelivered
+                        run_target claims target k again
+    ("late", k)         the stalled worker finishes with an error after the takeover
     ("msg", k, type)    a pass/fail/work message arrives for target k (``receive_message``)
     ("cmd", command)    an abort/restart command arrives for the build
     PASS                an engine pass (``update_build``)
@@ -44,6 +47,16 @@ def target_chains(key: str, messages: list[str], duplicate: bool = True) -> list
     messages in the order given, anywhere (before the claim too: an early verdict)."""
     claim, finish, dup = ("claim", key), ("finish", key), ("dup", key)
     workers = [[claim, finish, dup], [claim, dup, finish]] if duplicate else [[claim, finish]]
+    sent = [("msg", key, m) for m in messages]
+    return [order for w in workers for order in interleavings(w, sent)]
+
+
+def takeover_chains(key: str, messages: list[str]) -> list[list]:
+    """A target whose worker stalls past its lease: claim < takeover < both finishes (the
+    late one and the current one, in either order); messages anywhere."""
+    claim, takeover = ("claim", key), ("takeover", key)
+    late, finish = ("late", key), ("finish", key)
+    workers = [[claim, takeover, late, finish], [claim, takeover, finish, late]]
     sent = [("msg", key, m) for m in messages]
     return [order for w in workers for order in interleavings(w, sent)]
 
@@ -113,6 +126,10 @@ class Model:
             return False
         self.targets[key] = "building"
         return True
+
+    def takeover(self, key: str) -> bool:
+        """A new claim of a ``building`` target whose lease expired; True if made."""
+        return self.targets[key] == "building"
 
     def finish(self, key: str) -> None:
         if self.targets[key] == "building":

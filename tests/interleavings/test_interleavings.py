@@ -8,7 +8,7 @@ summary ("interleavings" section).
 import pytest
 
 from tests.interleavings.conftest import ORDERS_CHECKED
-from tests.interleavings.model import orders, target_chains
+from tests.interleavings.model import orders, takeover_chains, target_chains
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +83,9 @@ def test_every_order_for_two_waiting_targets_and_a_command(harness, name):
     first, second, command = TWO_TARGETS_COMMAND[name]
     chains = [both_ways("a", first), [second], [[("cmd", command)]]]
     check_all(harness(["a", "b"]), name, chains)
+
+
+@pytest.mark.parametrize("message", ["pass", "fail"])
+def test_every_order_for_a_worker_that_stalls_past_its_lease(harness, message):
+    name = f"one target, lease taken over, {message}"
+    check_all(harness(["a"]), name, [takeover_chains("a", [message])])

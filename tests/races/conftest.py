@@ -68,3 +68,14 @@ def wait_for_targets(build: Build, count: int, status: str | None = None) -> lis
         return targets if len(targets) == count else None
 
     return wait_for(found, message=f"build {build.pk} never had {count} {status or ''} targets")
+
+
+@pytest.fixture
+def monitored(transactional_db):
+    """The invariant monitor (tests/interleavings/monitor.py) for a test whose rows are
+    committed: installed for the test, dropped afterwards even if the test fails."""
+    from tests.interleavings import monitor
+
+    monitor.install()
+    yield
+    monitor.uninstall()

@@ -102,8 +102,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(monkeypatch, tmp_path, transactional_db):
-    monitor.install()
+def cluster(monkeypatch, tmp_path, monitored):
     made = []
 
     def make(**kwargs) -> Cluster:
@@ -113,7 +112,6 @@ def cluster(monkeypatch, tmp_path, transactional_db):
     yield make
     for c in made:
         c.close()
-    monitor.uninstall()
 
 
 def one_step_plan(name: str, **step):
@@ -302,9 +300,8 @@ def test_a_database_connection_dropped_mid_pass_loses_nothing(cluster, buildable
 
 
 def test_a_stalled_lock_holder_cannot_overwrite_the_next_pass(
-    transactional_db, buildable, monkeypatch, settings
+    monitored, buildable, monkeypatch, settings
 ):
-    monitor.install()
     monkeypatch.setattr("builds.engine.dispatch.update_build", lambda *a, **k: None)
     monkeypatch.setattr("builds.engine.dispatch.run_target", lambda *a, **k: None)
     settings.HARBOR_BUILD_LOCK_LEASE = 2
@@ -355,7 +352,6 @@ def test_a_stalled_lock_holder_cannot_overwrite_the_next_pass(
     message.refresh_from_db()
     assert message.is_consumed
     assert_clean(build)
-    monitor.uninstall()
 
 
 # -- Redis flushed or restarted ----------------------------------------------------------

@@ -27,13 +27,6 @@ def deadlocks() -> int:
         return cursor.fetchone()[0]
 
 
-@pytest.fixture
-def monitored(transactional_db):
-    monitor.install()
-    yield
-    monitor.uninstall()
-
-
 def test_hundreds_of_builds_reach_the_right_status_with_nothing_lost(
     celery_workers, monitored, sender, buildable
 ):

@@ -1,0 +1,91 @@
+"""The Redis lock hand-off (builds/locks.py) with real Redis, driven step by step.
+
+No database: the pass is a recorder, so these tests isolate the lock and dirty-mark
+protocol of DESIGN.md §3. Build ids are made unique per test run, so keys never collide
+with another run sharing the Redis database.
+"""
+
+import itertools
+import os
+import threading
+
+import pytest
+
+from builds import locks
+
+_ids = itertools.count()
+
+
+@pytest.fixture
+def build_id(settings):
+    settings.HARBOR_BUILD_LOCK_LEASE = 5
+    build_id = 10**12 + os.getpid() * 1000 + next(_ids)
+    yield build_id
+    r = locks.client()
+    r.delete(locks.lock_key(build_id), locks.dirty_key(build_id))
+    for key in r.scan_iter(f"{locks.lock_key(build_id)}:fallback:*"):
+        r.delete(key)
+
+
+class Holder:
+    """A thread running ``run_exclusively`` whose pass (or release) can be held at a gate."""
+
+    def __init__(self, build_id: int):
+        self.build_id = build_id
+        self.passes = 0
+        self.scheduled: list[float] = []
+        self.in_pass = threading.Event()
+        self.go = threading.Event()
+        self.hold_pass = False
+        self.result = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def run_pass(self, build_id: int) -> None:
+        self.passes += 1
+        if self.hold_pass and self.passes == 1:
+            self.in_pass.set()
+            assert self.go.wait(10)
+
+    def _run(self) -> None:
+        self.result = locks.run_exclusively(self.build_id, self.run_pass, self.scheduled.append)
+
+
+def test_a_mark_set_between_the_holders_last_look_and_its_release_gets_a_pass(
+    build_id, monkeypatch
+):
+    holder = Holder(build_id)
+    at_release, release = threading.Event(), threading.Event()
+    original = locks._release
+
+    def held_release(lock):
+        if threading.current_thread() is holder.thread and not at_release.is_set():
+            at_release.set()
+            assert release.wait(10)
+        original(lock)
+
+    monkeypatch.setattr(locks, "_release", held_release)
+    holder.thread.start()
+    assert at_release.wait(10)  # the pass is done; the holder is about to release
+    other = Holder(build_id)
+    other._run()  # a message's update: the lock is busy, so it leaves the mark and returns
+    assert other.result is False and other.passes == 0
+    release.set()
+    holder.thread.join(10)
+    assert holder.passes == 2, "the mark set just before the release was lost"
+    assert not locks.client().exists(locks.dirty_key(build_id))
+
+
+def test_callers_finding_the_lock_busy_schedule_one_fallback_per_lease(build_id):
+    holder = Holder(build_id)
+    holder.hold_pass = True
+    holder.thread.start()
+    assert holder.in_pass.wait(10)
+    others = [Holder(build_id) for _ in range(5)]
+    for other in others:
+        other._run()
+    scheduled = [delay for other in others for delay in other.scheduled]
+    assert len(scheduled) == 1, scheduled
+    assert 0 < scheduled[0] <= 5 + 0.5  # when the holder's lease would expire
+    holder.go.set()
+    holder.thread.join(10)
+    assert holder.passes == 2  # the marks the others left got one more pass, not five
