@@ -83,7 +83,7 @@ def build_list(request: HttpRequest) -> HttpResponse:
 
 def allowed_commands(user, build: Build, status: str) -> list[str]:
     """The commands ``user`` may send to ``build`` that can apply now (no button for a
-    command the engine would refuse). None while another command is still waiting."""
+    command the engine would refuse), and none while a command sent earlier still waits."""
     if status != build.status or not can_message(user, build):
         return []
     return [command for command in COMMANDS if engine.command_refusal(build, command) is None]
