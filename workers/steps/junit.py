@@ -1,26 +1,24 @@
 """JUnit XML files a step names become the target's unit results.
 
-JUnit XML comes from the build, i.e. from code Harbor does not trust, so it is parsed with
-``defusedxml`` (no entity expansion, no external entities). The mapping follows what
-Harbormaster's ``arc unit`` engines report (spec §2.3): a ``testcase`` is one unit result;
-``failure`` → ``fail``, ``error`` → ``broken``, ``skipped`` → ``skip``, otherwise ``pass``;
-``classname`` is the namespace and ``time`` the duration in seconds.
+The files come from the build, i.e. from code Harbor does not trust; they are read with
+``messages_api.junit.parse`` (size-limited, ``defusedxml`` with DTDs and entities refused),
+the same reader as the REST API's JUnit upload, so a report means the same either way.
 """
 
 from pathlib import Path
 
-from defusedxml import ElementTree
 from django.db import transaction
 
 from builds.models import BuildTarget, UnitResult
+from messages_api.junit import JUnitError as ReportError
+from messages_api.junit import parse
 
 ENGINE = "junit"
-MAX_DETAILS = 64 * 1024  # characters of failure text kept per unit result
-OUTCOMES = (("failure", "fail"), ("error", "broken"), ("skipped", "skip"))
+MAX_REPORT_BYTES = 32 * 1024 * 1024
 
 
 class JUnitError(ValueError):
-    """A file that is not JUnit XML; the message names it."""
+    """A file that is not a JUnit report Harbor can read; the message names it."""
 
 
 def find_reports(root: Path, patterns: list[str]) -> list[Path]:
@@ -37,46 +35,17 @@ def find_reports(root: Path, patterns: list[str]) -> list[Path]:
 
 
 def parse_report(path: Path) -> list[dict]:
-    """The unit result dicts (``UnitResult`` fields) of one JUnit XML file.
+    """The unit result dicts (``UnitResult`` fields, ``engine`` ``junit``) of one report.
 
-    Raises ``JUnitError`` if the file is not well-formed XML or has no ``testsuite`` or
-    ``testsuites`` root.
+    Raises ``JUnitError`` naming the file if it is too large or not a JUnit report.
     """
+    if path.stat().st_size > MAX_REPORT_BYTES:
+        raise JUnitError(f"{path.name}: larger than {MAX_REPORT_BYTES} bytes, not read")
     try:
-        root = ElementTree.parse(path).getroot()
-    except (ElementTree.ParseError, ValueError) as exc:
-        raise JUnitError(f"{path.name} is not valid XML: {exc}") from exc
-    if root.tag not in ("testsuites", "testsuite"):
-        raise JUnitError(f"{path.name} is not JUnit XML (its root is <{root.tag}>)")
-    return [_unit(case) for case in root.iter("testcase")]
-
-
-def _unit(case) -> dict:
-    result, details = "pass", ""
-    for tag, outcome in OUTCOMES:
-        element = case.find(tag)
-        if element is not None:
-            result = outcome
-            details = "\n".join(
-                part for part in (element.get("message", ""), element.text or "") if part
-            )
-            break
-    return {
-        "name": case.get("name", "")[:10000] or "(unnamed)",
-        "namespace": case.get("classname", ""),
-        "engine": ENGINE,
-        "result": result,
-        "duration": _seconds(case.get("time")),
-        "path": case.get("file", ""),
-        "details": details[:MAX_DETAILS],
-    }
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value.replace(",", "")) if value else None
-    except ValueError:
-        return None
+        report = parse(path.read_bytes(), MAX_REPORT_BYTES)
+    except ReportError as exc:
+        raise JUnitError(f"{path.name}: {exc}") from exc
+    return [{**unit, "engine": ENGINE} for unit in report.units]
 
 
 def store_results(target: BuildTarget, units: list[dict]) -> int:
