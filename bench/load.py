@@ -78,7 +78,7 @@ def wrk(
                 "-c",
                 str(clients),
                 "-d",
-                f"{seconds}s",
+                f"{int(seconds)}s",
                 "--timeout",
                 "10s",
                 "-s",
