@@ -76,11 +76,12 @@ def _claim(target: BuildTarget) -> Claim | None:
     return Claim(target, target.attempt) if moved else None
 
 
-def _abandoned_reason(target: BuildTarget) -> str:
-    if target.generation != target.build.generation:
+def _abandoned_reason(target: BuildTarget, build: Build | None = None) -> str:
+    build = build or target.build
+    if target.generation != build.generation:
         return "the build was restarted"
-    if target.build.status in Build.COMPLETE:
-        return f"the build is {target.build.status}"
+    if build.status in Build.COMPLETE:
+        return f"the build is {build.status}"
     return ""
 
 
@@ -114,9 +115,13 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
     """Finish the claimed target: ``failed`` with ``error`` written to its log when given,
     else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
     claim's attempt; fires ``update_build`` after commit whether or not it moved the target.
-    Returns True if this call moved the target."""
+    A target that would wait, but whose build completed or restarted while its step ran, is
+    ``aborted`` instead: no pass would ever consume its verdicts (one accepted while it ran
+    would stay unconsumed) and it would wait for ever. Returns True if this call moved the
+    target."""
     target = claim.target
     fields = {}
+    detail = error.splitlines()[0][:200] if error else ""
     if error is not None:
         outcome = T.FAILED
     elif target.wait_for_message:
@@ -125,13 +130,19 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
     else:
         outcome = T.PASSED
     with transaction.atomic():
+        if outcome == T.WAITING:
+            # Lock order build, then target: a pass that completes the build either
+            # committed before this (seen here) or runs after (and sees the target waiting).
+            build = (
+                Build.objects.select_for_update(no_key=True)
+                .only("status", "generation")
+                .get(pk=target.build_id)
+            )
+            reason = _abandoned_reason(target, build)
+            if reason:
+                outcome, detail, fields = T.ABORTED, reason, {}
         moved = move_target(
-            target,
-            outcome,
-            WORKER,
-            on_attempt=claim.attempt,
-            detail=error.splitlines()[0][:200] if error else "",
-            **fields,
+            target, outcome, WORKER, on_attempt=claim.attempt, detail=detail, **fields
         )
         if moved and error is not None:
             logs.write(target, "harbor", "error", error)
