@@ -132,8 +132,10 @@ class Model:
         return self.targets[key] == "building"
 
     def finish(self, key: str) -> None:
+        """The step ran: the target waits, unless its build completed meanwhile (then no
+        verdict could ever settle it, and it is aborted)."""
         if self.targets[key] == "building":
-            self.targets[key] = "waiting"
+            self.targets[key] = "aborted" if self.build_complete else "waiting"
 
     def message(self, key: str, kind: str) -> bool:
         """True if the message is accepted (stored), False if refused (409)."""

@@ -92,3 +92,11 @@ def test_every_order_for_two_waiting_targets_and_a_command(harness, name):
 def test_every_order_for_a_worker_that_stalls_past_its_lease(harness):
     name = "one target, lease taken over, pass"
     check_all(harness(["a"]), name, [takeover_chains("a", ["pass"])])
+
+
+def test_every_order_for_a_target_still_running_when_its_build_fails(harness):
+    """Target a fails the build while b is pending, building or waiting, with b's pass sent
+    at any moment: b must never be left waiting with an accepted verdict unconsumed."""
+    name = "two targets, fail + b claimed, finished and passed in any order"
+    chains = [[[("run", "a"), ("msg", "a", "fail")]], target_chains("b", ["pass"], duplicate=False)]
+    check_all(harness(["a", "b"]), name, chains)
