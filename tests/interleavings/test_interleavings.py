@@ -23,7 +23,6 @@ ONE_TARGET = {
     "one target, pass": ["pass"],
     "one target, fail": ["fail"],
     "one target, work": ["work"],
-    "one target, pass then fail": ["pass", "fail"],
 }
 
 ONE_TARGET_COMMAND = {
@@ -63,10 +62,11 @@ def test_every_order_for_one_waiting_target(harness, name):
     check_all(harness(["a"]), name, [target_chains("a", ONE_TARGET[name])])
 
 
-def test_every_order_for_one_waiting_target_and_a_duplicate_pass(harness):
-    # Without the duplicate run_target delivery, which the other scenarios cover.
-    name = "one target, duplicate pass"
-    check_all(harness(["a"]), name, [target_chains("a", ["pass", "pass"], duplicate=False)])
+@pytest.mark.parametrize("messages", [["pass", "pass"], ["pass", "fail"]])
+def test_every_order_for_one_waiting_target_and_two_verdicts(harness, messages):
+    # Without the duplicate run_target delivery, which the scenarios above cover.
+    name = f"one target, {' then '.join(messages)}"
+    check_all(harness(["a"]), name, [target_chains("a", messages, duplicate=False)])
 
 
 @pytest.mark.parametrize("name", ONE_TARGET_COMMAND)
