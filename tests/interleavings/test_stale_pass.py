@@ -12,8 +12,10 @@ PostgreSQL connections:
 - the stale pass runs ``engine.update_build`` in a thread and is paused at a barrier either
   right after it read the unconsumed messages (``apply_commands`` returned: "after reads")
   or after all its writes, just before commit ("after writes");
-- meanwhile the test's own connection runs target events (claim, finish, message) that do
-  not need the build row: they must not block on the stale pass;
+- meanwhile the test's own connection runs target events that do not need the build row
+  (claim, message): they must not block on the stale pass; a worker's finish locks the
+  build row before letting its target wait, so it must block until the stale pass commits
+  (checked in ``pg_stat_activity``) and then finish;
 - optionally, a second pass starts in another thread during the stall: it must block on the
   build row (checked in ``pg_stat_activity``) until the stale pass commits, then run.
 
@@ -82,18 +84,45 @@ class ConcurrentPass(StalePass):
         wait_until_blocked_on_lock()
 
 
-def wait_until_blocked_on_lock(timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
+def lock_waiters() -> int:
     with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.01)
-    raise AssertionError("the concurrent pass did not wait for the build row lock")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def wait_until_blocked_on_lock(timeout: float = 10, what: str = "the concurrent pass") -> None:
+    """Wait until one more backend than now waits for a lock."""
+    baseline = lock_waiters()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lock_waiters() > baseline:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{what} did not wait for the build row lock")
+
+
+class BlockedFinish(StalePass):
+    """A worker finishing its target during the stall: finish_target locks the build row
+    before letting a target wait, so it must wait for the stale pass to commit."""
+
+    def __init__(self, claim):
+        super().__init__(claim.target.build_id)
+        self.claim = claim
+
+    def _run(self) -> None:
+        try:
+            assert engine.finish_target(self.claim)
+        except BaseException as exc:  # reported by finish()
+            self.error = exc
+        finally:
+            connection.close()
+
+    def start(self) -> None:
+        self.thread.start()
+        wait_until_blocked_on_lock(what="the finish")
 
 
 @pytest.fixture
@@ -133,6 +162,7 @@ def run_order(build: Build, target_order, window, concurrent: bool, current) -> 
     target = BuildTarget.objects.get(build=build)
     claim = None
     stale = concurrent_pass = None
+    deferred = []
     for position in range(len(target_order) + 1):
         if position == window[0]:
             stale = current["stale"] = StalePass(build.pk)
@@ -143,13 +173,17 @@ def run_order(build: Build, target_order, window, concurrent: bool, current) -> 
         if position == window[1]:
             stale.finish()
             current["stale"] = None
-            if concurrent_pass:
-                concurrent_pass.finish()
+            for waiter in [concurrent_pass, *deferred]:
+                if waiter:
+                    waiter.finish()
         if position < len(target_order):
             event = target_order[position]
             if event == "claim":
                 claim = engine.begin_target(target.pk)
                 assert claim is not None
+            elif event == "finish" and window[0] <= position < window[1]:
+                deferred.append(BlockedFinish(claim))
+                deferred[-1].start()
             elif event == "finish":
                 assert engine.finish_target(claim)
             else:
