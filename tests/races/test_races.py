@@ -36,7 +36,9 @@ def test_a_pass_sent_before_the_target_waits_is_not_lost(
 
     httpserver.expect_request("/run").respond_with_handler(external_ci)
     step = {
-        "key": "ci", "step_type": "http", "wait_for_message": True,
+        "key": "ci",
+        "step_type": "http",
+        "wait_for_message": True,
         "config": {"uri": httpserver.url_for("/run") + "?target=${target.phid}"},
     }
     builds = start_builds([step], ROUNDS, buildable)
@@ -78,7 +80,10 @@ def test_duplicate_update_build_tasks_change_nothing(celery_workers, sender, bui
     assert set(statuses.values()) == {"passed"}
     assert BuildTarget.objects.filter(build__in=builds).count() == ROUNDS
     assert_each_target_settled_once(builds)
-    assert StatusEvent.objects.filter(build__in=builds, to_status="passed", target=None).count() == ROUNDS
+    assert (
+        StatusEvent.objects.filter(build__in=builds, to_status="passed", target=None).count()
+        == ROUNDS
+    )
 
 
 def test_duplicate_run_target_deliveries_run_the_step_once(
@@ -94,7 +99,9 @@ def test_duplicate_run_target_deliveries_run_the_step_once(
 
     httpserver.expect_request("/run").respond_with_handler(external_ci)
     step = {
-        "key": "ci", "step_type": "http", "wait_for_message": True,
+        "key": "ci",
+        "step_type": "http",
+        "wait_for_message": True,
         "config": {"uri": httpserver.url_for("/run") + "?target=${target.phid}"},
     }
     builds = start_builds([step], ROUNDS, buildable)
@@ -108,4 +115,6 @@ def test_duplicate_run_target_deliveries_run_the_step_once(
     statuses = wait_until_complete(builds)
     assert set(statuses.values()) == {"passed"}
     assert sorted(hits.values()) == [1] * ROUNDS
-    assert set(BuildTarget.objects.filter(build__in=builds).values_list("attempt", flat=True)) == {1}
+    assert set(BuildTarget.objects.filter(build__in=builds).values_list("attempt", flat=True)) == {
+        1
+    }
