@@ -30,12 +30,14 @@ MESSAGE = StatusEvent.Cause.MESSAGE
 
 @dataclass(frozen=True)
 class PassResult:
-    """What a pass saw and left: the build's status before and after, and its generation."""
+    """What a pass saw and left: the build's status before and after, and its generation
+    (and its buildable, which never changes, so the follow-up need not read it again)."""
 
     build_id: int
     old_status: str
     new_status: str
     generation: int
+    buildable_id: int
 
     @property
     def status_changed(self) -> bool:
@@ -62,7 +64,9 @@ def run_pass(build_id: int) -> PassResult:
             move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
         if build.status == B.BUILDING:
             _update_steps(build, [m for m in messages if m.type in BuildMessage.VERDICTS])
-        result = PassResult(build.pk, old_status, build.status, build.generation)
+        result = PassResult(
+            build.pk, old_status, build.status, build.generation, build.buildable_id
+        )
         transaction.on_commit(lambda: _after_commit(result))
     return result
 
@@ -186,6 +190,4 @@ def _after_commit(result: PassResult) -> None:
     for target_id in pending:
         dispatch.run_target(target_id)
     if result.status_changed:
-        update_buildable(
-            Build.objects.values_list("buildable_id", flat=True).get(pk=result.build_id)
-        )
+        update_buildable(result.buildable_id)
