@@ -214,3 +214,11 @@ SPECTACULAR_SETTINGS = {
 # Largest Conduit call body and JUnit report accepted, in bytes.
 HARBOR_CONDUIT_MAX_BODY_BYTES = env_int("HARBOR_CONDUIT_MAX_BODY_BYTES", 16 * 1024 * 1024)
 HARBOR_JUNIT_MAX_BYTES = env_int("HARBOR_JUNIT_MAX_BYTES", 8 * 1024 * 1024)
+
+# Step catalogue. Command steps run shell commands on worker hosts: an operator who does not
+# want plans to run code there switches them off (plan import then refuses them).
+HARBOR_ALLOW_COMMAND_STEPS = env_bool("HARBOR_ALLOW_COMMAND_STEPS", True)
+# Seconds a command step may run before it is killed (a step's ``timeout`` may lower it).
+HARBOR_COMMAND_TIMEOUT = env_int("HARBOR_COMMAND_TIMEOUT", 3600)
+# Bytes of log text kept per target; what is cut is said in the log.
+HARBOR_LOG_LIMIT_BYTES = env_int("HARBOR_LOG_LIMIT_BYTES", 8 * 1024 * 1024)
