@@ -201,6 +201,9 @@ class BuildTarget(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempt = models.PositiveIntegerField(default=0)
     lease_expires = models.DateTimeField(null=True, blank=True)
+    # Set while the step has yielded (paused to run again later, freeing its worker): the
+    # claim's lease is left to lapse then, and the next claim resumes the step quietly.
+    resume_after = models.DateTimeField(null=True, blank=True)
     wait_deadline = models.DateTimeField(null=True, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
     date_started = models.DateTimeField(null=True, blank=True)

@@ -2,36 +2,48 @@
 
 import threading
 import traceback
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
 
 from builds import engine
 from builds.variables import UnknownVariable
-from workers.steps import STEP_TYPES, StepAborted, StepContext, StepFailed
+from workers.steps import STEP_TYPES, StepAborted, StepContext, StepFailed, StepYield
 
 
-def execute_step(claim: engine.Claim) -> str | None:
+@dataclass(frozen=True)
+class StepOutcome:
+    """How a step's run ended: ``error`` is None on success, else the text for the target's
+    log; ``yield_seconds`` is set when the step asked to run again later."""
+
+    error: str | None = None
+    yield_seconds: float | None = None
+
+
+def execute_step(claim: engine.Claim) -> StepOutcome:
     """Run the claimed target's step outside any transaction or lock.
 
-    Returns None on success, else the error text for the target's log: the step's own
-    message for an expected failure, the traceback for an unexpected exception.
+    The error text is the step's own message for an expected failure, the traceback for an
+    unexpected exception.
     """
     step_class = STEP_TYPES.get(claim.target.step_type)
     if step_class is None:
-        return f"Unknown build step type {claim.target.step_type!r}."
+        return StepOutcome(error=f"Unknown build step type {claim.target.step_type!r}.")
     context = StepContext(claim.target)
     with LeaseKeeper(claim, context.stop_event):
         try:
             step_class().run(context)
+        except StepYield as exc:
+            return StepOutcome(yield_seconds=exc.seconds)
         except StepAborted as exc:
             context.write_log("harbor", "aborted", f"Step stopped: {exc}.")
-            return str(exc)
+            return StepOutcome(error=str(exc))
         except (StepFailed, UnknownVariable) as exc:
-            return str(exc)
+            return StepOutcome(error=str(exc))
         except Exception:
-            return traceback.format_exc()
-    return None
+            return StepOutcome(error=traceback.format_exc())
+    return StepOutcome()
 
 
 class LeaseKeeper:

@@ -51,8 +51,13 @@ def run_target(target_id: int) -> None:
     """Claim the target, run its step, finish it; ``update_build`` fires after commit
     either way (a target already past ``building`` is not run again)."""
     claim = engine.begin_target(target_id)
-    if claim is not None:
-        engine.finish_target(claim, error=execute_step(claim))
+    if claim is None:
+        return
+    outcome = execute_step(claim)
+    if outcome.yield_seconds is not None:
+        engine.postpone_target(claim, outcome.yield_seconds)
+    else:
+        engine.finish_target(claim, error=outcome.error)
 
 
 @shared_task(acks_late=True)

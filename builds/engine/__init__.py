@@ -26,6 +26,7 @@ from builds.engine.targets import (
     begin_target,
     claim_is_current,
     finish_target,
+    postpone_target,
     renew_lease,
     request_update,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "find_or_create_buildable",
     "find_lost_work",
     "finish_target",
+    "postpone_target",
     "receive_message",
     "renew_lease",
     "request_update",

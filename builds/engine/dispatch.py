@@ -8,9 +8,11 @@ it needs are visible.
 from celery import current_app
 
 
-def run_target(target_id: int) -> None:
-    """Queue ``workers.tasks.run_target`` for target ``target_id``."""
-    current_app.send_task("workers.tasks.run_target", args=(target_id,))
+def run_target(target_id: int, countdown: float = 0) -> None:
+    """Queue ``workers.tasks.run_target`` for target ``target_id``, after ``countdown`` s."""
+    current_app.send_task(
+        "workers.tasks.run_target", args=(target_id,), countdown=countdown or None
+    )
 
 
 def update_build(build_id: int, countdown: float = 0) -> None:

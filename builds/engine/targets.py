@@ -63,14 +63,17 @@ def _claim(target: BuildTarget) -> Claim | None:
         move_target(target, T.ABORTED, WORKER, detail=reason)
         return None
     reclaimed = target.status == T.BUILDING
+    resumed = reclaimed and target.resume_after is not None
     moved = move_target(
         target,
         T.BUILDING,
         WORKER,
         on_attempt=target.attempt,
         detail=f"claimed again: attempt {target.attempt}'s lease expired" if reclaimed else "",
+        record=not resumed,
         attempt=target.attempt + 1,
         lease_expires=now + timedelta(seconds=settings.HARBOR_TARGET_LEASE),
+        resume_after=None,
         date_started=target.date_started or now,
     )
     return Claim(target, target.attempt) if moved else None
@@ -102,6 +105,24 @@ def renew_lease(claim: Claim) -> bool:
             pk=claim.target.pk, status=T.BUILDING, attempt=claim.attempt
         ).update(lease_expires=expires)
     )
+
+
+def postpone_target(claim: Claim, seconds: float) -> bool:
+    """Let the claimed target's step run again in ``seconds`` without holding a worker
+    meanwhile (Harbormaster's ``PhabricatorWorkerYieldException``, spec §1.9): the target
+    stays ``building``, its lease is set to lapse then, and ``run_target`` is queued for
+    then; the next claim resumes it. If the worker that would run it is lost, the lapsed
+    lease is what the repair task looks for. Returns False if the claim was no longer
+    current (nothing is queued then)."""
+    resume_after = timezone.now() + timedelta(seconds=seconds)
+    target_id = claim.target.pk
+    with transaction.atomic():
+        postponed = BuildTarget.objects.filter(
+            pk=target_id, status=T.BUILDING, attempt=claim.attempt
+        ).update(lease_expires=resume_after, resume_after=resume_after)
+        if postponed:
+            transaction.on_commit(lambda: dispatch.run_target(target_id, countdown=seconds))
+    return bool(postponed)
 
 
 def claim_is_current(claim: Claim) -> bool:

@@ -84,11 +84,13 @@ def move_target(
     on_attempt: int | None = None,
     message: BuildMessage | None = None,
     detail: str = "",
+    record: bool = True,
     **fields,
 ) -> bool:
     """Move ``target`` to ``to`` if it is in an allowed predecessor status (and, when
     ``on_attempt`` is given, still on that claim: a worker whose lease was taken over cannot
-    finish the target). Sets ``date_completed`` on reaching a complete status. Returns True
+    finish the target). ``record=False`` skips the timeline event (a yielded step resuming is
+    not news). Sets ``date_completed`` on reaching a complete status. Returns True
     if this call made the move."""
     condition = Q(pk=target.pk, status__in=TARGET_ALLOWED_FROM[to])
     if on_attempt is not None:
@@ -98,15 +100,16 @@ def move_target(
         fields.setdefault("lease_expires", None)
     if not BuildTarget.objects.filter(condition).update(status=to, **fields):
         return False
-    _record(
-        build_id=target.build_id,
-        target=target,
-        from_status=target.status,
-        to=to,
-        cause=cause,
-        message=message,
-        detail=detail,
-    )
+    if record:
+        _record(
+            build_id=target.build_id,
+            target=target,
+            from_status=target.status,
+            to=to,
+            cause=cause,
+            message=message,
+            detail=detail,
+        )
     target.status = to
     for name, value in fields.items():
         setattr(target, name, value)

@@ -1,6 +1,7 @@
 """The engine's decisions, event by event, in one process against real PostgreSQL."""
 
 import pytest
+from django.utils import timezone
 
 from builds import engine
 from builds.models import BuildMessage, BuildTarget, StatusEvent
@@ -197,3 +198,18 @@ def test_every_transition_is_on_the_timeline(start):
         .values_list("from_status", "to_status")
     )
     assert build_moves == [("", "pending"), ("pending", "building"), ("building", "passed")]
+
+
+def test_a_yielded_step_frees_its_claim_and_resumes_quietly_when_its_time_comes(start):
+    driver = start([waiting_step("ci")])
+    claim = driver.claim("ci")
+    assert engine.postpone_target(claim, 60)
+    target = driver.target("ci")
+    assert target.status == "building" and target.resume_after == target.lease_expires
+    assert driver.claim("ci") is None  # not before its time
+    BuildTarget.objects.filter(pk=target.pk).update(lease_expires=timezone.now())
+    events = StatusEvent.objects.filter(target=target).count()
+    resumed = driver.claim("ci")
+    assert resumed.attempt == 2 and resumed.target.resume_after is None
+    assert StatusEvent.objects.filter(target=target).count() == events
+    assert not engine.postpone_target(claim, 1)  # the old claim is no longer current

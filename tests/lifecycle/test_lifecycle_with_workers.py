@@ -121,3 +121,30 @@ def test_the_periodic_check_times_out_a_wait(celery_workers, buildable):
         return status_of(build) == "passed"
 
     wait_for(expired, interval=0.5, message="the timed-out wait was not settled")
+
+
+def test_wait_for_previous_builds_yields_its_worker_until_the_earlier_build_is_done(
+    celery_workers,
+):
+    steps = [
+        {"key": "queue", "step_type": "wait-for-previous-builds",
+         "config": {"poll_seconds": 0.3}},
+        {"key": "ci", "step_type": "sleep", "wait_for_message": True, "depends_on": ["queue"]},
+    ]
+    plan = make_plan("serial", steps)
+    first, second = (
+        engine.start_build(plan, engine.find_or_create_buildable("repo", "main", commit))
+        for commit in ("1" * 40, "2" * 40)
+    )
+    first_ci = target_of(first, "waiting")
+    queue = wait_for(lambda: BuildTarget.objects.filter(
+        build=second, step_key="queue", attempt__gte=3).first(),
+        message="the second build's wait did not yield and resume")
+    assert queue.status == "building"
+    assert not BuildTarget.objects.filter(build=second, step_key="ci").exists()
+    engine.receive_message(first_ci.phid, "pass")
+    second_ci = target_of(second, "waiting")
+    engine.receive_message(second_ci.phid, "pass")
+    wait_for(lambda: status_of(second) == "passed")
+    waits = BuildLog.objects.filter(target__build=second, log_type="wait")
+    assert [log.text.split()[0] for log in waits] == ["Waiting", "No"]

@@ -7,7 +7,7 @@ import pytest
 from builds.models import Build, Buildable, BuildMessage
 from tests.conftest import make_plan
 from tests.steps.conftest import log_text, make_target, run_step
-from workers.steps import StepAborted, StepContext, StepFailed
+from workers.steps import StepAborted, StepContext, StepFailed, StepYield
 
 pytestmark = pytest.mark.django_db
 
@@ -22,36 +22,25 @@ def build_of(plan, buildable, status=Build.Status.BUILDING) -> Build:
     return Build.objects.create(plan=plan, buildable=buildable, status=status, generation=1)
 
 
-class SleepHook(StepContext):
-    """A context whose ``sleep`` calls ``on_sleep(call_number)`` instead of sleeping."""
-
-    def __init__(self, target, on_sleep):
-        super().__init__(target)
-        self.sleeps = 0
-        self.on_sleep = on_sleep
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps += 1
-        self.on_sleep(self.sleeps)
-        super().sleep(0)
-
-
 @pytest.fixture
 def plan():
     return make_plan("flow", [{"key": "only", "step_type": "wait-for-previous-builds"}])
 
 
-def test_it_waits_until_earlier_buildables_builds_of_the_plan_finish(plan):
+def test_it_yields_while_earlier_buildables_builds_of_the_plan_run(plan):
     earlier = build_of(plan, buildable_at("1"))
-    target = make_target("wait-for-previous-builds", {}, buildable_at("2"), plan=plan)
-
-    def finish_earlier(call: int) -> None:
-        if call == 2:
-            Build.objects.filter(pk=earlier.pk).update(status=Build.Status.PASSED)
-
-    context = run_step(target, SleepHook(target, finish_earlier))
-    assert context.sleeps == 2
-    assert f"Waiting for earlier build(s) {earlier.pk}." in log_text(target, "wait")
+    target = make_target(
+        "wait-for-previous-builds", {"poll_seconds": 3}, buildable_at("2"), plan=plan
+    )
+    with pytest.raises(StepYield) as first:
+        run_step(target)
+    with pytest.raises(StepYield):
+        run_step(target)
+    assert first.value.seconds == 3
+    assert log_text(target, "wait").count(f"Waiting for earlier build(s) {earlier.pk}.") == 1
+    Build.objects.filter(pk=earlier.pk).update(status=Build.Status.PASSED)
+    run_step(target)
+    assert "No earlier build of this plan and ref is running." in log_text(target, "wait")
 
 
 def test_it_does_not_wait_for_other_plans_refs_repositories_or_later_buildables(plan):
@@ -63,19 +52,8 @@ def test_it_does_not_wait_for_other_plans_refs_repositories_or_later_buildables(
     build_of(plan, buildable_at("5", ref="main"), status=Build.Status.PAUSED)
     target = make_target("wait-for-previous-builds", {}, buildable_at("6"), plan=plan)
     build_of(plan, buildable_at("7"))  # later buildable
-    context = run_step(target, SleepHook(target, lambda call: None))
-    assert context.sleeps == 0
-
-
-def test_waiting_stops_when_the_target_is_aborted(plan):
-    build_of(plan, buildable_at("1"))
-    target = make_target(
-        "wait-for-previous-builds", {"poll_seconds": 0.01}, buildable_at("2"), plan=plan
-    )
-    context = StepContext(target)
-    context.stop_event.set()
-    with pytest.raises(StepAborted):
-        run_step(target, context)
+    run_step(target)  # does not yield
+    assert "No earlier build" in log_text(target, "wait")
 
 
 def test_it_sends_abort_to_older_incomplete_builds_of_the_plan_on_the_same_ref(plan):

@@ -3,7 +3,13 @@
 ``STEP_TYPES`` maps the type name used in plan files (``type: http``) to its class.
 """
 
-from workers.steps.base import BuildStepImplementation, StepAborted, StepContext, StepFailed
+from workers.steps.base import (
+    BuildStepImplementation,
+    StepAborted,
+    StepContext,
+    StepFailed,
+    StepYield,
+)
 from workers.steps.command import CommandStep
 from workers.steps.flow import AbortOlderBuildsStep, WaitForPreviousBuildsStep
 from workers.steps.http import HttpStep
@@ -21,4 +27,11 @@ STEP_TYPES: dict[str, type[BuildStepImplementation]] = {
     )
 }
 
-__all__ = ["STEP_TYPES", "BuildStepImplementation", "StepAborted", "StepContext", "StepFailed"]
+__all__ = [
+    "STEP_TYPES",
+    "BuildStepImplementation",
+    "StepAborted",
+    "StepContext",
+    "StepFailed",
+    "StepYield",
+]

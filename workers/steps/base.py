@@ -18,6 +18,16 @@ class StepAborted(Exception):
     """The step noticed that its target was aborted or claimed by another worker."""
 
 
+class StepYield(Exception):
+    """The step cannot go on yet and wants to run again in ``seconds``, without holding a
+    worker meanwhile (Harbormaster's ``PhabricatorWorkerYieldException``). The step runs
+    again from the start, so it must be safe to repeat."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"run again in {seconds} s")
+        self.seconds = seconds
+
+
 @dataclass
 class StepContext:
     """What a running step may use: its target (a snapshot), the target's variables, a

@@ -4,8 +4,9 @@ Harbormaster's versions follow commit parents and revision diffs; Harbor has nei
 uses what buildables do have, the repository and the ref:
 
 - ``wait-for-previous-builds`` waits while any build of the same plan on an *earlier*
-  buildable (smaller id) of the same repository and ref is pending or building, polling
-  every ``poll_seconds`` (default 5; Harbormaster: 15). Paused builds are not waited for (a
+  buildable (smaller id) of the same repository and ref is pending or building, checking
+  every ``poll_seconds`` (default 5; Harbormaster: 15) and freeing its worker in between
+  (it yields, as Harbormaster's step does). Paused builds are not waited for (a
   paused build may never resume). A buildable without a repository or ref passes at once,
   as Harbormaster passes for anything but a commit.
 - ``abort-older-builds`` sends ``abort`` to every incomplete build of the same plan on the
@@ -18,7 +19,7 @@ from django.db.models import QuerySet
 
 from builds import engine
 from builds.models import Build
-from workers.steps.base import BuildStepImplementation, StepContext
+from workers.steps.base import BuildStepImplementation, StepContext, StepYield
 
 DEFAULT_POLL_SECONDS = 5
 RUNNING = (Build.Status.PENDING, Build.Status.BUILDING)
@@ -48,14 +49,13 @@ class WaitForPreviousBuildsStep(BuildStepImplementation):
         earlier = same_line_builds(build).filter(
             buildable_id__lt=build.buildable_id, status__in=RUNNING
         )
-        poll = float(context.config.get("poll_seconds", DEFAULT_POLL_SECONDS))
-        reported: list[int] = []
-        while waiting := sorted(earlier.values_list("pk", flat=True)):
-            if waiting != reported:
+        waiting = sorted(earlier.values_list("pk", flat=True))
+        if waiting:
+            if not context.target.logs.filter(source="flow", log_type="wait").exists():
                 ids = ", ".join(str(pk) for pk in waiting)
                 context.write_log("flow", "wait", f"Waiting for earlier build(s) {ids}.")
-                reported = waiting
-            context.sleep(poll)
+            # Free the worker while waiting: a long wait must not hold a pool process.
+            raise StepYield(float(context.config.get("poll_seconds", DEFAULT_POLL_SECONDS)))
         context.write_log("flow", "wait", "No earlier build of this plan and ref is running.")
 
 
