@@ -17,8 +17,8 @@ VENV=${VENV:-.venv}
 PY=$VENV/bin/python
 WEB_URL=http://127.0.0.1:8000
 CI_URL=http://127.0.0.1:9900
-QUEUES="${HARBOR_QUEUE_PREFIX:-harbor}.engine,${HARBOR_QUEUE_PREFIX:-harbor}.targets"
-PROCESSES=(external-ci beat worker web)
+PREFIX=${HARBOR_QUEUE_PREFIX:-harbor}
+PROCESSES=(external-ci beat worker engine web)
 
 start_process() {  # start_process NAME COMMAND...: run in the background, pid in .run/NAME.pid
     local name=$1
@@ -101,14 +101,19 @@ start_all() {
 
     start_process web "$VENV/bin/gunicorn" harbor.wsgi -w 2 --bind 127.0.0.1:8000 \
         --no-control-socket --access-logfile - --error-logfile -
-    start_process worker "$VENV/bin/celery" -A harbor worker -Q "$QUEUES" -c 2 -l INFO
+    # The engine's queue has a worker of its own, so steps that run long never delay a
+    # decision (DESIGN.md §3).
+    start_process engine "$VENV/bin/celery" -A harbor worker -Q "$PREFIX.engine" -c 1 \
+        -n "engine@%h" -l INFO
+    start_process worker "$VENV/bin/celery" -A harbor worker -Q "$PREFIX.targets" -c 2 \
+        -n "targets@%h" -l INFO
     start_process beat "$VENV/bin/celery" -A harbor beat -l INFO \
         --schedule "$RUN/celerybeat-schedule"
     HARBOR_URL=$WEB_URL HARBOR_TOKEN=$token start_process external-ci \
         "$PY" -u examples/external_ci.py
     wait_for_url web "$WEB_URL/healthz"
     wait_for_url external-ci "$CI_URL/done?build=demo-check"
-    echo "demo: web, worker, beat and external-ci are up (logs in $RUN/)"
+    echo "demo: web, engine and target workers, beat and external-ci are up (logs in $RUN/)"
 
     for plan in examples/plans/*.yaml; do "$PY" manage.py importplan "$plan"; done
     commit=$(git rev-parse HEAD 2>/dev/null || "$PY" -c 'import secrets; print(secrets.token_hex(20))')
