@@ -4,6 +4,7 @@ A worker is a separate OS process (``celery -A harbor worker``) with the test ru
 prefix and Redis database (see ``tests/settings.py``), so it takes only this run's tasks.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -54,6 +55,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             self.command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=_terminate_with_parent,
         )
         threading.Thread(target=self._read_output, daemon=True).start()
         if not self._ready.wait(timeout):
@@ -81,6 +83,13 @@ class WorkerProcess:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: have Linux send SIGTERM to the worker when the test process
+    dies, so a test run that is killed leaves no worker behind taking tasks."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: str = ""):
