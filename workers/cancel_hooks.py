@@ -10,7 +10,9 @@ import requests
 from django.conf import settings
 
 from builds import logs
+from builds.egress import refuse_disallowed_redirect, url_refusal
 from builds.models import BuildTarget
+from builds.secrets import mask_secrets
 from builds.variables import substitute, target_variables, uri_escape
 
 
@@ -22,14 +24,33 @@ def call_cancel_hook(target: BuildTarget, attempt: int) -> bool:
     its URL names an unknown variable.
     """
     hook = target.config["on_abort"]
-    url = substitute(hook["url"], target_variables(target), uri_escape)
+    variables = target_variables(target)
+    url = substitute(hook["url"], variables, uri_escape)
     method = hook.get("method", "POST").upper()
-    try:
-        response = requests.request(method, url, timeout=settings.HARBOR_HTTP_TIMEOUT)
-    except requests.RequestException as exc:
-        outcome, ok = f"failed: {exc}", False
-    else:
-        ok = 200 <= response.status_code < 300
-        outcome = f"HTTP {response.status_code} {response.reason}"
-    logs.write(target, url, "cancel-hook", f"attempt {attempt}: {method} {url}: {outcome}")
+    ok, outcome = _request(method, url)
+    shown = mask_secrets(url, variables)
+    logs.write(
+        target,
+        shown,
+        "cancel-hook",
+        mask_secrets(f"attempt {attempt}: {method} {shown}: {outcome}", variables),
+    )
     return ok
+
+
+def _request(method: str, url: str) -> tuple[bool, str]:
+    """Make the request if ``HARBOR_HTTP_ALLOWED_URLS`` allows it: (answered 2xx, what
+    happened)."""
+    refusal = url_refusal(url)
+    if refusal:
+        return False, f"not sent: {refusal}"
+    try:
+        response = requests.request(
+            method,
+            url,
+            timeout=settings.HARBOR_HTTP_TIMEOUT,
+            hooks={"response": refuse_disallowed_redirect},
+        )
+    except requests.RequestException as exc:
+        return False, f"failed: {exc}"
+    return 200 <= response.status_code < 300, f"HTTP {response.status_code} {response.reason}"

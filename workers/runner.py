@@ -38,11 +38,11 @@ def execute_step(claim: engine.Claim) -> StepOutcome:
             return StepOutcome(yield_seconds=exc.seconds)
         except StepAborted as exc:
             context.write_log("harbor", "aborted", f"Step stopped: {exc}.")
-            return StepOutcome(error=str(exc))
+            return StepOutcome(error=context.mask(str(exc)))
         except (StepFailed, UnknownVariable) as exc:
-            return StepOutcome(error=str(exc))
+            return StepOutcome(error=context.mask(str(exc)))
         except Exception:
-            return StepOutcome(error=traceback.format_exc())
+            return StepOutcome(error=context.mask(traceback.format_exc()))
     return StepOutcome()
 
 

@@ -148,3 +148,28 @@ def test_wait_for_previous_builds_yields_its_worker_until_the_earlier_build_is_d
     wait_for(lambda: status_of(second) == "passed")
     waits = BuildLog.objects.filter(target__build=second, log_type="wait")
     assert [log.text.split()[0] for log in waits] == ["Waiting", "No"]
+
+
+def test_a_cancel_hook_log_masks_the_target_secret(celery_workers, httpserver, buildable):
+    httpserver.expect_request("/cancel").respond_with_data("ok")
+    step = {
+        "key": "ci", "step_type": "sleep", "wait_for_message": True,
+        "config": {"on_abort": {"url": httpserver.url_for("/cancel") + "?s=${target.secret}"}},
+    }
+    build = start([step], buildable)
+    target = target_of(build, "waiting")
+    engine.receive_message(build.phid, "abort")
+    log = wait_for(lambda: BuildLog.objects.filter(target=target, log_type="cancel-hook").first())
+    from builds.secrets import target_secret
+
+    assert "HTTP 200" in log.text
+    assert target_secret(target.phid) not in log.text + log.source
+    assert "********" in log.text
+
+
+def test_a_cancel_hook_is_not_sent_where_http_steps_may_not_go(settings):
+    from workers.cancel_hooks import _request
+
+    settings.HARBOR_HTTP_ALLOWED_URLS = ["https://ci.example.com:*"]
+    ok, outcome = _request("POST", "http://127.0.0.1:9/cancel")
+    assert not ok and outcome.startswith("not sent: Harbor may not reach http://127.0.0.1:9")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from builds import logs
 from builds.models import BuildTarget
+from builds.secrets import mask_secrets
 from builds.variables import target_variables
 
 
@@ -45,8 +46,12 @@ class StepContext:
         return self.target.config
 
     def write_log(self, source: str, log_type: str, text: str) -> None:
-        """Write a whole log to the target."""
-        logs.write(self.target, source, log_type, text)
+        """Write a whole log to the target, with the target's secrets masked."""
+        logs.write(self.target, self.mask(source), log_type, self.mask(text))
+
+    def mask(self, text: str) -> str:
+        """``text`` with the target's callback secret masked (``builds.secrets``)."""
+        return mask_secrets(text, self.variables)
 
     def should_stop(self) -> bool:
         """True once the target's claim is lost (aborted, restarted, or claimed again)."""
