@@ -26,6 +26,7 @@ B = Build.Status
 T = BuildTarget.Status
 ENGINE = StatusEvent.Cause.ENGINE
 MESSAGE = StatusEvent.Cause.MESSAGE
+CONSUMABLE = sorted(BuildMessage.COMMANDS | BuildMessage.VERDICTS)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,11 @@ def run_pass(build_id: int) -> PassResult:
             .get(pk=build_id)
         )
         old_status = build.status
-        messages = list(build.messages.filter(is_consumed=False).order_by("id"))
+        # ``work`` messages are never consumed, so the pass never reads them: a build that
+        # has received thousands costs a pass no more than one that has received none.
+        messages = list(
+            build.messages.filter(is_consumed=False, type__in=CONSUMABLE).order_by("id")
+        )
         apply_commands(build, [m for m in messages if m.type in BuildMessage.COMMANDS])
         if build.status == B.PENDING:
             move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
