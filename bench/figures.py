@@ -86,7 +86,7 @@ def _sustained(listener, jobs) -> dict:
     rate, at_rate = load.find_sustained(run_at, saturated.decision_rate, perf.SUSTAIN_TRIES)
     return {
         "saturated": _lat(saturated),
-        "sustained_rate": rate if not at_rate.backlog_growing else 0.0,
+        "sustained_rate": rate if at_rate.sustained else 0.0,
         "latency_sustained": _lat(at_rate),
     }
 
@@ -166,7 +166,7 @@ def _sustained_harbor(listener, jobs, token: str) -> dict:
     rate, at_rate = load.find_sustained(run_at, saturated.decision_rate, perf.SUSTAIN_TRIES)
     return {
         "saturated": _lat(saturated),
-        "sustained_rate": rate if not at_rate.backlog_growing else 0.0,
+        "sustained_rate": rate if at_rate.sustained else 0.0,
         "latency_sustained": _lat(at_rate),
     }
 

@@ -29,6 +29,9 @@ import psycopg2
 
 from bench import harness
 
+# A p99 above this, at a steady open-loop rate, means decisions queue up: not sustained.
+STANDING_QUEUE_MS = 250
+
 WRK_SCRIPT = """
 local bodies = {BODIES}
 local path = "{PATH}"
@@ -200,6 +203,12 @@ class Latencies:
         """The latency of the run's last third is well above its first third's."""
         return self.last_third_p50 > 2 * self.first_third_p50 + 20
 
+    @property
+    def sustained(self) -> bool:
+        """Every decision came, the backlog did not grow, and no standing queue formed
+        (p99 within ``STANDING_QUEUE_MS``)."""
+        return not self.missing and not self.backlog_growing and self.p99 <= STANDING_QUEUE_MS
+
 
 def percentile(values: Sequence[float], pct: float) -> float:
     if not values:
@@ -275,12 +284,12 @@ def _latencies(listener, sent, refused, missing, start, sending_ended) -> Latenc
 def find_sustained(
     run_at: Callable[[float], Latencies], saturated_rate: float, tries: Sequence[float]
 ) -> tuple[float, Latencies]:
-    """Run ``run_at(rate)`` at each fraction in ``tries`` of ``saturated_rate`` until the
-    backlog does not grow; return (rate, its latencies), the last one tried if none held."""
+    """Run ``run_at(rate)`` at each fraction in ``tries`` of ``saturated_rate`` until one is
+    ``sustained``; return (rate, its latencies), the last one tried if none held."""
     rate, result = 0.0, Latencies()
     for fraction in tries:
         rate = saturated_rate * fraction
         result = run_at(rate)
-        if not result.backlog_growing and not result.missing:
+        if result.sustained:
             break
     return rate, result
