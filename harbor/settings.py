@@ -120,6 +120,9 @@ HARBOR_BUILD_LOCK_LEASE = env_int("HARBOR_BUILD_LOCK_LEASE", 30)
 # Seconds a target worker's claim lives without renewal; renewed every third of it while a
 # step runs, so a killed worker's target can be claimed again after at most this long.
 HARBOR_TARGET_LEASE = env_int("HARBOR_TARGET_LEASE", 60)
+# Times a target's claim may lapse while its step runs (a worker killed or stalled) before
+# the next lapse fails the target instead of running its step again.
+HARBOR_TARGET_MAX_LOST = env_int("HARBOR_TARGET_MAX_LOST", 3)
 # Seconds between a running step's checks that its build was not aborted or restarted.
 HARBOR_ABORT_POLL = float(os.environ.get("HARBOR_ABORT_POLL", "2"))
 # Seconds an HTTP step waits for the outside system's response (Harbormaster uses 60).

@@ -64,12 +64,15 @@ def _claim(target: BuildTarget) -> Claim | None:
         return None
     reclaimed = target.status == T.BUILDING
     resumed = reclaimed and target.resume_after is not None
+    if reclaimed and not resumed and _lost_claims(target) >= settings.HARBOR_TARGET_MAX_LOST:
+        _give_up(target)
+        return None
     moved = move_target(
         target,
         T.BUILDING,
         WORKER,
         on_attempt=target.attempt,
-        detail=f"claimed again: attempt {target.attempt}'s lease expired" if reclaimed else "",
+        detail=f"{LOST_CLAIM}attempt {target.attempt}'s lease expired" if reclaimed else "",
         record=not resumed,
         attempt=target.attempt + 1,
         lease_expires=now + timedelta(seconds=settings.HARBOR_TARGET_LEASE),
@@ -77,6 +80,26 @@ def _claim(target: BuildTarget) -> Claim | None:
         date_started=target.date_started or now,
     )
     return Claim(target, target.attempt) if moved else None
+
+
+LOST_CLAIM = "claimed again: "
+
+
+def _lost_claims(target: BuildTarget) -> int:
+    """How many times a claim on ``target`` lapsed while its step ran (its worker died or
+    stalled); a yielded step's resumption does not count."""
+    return StatusEvent.objects.filter(target=target, detail__startswith=LOST_CLAIM).count()
+
+
+def _give_up(target: BuildTarget) -> None:
+    """Fail a target whose step keeps losing its worker (e.g. it crashes the worker), rather
+    than run it for ever."""
+    reason = (
+        f"gave up: the step lost its worker {settings.HARBOR_TARGET_MAX_LOST + 1} times "
+        f"(attempt {target.attempt}'s lease expired too)"
+    )
+    if move_target(target, T.FAILED, WORKER, on_attempt=target.attempt, detail=reason):
+        logs.write(target, "harbor", "error", reason.capitalize() + ".")
 
 
 def _abandoned_reason(target: BuildTarget, build: Build | None = None) -> str:

@@ -213,3 +213,17 @@ def test_a_yielded_step_frees_its_claim_and_resumes_quietly_when_its_time_comes(
     assert resumed.attempt == 2 and resumed.target.resume_after is None
     assert StatusEvent.objects.filter(target=target).count() == events
     assert not engine.postpone_target(claim, 1)  # the old claim is no longer current
+
+
+def test_a_target_whose_worker_keeps_dying_is_failed_not_run_for_ever(start, settings):
+    settings.HARBOR_TARGET_LEASE = -1  # every claim lapses at once, as if its worker died
+    settings.HARBOR_TARGET_MAX_LOST = 2
+    driver = start([waiting_step("ci")])
+    claims = [driver.claim("ci") for _ in range(3)]
+    assert [c.attempt for c in claims] == [1, 2, 3]
+    assert driver.claim("ci") is None
+    target = driver.target("ci")
+    assert target.status == "failed"
+    assert "lost its worker 3 times" in target.logs.get(log_type="error").text
+    driver.update()
+    assert driver.refresh().status == "failed"
