@@ -81,7 +81,7 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> None:
     _consume_verdicts(targets.values(), verdicts)
     _expire_waits(targets.values())
     steps = build.plan_snapshot
-    status = _classify(steps, targets)
+    status = classify_steps(steps, targets)
     if status.failed:
         move_build(build, B.FAILED, ENGINE, detail=f"step {status.failed[0]} failed")
     elif len(status.complete) == len(steps):
@@ -139,7 +139,10 @@ class StepStatus:
     runnable: list[dict]
 
 
-def _classify(steps: list[dict], targets: dict[str, BuildTarget]) -> StepStatus:
+def classify_steps(steps: list[dict], targets: dict[str, BuildTarget]) -> StepStatus:
+    """Sort a build's steps by their current-generation targets (``targets`` by step key)
+    into complete, failed, waiting and underway, and list the runnable ones: no target yet
+    and every dependency complete (``updateBuildSteps``, spec §1.6 steps 4 and 8)."""
     status = StepStatus([], [], [], [], [])
     for step in steps:
         target = targets.get(step["key"])

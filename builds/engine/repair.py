@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from builds.engine.passes import _classify
+from builds.engine.passes import classify_steps
 from builds.models import Build, BuildMessage, BuildTarget
 
 T = BuildTarget.Status
@@ -84,7 +84,7 @@ def _stalled_builds(cutoff, limit: int) -> list[int]:
 
 def _a_pass_would_act(build: Build) -> bool:
     targets = {t.step_key: t for t in build.targets.filter(generation=build.generation)}
-    status = _classify(build.plan_snapshot, targets)
+    status = classify_steps(build.plan_snapshot, targets)
     return bool(
         status.failed
         or len(status.complete) == len(build.plan_snapshot)

@@ -176,7 +176,7 @@ def test_a_bug_in_a_pass_sets_the_build_to_error_and_is_reraised(start, monkeypa
     def broken(*args, **kwargs):
         raise ZeroDivisionError("bug")
 
-    monkeypatch.setattr("builds.engine.passes._classify", broken)
+    monkeypatch.setattr("builds.engine.passes.classify_steps", broken)
     with pytest.raises(ZeroDivisionError):
         driver.update()
     assert driver.refresh().status == "error"
