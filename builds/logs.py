@@ -20,13 +20,12 @@ from django.db.models import Func, IntegerField, Sum
 from builds.models import BuildLog, BuildLogChunk, BuildTarget
 
 MAX_CHUNK = 1024 * 1024  # characters per stored chunk, as Harbormaster's 1 MiB chunks
-DEFAULT_LIMIT_BYTES = 8 * 1024 * 1024
 HARBOR_SOURCE = "harbor"
 
 
 def log_limit_bytes() -> int:
     """``HARBOR_LOG_LIMIT_BYTES``: UTF-8 bytes of log text kept per build target."""
-    return int(getattr(settings, "HARBOR_LOG_LIMIT_BYTES", DEFAULT_LIMIT_BYTES))
+    return settings.HARBOR_LOG_LIMIT_BYTES
 
 
 class OctetLength(Func):

@@ -23,7 +23,7 @@ from messages_api.serializers import MessageReceiptSerializer, UnitResultSeriali
 
 def max_report_bytes() -> int:
     """Largest report accepted, in bytes (``HARBOR_JUNIT_MAX_BYTES``)."""
-    return getattr(settings, "HARBOR_JUNIT_MAX_BYTES", 8 * 1024 * 1024)
+    return settings.HARBOR_JUNIT_MAX_BYTES
 
 
 class RawXmlParser(BaseParser):

@@ -15,3 +15,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # One test database per test run, so runs in parallel (several engineers, CI) never collide.
 DATABASES["default"]["TEST"] = {"NAME": f"test_harbor_{os.getpid()}"}  # noqa: F405
+
+# Test-only helpers: a ``flush`` that survives deadlocks with still-busy test workers.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405

@@ -36,7 +36,7 @@ _TRANSPORT_FIELDS = {"output", "__conduit__"}
 
 def max_body_bytes() -> int:
     """Bytes of request body a call may carry (``HARBOR_CONDUIT_MAX_BODY_BYTES``)."""
-    return getattr(settings, "HARBOR_CONDUIT_MAX_BODY_BYTES", 16 * 1024 * 1024)
+    return settings.HARBOR_CONDUIT_MAX_BODY_BYTES
 
 
 @csrf_exempt

@@ -44,14 +44,13 @@ from workers.steps.base import BuildStepImplementation, StepAborted, StepContext
 from workers.steps.checkout import clone_repository
 from workers.steps.process import run_streaming
 
-DEFAULT_TIMEOUT = 3600
 PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 CONFIG_KEYS = frozenset({"command", "clone", "directory", "env", "timeout", "junit", "artifacts"})
 
 
 def commands_allowed() -> bool:
     """``HARBOR_ALLOW_COMMAND_STEPS`` (default True): may command steps run at all?"""
-    return bool(getattr(settings, "HARBOR_ALLOW_COMMAND_STEPS", True))
+    return settings.HARBOR_ALLOW_COMMAND_STEPS
 
 
 def environment_name(variable: str) -> str:
@@ -204,7 +203,7 @@ def _directory(config: dict) -> str:
 
 
 def _timeout(config: dict) -> float:
-    default = getattr(settings, "HARBOR_COMMAND_TIMEOUT", DEFAULT_TIMEOUT)
+    default = settings.HARBOR_COMMAND_TIMEOUT
     value = config.get("timeout", default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError("timeout must be a positive number of seconds")

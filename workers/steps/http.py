@@ -155,7 +155,7 @@ def _describe_request(method: str, uri: str, headers: dict[str, str], body: byte
 def _credential(name: str | None) -> tuple[str, str] | None:
     if not name:
         return None
-    credentials = getattr(settings, "HARBOR_CREDENTIALS", {})
+    credentials = settings.HARBOR_CREDENTIALS
     if name not in credentials:
         raise StepFailed(f"No credential named {name!r} is configured (HARBOR_CREDENTIALS).")
     entry = credentials[name]
