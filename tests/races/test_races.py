@@ -15,6 +15,17 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.workers]
 ROUNDS = 20
 
 
+def external_ci_step(httpserver, handler) -> dict:
+    """An HTTP step that waits for a message, calling ``handler`` as the outside system."""
+    httpserver.expect_request("/run").respond_with_handler(handler)
+    return {
+        "key": "ci",
+        "step_type": "http",
+        "wait_for_message": True,
+        "config": {"uri": httpserver.url_for("/run") + "?target=${target.phid}"},
+    }
+
+
 def assert_each_target_settled_once(builds) -> None:
     settled = Counter(
         StatusEvent.objects.filter(
@@ -34,14 +45,7 @@ def test_a_pass_sent_before_the_target_waits_is_not_lost(
         sender.send(request.args["target"], "pass", unit=[{"name": "t", "result": "pass"}])
         return Response("accepted")
 
-    httpserver.expect_request("/run").respond_with_handler(external_ci)
-    step = {
-        "key": "ci",
-        "step_type": "http",
-        "wait_for_message": True,
-        "config": {"uri": httpserver.url_for("/run") + "?target=${target.phid}"},
-    }
-    builds = start_builds([step], ROUNDS, buildable)
+    builds = start_builds([external_ci_step(httpserver, external_ci)], ROUNDS, buildable)
     statuses = wait_until_complete(builds)
     assert set(statuses.values()) == {"passed"}
     early = StatusEvent.objects.filter(to_status="waiting").count()
@@ -97,14 +101,7 @@ def test_duplicate_run_target_deliveries_run_the_step_once(
             hits[request.args["target"]] += 1
         return Response("accepted")
 
-    httpserver.expect_request("/run").respond_with_handler(external_ci)
-    step = {
-        "key": "ci",
-        "step_type": "http",
-        "wait_for_message": True,
-        "config": {"uri": httpserver.url_for("/run") + "?target=${target.phid}"},
-    }
-    builds = start_builds([step], ROUNDS, buildable)
+    builds = start_builds([external_ci_step(httpserver, external_ci)], ROUNDS, buildable)
     for build in builds:
         (target,) = wait_for_targets(build, 1)
         for _ in range(3):
