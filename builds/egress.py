@@ -18,6 +18,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -65,15 +67,39 @@ def refuse_disallowed_redirect(response: requests.Response, *args, **kwargs) -> 
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of ``url``, or None when it has none or when parsers could
+    disagree on it. The check must see the host the request will really go to: Python's
+    ``urlsplit`` reads ``http://127.0.0.1\\.ci.example.com/`` as a host in
+    ``ci.example.com`` while urllib3 (under ``requests``) connects to 127.0.0.1, so a URL
+    with a backslash or a control character is refused, and urllib3's reading of the host
+    must match."""
+    url = url.strip()
+    if "\\" in url or any(ord(char) < 0x20 or char == "\x7f" for char in url):
+        return None
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:  # a port that is not a number, or out of range
+        connected = parse_url(url)
+    except (ValueError, LocationParseError):  # e.g. a port that is not a number
         return None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname:
         return None
-    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+    host = parts.hostname.lower()
+    if (
+        _idna(host) != (connected.host or "").lower().strip("[]")
+        or (connected.port or port) != port
+    ):
+        return None
+    return scheme, host, port or DEFAULT_PORTS[scheme]
+
+
+def _idna(host: str) -> str:
+    """``host`` as urllib3 writes it (IDNA for non-ASCII names)."""
+    try:
+        return host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return host
 
 
 def _matches(pattern: str, scheme: str, host: str, port: int) -> bool:

@@ -151,3 +151,19 @@ def test_a_failed_connection_masks_the_secret_in_the_error(buildable, settings):
 @override_settings(HARBOR_HTTP_ALLOWED_URLS=["http://*:*"])
 def test_settings_are_read_at_each_check():
     assert url_refusal("https://example.com/") is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1\\.ci.example.com/",
+        "https://169.254.169.254\\.ci.example.com/latest/meta-data",
+        "http://127.0.0.1\t.ci.example.com/",
+        "http://a.ci.example.com\\@127.0.0.1/",
+    ],
+)
+def test_urls_that_parsers_read_differently_are_refused(settings, url):
+    """urlsplit reads these hosts as under ci.example.com; urllib3, which sends the
+    request, would connect elsewhere (127.0.0.1, the metadata address)."""
+    settings.HARBOR_HTTP_ALLOWED_URLS = ["http://*.ci.example.com", "https://*.ci.example.com"]
+    assert url_refusal(url) is not None
