@@ -8,6 +8,7 @@ integers; ``duration`` a JSON number, never a numeric string; an optional key pr
 validated before anything is written.
 """
 
+import math
 import re
 from typing import Any
 
@@ -64,15 +65,22 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictNumberField(serializers.FloatField):
-    """A JSON number (integer or float), not a numeric string and not a boolean."""
+    """A finite JSON number (integer or float), not a numeric string and not a boolean.
+
+    Python's ``json`` reads a number such as ``1e400`` as infinity; it is refused, as
+    infinity cannot be shown or serialized back to JSON.
+    """
 
     def to_internal_value(self, data: Any) -> float:
         if isinstance(data, bool) or not isinstance(data, int | float):
             raise serializers.ValidationError(f"Expected a number, got {_json_type(data)}.")
         try:
-            return super().to_internal_value(data)
+            value = super().to_internal_value(data)
         except OverflowError as error:  # an integer too large for a float
             raise serializers.ValidationError("The number is too large.") from error
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Expected a finite number; this one is too large.")
+        return value
 
 
 class StrictChoiceField(serializers.ChoiceField):

@@ -5,6 +5,7 @@ SVG, so no font or CDN is needed).
 """
 
 import json
+import math
 import re
 from datetime import datetime, timedelta
 
@@ -86,8 +87,11 @@ def format_seconds(seconds: float) -> str:
 
 @register.filter
 def seconds(value: float | None) -> str:
-    """A duration given in seconds (a unit result's), or ``—`` when unknown."""
-    return "—" if value is None else format_seconds(float(value))
+    """A duration given in seconds (a unit result's), or ``—`` when unknown or not finite
+    (infinity or NaN, which older rows may hold)."""
+    if value is None or not math.isfinite(float(value)):
+        return "—"
+    return format_seconds(float(value))
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:

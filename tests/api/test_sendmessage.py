@@ -315,3 +315,13 @@ def test_a_message_and_its_results_are_stored_in_one_transaction(
     with assert_nothing_stored():
         response = client.post(URL, message(waiting_target), format="json")
     assert response.status_code == 500
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_it_refuses_a_duration_too_large_to_be_finite(client, waiting_target, number):
+    # Python reads 1e400 as infinity; stored, it broke every page showing the target.
+    raw = json.dumps(message(waiting_target)).replace('"duration": 0.25', f'"duration": {number}')
+    with assert_nothing_stored():
+        response = client.post(URL, raw, content_type="application/json")
+    body = assert_error(response, 400, "validation_error", "unit[0].duration")
+    assert "finite" in " ".join(body["fields"]["unit[0].duration"])

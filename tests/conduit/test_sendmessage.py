@@ -1,6 +1,8 @@
 """``harbormaster.sendmessage`` over Conduit: the engine call it shares with REST, and
 Harbormaster's error texts (spec §2.2, harbormaster-observed.md §d)."""
 
+import json
+
 import pytest
 
 from builds import engine
@@ -233,3 +235,19 @@ def test_someone_outside_the_plans_run_group_is_refused(conduit, waiting_target)
         )
     assert code == "ERR-CONDUIT-CORE"
     assert "releasers" in info
+
+
+def test_a_duration_too_large_to_be_finite_is_a_core_error(conduit, waiting_target):
+    params = json.dumps(
+        {
+            "receiver": waiting_target.phid,
+            "type": "pass",
+            "unit": [{"name": "t", "result": "pass", "duration": 0.5}],
+            "__conduit__": {"token": conduit.token},
+        }
+    ).replace('"duration": 0.5', '"duration": 1e400')
+    with assert_nothing_stored():
+        envelope = conduit.raw("harbormaster.sendmessage", {"params": params, "output": "json"})
+    code, info = error(envelope)
+    assert code == "ERR-CONDUIT-CORE"
+    assert "duration" in info and "finite" in info

@@ -93,3 +93,12 @@ def test_a_waiting_target_ran_until_it_began_waiting():
         status="waiting", is_complete=False, date_started=START, date_completed=None
     )
     assert target_ran(waiting, START + timedelta(seconds=42)) == "42 s"
+
+
+def test_a_duration_that_is_not_finite_shows_as_unknown():
+    from builds.templatetags.harbor_ui import seconds
+
+    assert seconds(float("inf")) == "—"
+    assert seconds(float("-inf")) == "—"
+    assert seconds(float("nan")) == "—"
+    assert seconds(1.5) == "1.5 s"
