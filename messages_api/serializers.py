@@ -139,8 +139,12 @@ class SendMessageSerializer(serializers.Serializer):
 
     receiver = StrictCharField(max_length=64)
     type = StrictChoiceField(BuildMessage.Type.values, what="message type")
-    unit = UnitResultSerializer(many=True, required=False, allow_null=True)
-    lint = LintMessageSerializer(many=True, required=False, allow_null=True)
+    # The list may be null, its items may not: ``many=True`` would pass ``allow_null`` on to
+    # the item serializer too (DRF ≥ 3.15), letting ``[null]`` through to the engine.
+    unit = serializers.ListSerializer(child=UnitResultSerializer(), required=False, allow_null=True)
+    lint = serializers.ListSerializer(
+        child=LintMessageSerializer(), required=False, allow_null=True
+    )
     idempotency_key = StrictCharField(max_length=200, required=False, allow_null=True)
 
     # (field, setting holding its limit, what its items are called)

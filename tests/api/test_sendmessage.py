@@ -325,3 +325,11 @@ def test_it_refuses_a_duration_too_large_to_be_finite(client, waiting_target, nu
         response = client.post(URL, raw, content_type="application/json")
     body = assert_error(response, 400, "validation_error", "unit[0].duration")
     assert "finite" in " ".join(body["fields"]["unit[0].duration"])
+
+
+@pytest.mark.parametrize("key", ["unit", "lint"])
+@pytest.mark.parametrize("item", [None, "x", 3, []], ids=["null", "string", "number", "list"])
+def test_it_refuses_an_item_that_is_not_an_object_naming_it(client, waiting_target, key, item):
+    with assert_nothing_stored():
+        response = client.post(URL, message(waiting_target, **{key: [item]}), format="json")
+    assert_error(response, 400, "validation_error", f"{key}[0]")
