@@ -192,14 +192,18 @@ class BuildableInputSerializer(serializers.Serializer):
 
 
 class StartBuildSerializer(serializers.Serializer):
-    """``POST /api/v1/builds``: start a plan (by name or PHID) on a buildable.
+    """``POST /api/v1/builds``: start a plan (by name or PHID) on a buildable (omitted: the
+    empty one).
 
     ``validated_data["plan"]`` is the active ``BuildPlan``; an unknown or disabled plan is a
     validation error, found before anything is written.
     """
 
     plan = StrictCharField(max_length=200)
-    buildable = BuildableInputSerializer(required=False)
+    # Omitted: the empty buildable (no repository, ref or commit), as the README documents.
+    buildable = BuildableInputSerializer(
+        default=lambda: {"repository": "", "ref": "", "commit": ""}
+    )
     parameters = serializers.DictField(child=StrictCharField(allow_blank=True), required=False)
 
     def validate_plan(self, value: str) -> BuildPlan:

@@ -123,7 +123,7 @@ class BuildListView(ApiView):
         # One transaction, so a build that cannot start leaves no new buildable behind; the
         # engine's first update is queued on commit either way.
         with transaction.atomic():
-            buildable = engine.find_or_create_buildable(**data.get("buildable", {}))
+            buildable = engine.find_or_create_buildable(**data["buildable"])
             build = engine.start_build(
                 data["plan"],
                 buildable,

@@ -142,3 +142,10 @@ def test_an_unsupported_method_answers_405_in_the_error_shape(client, plan, buil
     response = client.delete(f"{URL}/{build.id}")
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
+
+
+def test_it_starts_a_build_without_a_buildable_on_an_empty_one(client, plan):
+    response = client.post(URL, {"plan": "deploy"}, format="json")
+    assert response.status_code == 201, response.content
+    buildable = Build.objects.get().buildable
+    assert (buildable.repository, buildable.ref, buildable.commit) == ("", "", "")
