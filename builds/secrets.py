@@ -42,13 +42,20 @@ def mask_secrets(text: str, variables: Mapping[str, str | None]) -> str:
     """``text`` with every secret variable's value (as given, or URI-encoded as a URI or a
     form would carry it) replaced by ``********``. Use it on anything that shows a
     substituted URI, header or error message."""
+    for form in secret_forms(variables):
+        text = text.replace(form, MASK)
+    return text
+
+
+def secret_forms(variables: Mapping[str, str | None]) -> set[str]:
+    """Every form in which a secret variable's value may appear in text (as given, or
+    URI-encoded as a URI or a form would carry it)."""
+    forms = set()
     for name in SECRET_VARIABLES:
         value = variables.get(name)
-        if not value:
-            continue
-        for form in {value, quote(value, safe="/"), quote_plus(value)}:
-            text = text.replace(form, MASK)
-    return text
+        if value:
+            forms |= {value, quote(value, safe="/"), quote_plus(value)}
+    return forms
 
 
 @dataclass(frozen=True)

@@ -304,3 +304,19 @@ def test_a_consumed_artifact_that_does_not_exist_fails_the_step(buildable):
     config = {"command": "true", "artifacts": {"consumes": ["site-url"]}}
     with pytest.raises(StepFailed, match="site-url"):
         run_step(make_target("command", config, buildable))
+
+
+def test_the_target_secret_never_reaches_the_log_even_when_printed_in_pieces(buildable):
+    from builds.secrets import target_secret
+
+    command = (
+        'printf "whole=%s\\n" "$HARBOR_TARGET_SECRET"; '
+        'printf "split=%.10s" "$HARBOR_TARGET_SECRET"; sleep 1.2; '
+        'printf "%s\\n" "${HARBOR_TARGET_SECRET#??????????}"'
+    )
+    target = make_target("command", {"command": command}, buildable)
+    run_step(target)
+    text = log_text(target, "output")
+    secret = target_secret(target.phid)
+    assert secret not in text and secret[:10] not in text.replace("********", "")
+    assert "whole=********" in text and "split=********" in text

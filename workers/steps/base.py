@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from builds import logs
 from builds.models import BuildTarget
-from builds.secrets import mask_secrets
+from builds.secrets import mask_secrets, secret_forms
 from builds.variables import target_variables
 
 
@@ -53,6 +53,11 @@ class StepContext:
         """``text`` with the target's callback secret masked (``builds.secrets``)."""
         return mask_secrets(text, self.variables)
 
+    def open_live_log(self, source: str, log_type: str) -> "MaskedLiveLog":
+        """A live log to append output to piece by piece, secrets masked."""
+        live_log = logs.LiveLog(self.target, self.mask(source), log_type)
+        return MaskedLiveLog(live_log, self.variables)
+
     def should_stop(self) -> bool:
         """True once the target's claim is lost (aborted, restarted, or claimed again)."""
         return self.stop_event.is_set()
@@ -63,6 +68,32 @@ class StepContext:
         while (remaining := deadline - time.monotonic()) > 0:
             if self.stop_event.wait(min(remaining, 0.5)):
                 raise StepAborted("the build target was aborted or claimed by another worker")
+
+
+class MaskedLiveLog:
+    """Appends to a live log with secrets masked, even a secret that arrives split across
+    two pieces: an ending that could be the start of a secret is held back until the next
+    piece (or ``close()``) shows how it goes on. Other text is passed on at once."""
+
+    def __init__(self, live_log: logs.LiveLog, variables: dict):
+        self.live_log = live_log
+        self.variables = variables
+        self.forms = secret_forms(variables)
+        self.pending = ""
+
+    def append(self, text: str) -> None:
+        masked = mask_secrets(self.pending + text, self.variables)
+        held = max(
+            (k for form in self.forms for k in range(1, len(form)) if masked.endswith(form[:k])),
+            default=0,
+        )
+        self.pending = masked[len(masked) - held :] if held else ""
+        self.live_log.append(masked[: len(masked) - held])
+
+    def close(self) -> None:
+        self.live_log.append(self.pending)
+        self.pending = ""
+        self.live_log.close()
 
 
 class BuildStepImplementation:

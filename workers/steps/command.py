@@ -37,7 +37,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-from builds import logs
 from builds.variables import VARIABLE, substitute
 from workers.steps import artifacts, junit
 from workers.steps.base import BuildStepImplementation, StepAborted, StepContext, StepFailed
@@ -104,7 +103,7 @@ class CommandStep(BuildStepImplementation):
     def _run_in(self, workspace: Path, context: StepContext) -> None:
         config = context.config
         env = command_environment(workspace, context)
-        output = logs.LiveLog(context.target, "command", "output")
+        output = context.open_live_log("command", "output")
         try:
             root = workspace / "work"
             root.mkdir()
