@@ -39,6 +39,7 @@ from builds.models import (
     StatusEvent,
     UnitResult,
 )
+from builds.numbers import ascii_int
 
 # Unit results that need attention sort before the rest (pass, skip).
 FAILING_RESULTS = ("fail", "broken", "unsound")
@@ -99,8 +100,8 @@ def filtered_builds(
 def buildable_matching(text: str) -> Q:
     """A filter on builds whose buildable is ``text``: an id, or a piece of its repository
     or ref, or the start of its commit."""
-    if text.isdigit():
-        return Q(buildable_id=int(text))
+    if (buildable_id := ascii_int(text)) is not None:
+        return Q(buildable_id=buildable_id)
     return (
         Q(buildable__repository__icontains=text)
         | Q(buildable__ref__icontains=text)

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from builds import engine, permissions
 from builds.models import Build, BuildLog, BuildMessage, BuildTarget, LintMessage, UnitResult
+from builds.numbers import ascii_int
 from builds.secrets import TargetSecretHolder
 from messages_api.authentication import BearerTokenAuthentication, TargetSecretAuthentication
 from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes
@@ -179,8 +180,8 @@ def filter_builds(filters: dict):
     if filters.get("buildable"):
         value = filters["buildable"]
         match = Q(buildable__phid=value)
-        if value.isdigit():
-            match |= Q(buildable_id=int(value))
+        if (buildable_id := ascii_int(value)) is not None:
+            match |= Q(buildable_id=buildable_id)
         builds = builds.filter(match)
     return builds
 

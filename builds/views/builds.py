@@ -16,6 +16,7 @@ from django.views.decorators.http import require_safe
 
 from builds import engine, queries
 from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildPlan
+from builds.numbers import ascii_int
 from builds.views.access import can_message
 from builds.views.common import is_partial, page_query, poll_url, sign_in_required
 
@@ -50,7 +51,7 @@ def list_filters(params) -> dict:
     plan = params.get("plan", "")
     return {
         "status": status if status in Build.Status.values else "",
-        "plan_id": int(plan) if plan.isdigit() else None,
+        "plan_id": ascii_int(plan),
         "buildable": params.get("buildable", "").strip()[:200],
         "initiator": params.get("initiator", "").strip()[:150],
     }
@@ -114,9 +115,9 @@ def build_page_context(build: Build, user, generation: int | None = None) -> dic
 def requested_generation(build: Build, value) -> int | None:
     """The run asked for (``?generation=N`` or ``runs/<n>/``) if the build has it, else
     None (the current run)."""
-    text = str(value or "")
-    if text.isdigit() and 1 <= int(text) <= build.generation:
-        return int(text)
+    generation = ascii_int(str(value or ""))
+    if generation is not None and 1 <= generation <= build.generation:
+        return generation
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 
 from builds import phids
+from builds.numbers import ascii_int
 from messages_api.conduit.errors import CoreError
 from messages_api.conduit.params import get_typed, invalid_type, matches
 from messages_api.conduit.registry import Call
@@ -128,12 +129,18 @@ def loosen(spec: str, value: Any) -> Any:
     """Plain form fields arrive as strings: read ``int`` and ``bool`` constraints from them
     (Harbormaster's non-strict reading)."""
     if spec == "list<int>" and isinstance(value, list):
-        return [int(v) if isinstance(v, str) and v.isdigit() else v for v in value]
-    if spec == "int" and isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
+        return [_int_or_same(v) for v in value]
+    if spec == "int":
+        return _int_or_same(value)
     if spec == "bool" and isinstance(value, str):
         return value.lower() in ("1", "true")
     return value
+
+
+def _int_or_same(value: Any) -> Any:
+    """A string of ASCII digits as an int; anything else unchanged (for the type check)."""
+    number = ascii_int(value, signed=True) if isinstance(value, str) else None
+    return value if number is None else number
 
 
 @dataclass
@@ -193,8 +200,8 @@ def _descending(order: Any) -> bool:
 def read_limit(params: dict, strict: bool, max_limit: int) -> int:
     """The page size, default 100; refused outside 1…``max_limit`` (spec §6.3)."""
     limit = params.get("limit", 100)
-    if not strict and isinstance(limit, str) and limit.lstrip("-").isdigit():
-        limit = int(limit)
+    if not strict:
+        limit = _int_or_same(limit)
     if not matches("int", limit):
         raise invalid_type("limit", "optional int", limit)
     if limit > max_limit:
@@ -215,6 +222,6 @@ def _cursor(params: dict, key: str) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if (number := ascii_int(value)) is not None:
+        return number
     raise CoreError(f'Cursor "{key}" must be an id from an earlier page\'s "cursor".')

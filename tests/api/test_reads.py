@@ -206,3 +206,9 @@ def test_a_target_of_another_generation_is_shown_too(client, waiting_plan, build
     build = make_build(waiting_plan, buildable, generation=2)
     old = make_target(build, generation=1, status="aborted")
     assert client.get(f"/api/v1/targets/{old.pk}").json()["generation"] == 1
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "1²"])
+def test_a_buildable_filter_of_non_ascii_digits_is_no_id_and_matches_nothing(client, builds, value):
+    # str.isdigit() is true for "²" but int() refuses it; "٣" is int() 3 but no id.
+    assert listed(client, f"?buildable={value}") == []

@@ -151,3 +151,25 @@ def test_other_builds_are_not_found_by_id(conduit, build):
         ok(conduit("harbormaster.build.search", constraints={"ids": [build.pk + 1]}))["data"] == []
     )
     assert Build.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"limit": "²"},
+        {"after": "²"},
+        {"before": "²"},
+        {"constraints[ids][0]": "²"},
+    ],
+    ids=["limit", "after", "before", "ids"],
+)
+def test_search_refuses_non_ascii_digits_in_plain_form_fields(conduit, fields):
+    code, info = error(conduit.form("harbormaster.build.search", fields))
+    assert code == "ERR-CONDUIT-CORE"
+    assert "Unexpected" not in info
+
+
+def test_search_refuses_non_ascii_digits_in_a_json_cursor(conduit):
+    code, info = error(conduit("harbormaster.build.search", after="٣"))
+    assert code == "ERR-CONDUIT-CORE"
+    assert "Cursor" in info

@@ -107,3 +107,10 @@ def test_a_build_with_an_unapplied_abort_is_listed_as_aborting(signed_in, builda
     build = make_build(plan_of(1), buildable, status="building")
     BuildMessage.objects.create(receiver_phid=build.phid, build=build, type="abort")
     assert badge("aborting") in build_list(signed_in)
+
+
+@pytest.mark.parametrize("value", ["²", "٣"])
+def test_filters_of_non_ascii_digits_are_ignored_or_match_as_text(signed_in, buildable, value):
+    build = make_build(plan_of(1), buildable)
+    assert build_link(build) in build_list(signed_in, plan=value)
+    assert build_link(build) not in build_list(signed_in, buildable=value)

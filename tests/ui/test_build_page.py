@@ -128,3 +128,10 @@ def test_a_long_log_shows_only_its_end_with_a_note(signed_in, buildable):
     html = page(signed_in, build)
     assert f">{'x' * (LOG_LIMIT - 7)}THE END</pre>" in html
     assert f"Showing the last {LOG_LIMIT} of {LOG_LIMIT + 7} characters" in html
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "-1"])
+def test_a_generation_that_is_not_ascii_digits_shows_the_current_run(signed_in, buildable, value):
+    build = make_build(plan_of(1), buildable)
+    response = signed_in.get(reverse("build-detail", args=[build.id]), {"generation": value})
+    assert response.status_code == 200

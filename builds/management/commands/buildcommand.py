@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from builds import engine
 from builds.models import Build, BuildMessage
+from builds.numbers import ascii_int
 
 
 class Command(BaseCommand):
@@ -29,7 +30,8 @@ class Command(BaseCommand):
 
 
 def _find_build(value: str) -> Build:
-    lookup = {"pk": int(value)} if value.isdigit() else {"phid": value}
+    pk = ascii_int(value)
+    lookup = {"pk": pk} if pk is not None else {"phid": value}
     build = Build.objects.filter(**lookup).first()
     if build is None:
         raise CommandError(f"No build {value!r}.")
