@@ -28,6 +28,7 @@ from defusedxml.ElementTree import fromstring
 
 MAX_DETAILS_CHARS = 64 * 1024
 MAX_NAME_CHARS = 4000
+MAX_SUITE_DEPTH = 100  # <testsuite> levels, the root included
 OUTCOMES = (("error", "broken"), ("failure", "fail"), ("skipped", "skip"))
 FAILING_RESULTS = frozenset({"fail", "broken"})
 
@@ -87,14 +88,25 @@ def parse(document: bytes, max_bytes: int, max_tests: int = 100_000) -> Report:
     return report
 
 
-def _cases(element: Element, suite_name: str):
-    """Yield ``(testcase, enclosing suite name)`` in document order, through nested suites."""
-    for child in element:
+def _cases(root: Element, suite_name: str):
+    """Yield ``(testcase, enclosing suite name)`` in document order, through nested suites
+    (walked without recursion); raises JUnitError past ``MAX_SUITE_DEPTH`` levels."""
+    pending = [(iter(root), suite_name)]
+    while pending:
+        children, name = pending[-1]
+        child = next(children, None)
+        if child is None:
+            pending.pop()
+            continue
         tag = _local(child.tag)
         if tag == "testcase":
-            yield child, suite_name
+            yield child, name
         elif tag in ("testsuite", "testsuites"):
-            yield from _cases(child, child.get("name") or suite_name)
+            if len(pending) >= MAX_SUITE_DEPTH:
+                raise JUnitError(
+                    f"The JUnit report's suites are nested more than {MAX_SUITE_DEPTH} levels deep."
+                )
+            pending.append((iter(child), child.get("name") or name))
 
 
 def unit_result(case: Element, suite_name: str) -> dict:

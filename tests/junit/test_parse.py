@@ -117,3 +117,24 @@ def test_broken_or_oversized_documents_are_refused(document, problem):
 def test_a_document_over_the_size_limit_is_refused_before_parsing():
     with pytest.raises(junit.JUnitError, match="larger than 10 bytes"):
         junit.parse(b"<testsuite>" + b" " * 10 + b"</testsuite>", 10)
+
+
+def nested_suites(depth: int) -> bytes:
+    opening = "".join(f'<testsuite name="s{level}">' for level in range(depth))
+    return (opening + '<testcase name="deep"/>' + "</testsuite>" * depth).encode()
+
+
+def test_suites_nested_as_deep_as_allowed_are_read_in_document_order():
+    document = nested_suites(junit.MAX_SUITE_DEPTH).replace(
+        b'<testsuite name="s1">', b'<testsuite name="s1"><testcase name="first"/>', 1
+    )
+    report = junit.parse(document, MAX)
+    assert [unit["name"] for unit in report.units] == ["first", "deep"]
+    assert report.units[0]["namespace"] == "s1"
+    assert report.units[1]["namespace"] == f"s{junit.MAX_SUITE_DEPTH - 1}"
+
+
+def test_suites_nested_deeper_than_allowed_are_refused():
+    # 5,000 levels used to exhaust Python's recursion limit (a 500 at the endpoint).
+    with pytest.raises(junit.JUnitError, match="nested more than"):
+        junit.parse(nested_suites(5000), MAX)
