@@ -18,12 +18,18 @@ from rest_framework.views import APIView
 from builds import engine
 from messages_api import junit
 from messages_api.errors import PayloadTooLarge
+from messages_api.parsers import load_body
 from messages_api.serializers import MessageReceiptSerializer, UnitResultSerializer
 
 
 def max_report_bytes() -> int:
     """Largest report accepted, in bytes (``HARBOR_JUNIT_MAX_BYTES``)."""
     return settings.HARBOR_JUNIT_MAX_BYTES
+
+
+def max_upload_bytes() -> int:
+    """Largest request body accepted: the report, and a little multipart framing."""
+    return max_report_bytes() + 64 * 1024
 
 
 class RawXmlParser(BaseParser):
@@ -65,8 +71,14 @@ class JUnitReportView(APIView):
 
     parser_classes = [RawXmlParser, TextXmlParser, MultiPartParser]
 
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # After authentication: read the body as the JSON views do, so a chunked one (no
+        # Content-Length) is read too, capped on the bytes that arrive (413).
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            load_body(request._request, max_upload_bytes())
+
     def post(self, request: Request) -> Response:
-        self._check_length(request)
         options = JUnitOptionsSerializer(data=self._options(request))
         options.is_valid(raise_exception=True)
         report = self._read_report(request)
@@ -84,12 +96,6 @@ class JUnitReportView(APIView):
         body = {**MessageReceiptSerializer(receipt).data, "tests": report.counts}
         code = status.HTTP_202_ACCEPTED if receipt.created else status.HTTP_200_OK
         return Response(body, status=code)
-
-    def _check_length(self, request: Request) -> None:
-        # Multipart adds a little framing around the report; allow for it.
-        limit = max_report_bytes() + 64 * 1024
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-            raise PayloadTooLarge(f"The JUnit report is larger than {max_report_bytes()} bytes.")
 
     def _options(self, request: Request) -> dict:
         options = {key: request.query_params[key] for key in request.query_params}

@@ -1,5 +1,7 @@
 """``POST /api/v1/junit``: a JUnit report becomes one message with its unit results."""
 
+import io
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -117,3 +119,42 @@ def test_a_verdict_for_a_passed_target_is_409(client, buildable):
 def test_reports_need_a_token(target):
     response = post_report(APIClient(), sample("gotestsum.xml"), receiver=target.phid)
     assert response.status_code == 401
+
+
+def test_suites_nested_5000_deep_are_a_400(client, target):
+    opening = '<testsuite name="s">' * 5000
+    document = (opening + '<testcase name="t"/>' + "</testsuite>" * 5000).encode()
+    with assert_nothing_stored():
+        response = post_report(client, document, receiver=target.phid)
+    assert response.status_code == 400, response.content
+    assert "nested" in response.json()["detail"]
+
+
+def test_a_chunked_report_without_content_length_is_read(client, target, report_by_pytest):
+    # As gunicorn passes a chunked request on: no Content-Length, the dechunked bytes in
+    # wsgi.input and wsgi.input_terminated set.
+    response = client.generic(
+        "POST",
+        f"/api/v1/junit?receiver={target.phid}",
+        content_type="application/xml",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{
+            "wsgi.input": io.BytesIO(report_by_pytest.read_bytes()),
+            "wsgi.input_terminated": True,
+        },
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["tests"]["total"] == 5
+
+
+def test_a_chunked_report_over_the_limit_is_413(client, target, settings):
+    settings.HARBOR_JUNIT_MAX_BYTES = 100
+    with assert_nothing_stored():
+        response = client.generic(
+            "POST",
+            f"/api/v1/junit?receiver={target.phid}",
+            content_type="application/xml",
+            HTTP_TRANSFER_ENCODING="chunked",
+            **{"wsgi.input": io.BytesIO(sample("jenkins.xml")), "wsgi.input_terminated": True},
+        )
+    assert response.status_code == 413
