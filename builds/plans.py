@@ -83,12 +83,14 @@ def import_plan(data: dict) -> BuildPlan:
     Builds already started are unaffected: each keeps its own ``plan_snapshot``.
 
     Raises ``PlanError`` for a missing name, a missing or empty steps list, a bad behavior,
-    a bad or duplicate step key, an unknown step type, ``wait_for_message`` on a step type
-    that never waits (Harbormaster: only steps handing work to another system), a config
-    its step type refuses (``check_config``), a bad ``artifacts`` declaration, an artifact
-    consumed but never produced or produced twice, a ``depends_on`` naming a missing step,
-    or a dependency cycle.
+    a NUL character anywhere (PostgreSQL cannot store it), a name, key or run_group longer
+    than its column, a bad or duplicate step key, an unknown step type,
+    ``wait_for_message`` on a step type that never waits (Harbormaster: only steps handing
+    work to another system), a config its step type refuses (``check_config``), a bad
+    ``artifacts`` declaration, an artifact consumed but never produced or produced twice,
+    a ``depends_on`` naming a missing step, or a dependency cycle.
     """
+    _check_no_nul(data)
     plan_fields = _parse_plan(data)
     steps = [_parse_step(index, raw) for index, raw in enumerate(data["steps"])]
     _check_keys_unique(steps)
@@ -112,6 +114,7 @@ def _parse_plan(data: Any) -> dict:
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise PlanError(f"plan {name!r}: description must be text")
+    _check_length("the plan's name", name.strip(), BuildPlan, "name")
     return {
         "name": name.strip(),
         "description": description,
@@ -127,6 +130,7 @@ def _run_group_name(plan_name: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise PlanError(f"plan {plan_name!r}: run_group must be a group name")
+    _check_length(f"plan {plan_name!r}: run_group", value.strip(), Group, "name")
     return value.strip()
 
 
@@ -153,6 +157,7 @@ def _parse_step(index: int, raw: Any) -> dict:
     key = raw.get("key")
     if not isinstance(key, str) or not STEP_KEY_PATTERN.fullmatch(key):
         raise PlanError(f"step #{index + 1}: key {key!r} must match [a-z0-9._-]+")
+    _check_length(f"step #{index + 1}: key", key, BuildStep, "key")
     step_type = raw.get("type")
     step_types = _step_types()
     if step_type not in step_types:
@@ -168,9 +173,11 @@ def _parse_step(index: int, raw: Any) -> dict:
         raise PlanError(f"step {key!r}: a {step_type} step cannot wait for a message")
     _check_wait_timeout(key, config, wait_for_message)
     _check_cancel_hook(key, config.get("on_abort"))
+    name = _text(key, raw, "name") or key
+    _check_length(f"step {key!r}: name", name, BuildStep, "name")
     return {
         "key": key,
-        "name": _text(key, raw, "name") or key,
+        "name": name,
         "step_type": step_type,
         "config": config,
         "depends_on": _depends_on(key, raw.get("depends_on")),
@@ -297,6 +304,32 @@ def _check_json(key: str, config: dict) -> None:
         json.dumps(config)
     except (TypeError, ValueError) as exc:
         raise PlanError(f"step {key!r}: config cannot be stored as JSON ({exc})") from exc
+
+
+def _check_no_nul(data: Any) -> None:
+    """Refuse a NUL character in any string of the plan, keys included (PostgreSQL refuses
+    it in text and JSON columns), naming where it is (``steps[0].config``). Walked without
+    recursion."""
+    pending: list[tuple[Any, str]] = [(data, "the plan")]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise PlanError(f"{where} contains a NUL character (\\x00)")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{where}.{key}" if where != "the plan" else str(key)
+                pending.append((item, child))
+                pending.append((key, f"a key in {where}"))  # popped first: checked first
+        elif isinstance(value, list):
+            pending.extend((item, f"{where}[{index}]") for index, item in enumerate(value))
+
+
+def _check_length(what: str, value: str, model: type, field: str) -> None:
+    """Refuse ``value`` longer than ``model.field``'s ``max_length`` (a DataError later)."""
+    limit = model._meta.get_field(field).max_length
+    if len(value) > limit:
+        raise PlanError(f"{what} is {len(value)} characters long; at most {limit} are allowed")
 
 
 def _check_keys_unique(steps: list[dict]) -> None:

@@ -209,8 +209,44 @@ def test_it_refuses_bad_lifecycle_settings_and_writes_nothing(step, complaint):
 
 @pytest.mark.django_db
 def test_it_accepts_lifecycle_settings_and_a_run_group():
-    step = {"key": "ci", "type": "sleep", "wait_for_message": True, "wait_timeout": 30,
-            "on_timeout": "pass", "on_abort": {"url": "http://127.0.0.1:9/cancel"}}
+    step = {
+        "key": "ci",
+        "type": "sleep",
+        "wait_for_message": True,
+        "wait_timeout": 30,
+        "on_timeout": "pass",
+        "on_abort": {"url": "http://127.0.0.1:9/cancel"},
+    }
     plan = import_plan({"name": "lifecycle", "run_group": "releasers", "steps": [step]})
     assert plan.run_group.name == "releasers"
     assert plan.steps.get().config["on_timeout"] == "pass"
+
+
+TOO_LONG_OR_NUL = {
+    "step key over 100": (plan_data(step("k" * 101)), "key"),
+    "step name over 200": (plan_data(step("a", name="n" * 201)), "name"),
+    "plan name over 200": (plan_data(step("a"), name="p" * 201), "name"),
+    "run_group over 150": ({**plan_data(step("a")), "run_group": "g" * 151}, "run_group"),
+    "NUL in the plan name": (plan_data(step("a"), name="de\x00ploy"), "NUL"),
+    "NUL in a description": ({**plan_data(step("a")), "description": "a\x00b"}, "NUL"),
+    "NUL in a step name": (plan_data(step("a", name="x\x00")), "NUL"),
+    "NUL deep in config": (plan_data(step("a", extra={"list": ["ok", "b\x00d"]})), "NUL"),
+    "NUL in a config key": (plan_data(step("a", extra={"k\x00": 1})), "NUL"),
+    "NUL in run_group": ({**plan_data(step("a")), "run_group": "g\x00"}, "NUL"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", TOO_LONG_OR_NUL, ids=list(TOO_LONG_OR_NUL))
+def test_a_value_the_database_cannot_store_is_a_plan_error(case):
+    data, words = TOO_LONG_OR_NUL[case]
+    with pytest.raises(PlanError, match=words):
+        import_plan(data)
+    assert not BuildPlan.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_longest_names_the_database_holds_are_accepted():
+    data = {**plan_data(step("k" * 100, name="n" * 200), name="p" * 200), "run_group": "g" * 150}
+    plan = import_plan(data)
+    assert plan.steps.get().key == "k" * 100
