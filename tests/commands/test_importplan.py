@@ -250,3 +250,39 @@ def test_the_longest_names_the_database_holds_are_accepted():
     data = {**plan_data(step("k" * 100, name="n" * 200), name="p" * 200), "run_group": "g" * 150}
     plan = import_plan(data)
     assert plan.steps.get().key == "k" * 100
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"type": "wait-for-previous-builds", "poll_seconds": 0}, "poll_seconds"),
+        ({"type": "wait-for-previous-builds", "poll_seconds": 0.5}, "poll_seconds"),
+        ({"type": "wait-for-previous-builds", "poll_seconds": "often"}, "poll_seconds"),
+        ({"type": "wait-for-previous-builds", "poll_seconds": True}, "poll_seconds"),
+        ({"type": "sleep", "seconds": -1}, "seconds"),
+        ({"type": "sleep", "seconds": "a while"}, "seconds"),
+        ({"type": "sleep", "seconds": float("nan")}, "seconds"),
+        ({"type": "sleep", "seconds": None}, "seconds"),
+    ],
+)
+@pytest.mark.django_db
+def test_it_refuses_flow_and_sleep_timings_that_cannot_work(fields, complaint):
+    with pytest.raises(PlanError, match=complaint):
+        import_plan({"name": "timing", "steps": [{"key": "a", **fields}]})
+    assert not BuildPlan.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_accepts_sensible_flow_and_sleep_timings():
+    import_plan(
+        {
+            "name": "timing",
+            "steps": [
+                {"key": "a", "type": "wait-for-previous-builds", "poll_seconds": 1},
+                {"key": "b", "type": "wait-for-previous-builds"},
+                {"key": "c", "type": "sleep", "seconds": 2.5},
+                {"key": "d", "type": "sleep"},
+            ],
+        }
+    )
+    assert BuildPlan.objects.get().steps.count() == 4

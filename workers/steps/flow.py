@@ -20,8 +20,10 @@ from django.db.models import QuerySet
 from builds import engine
 from builds.models import Build
 from workers.steps.base import BuildStepImplementation, StepContext, StepYield
+from workers.steps.simple import check_seconds
 
 DEFAULT_POLL_SECONDS = 5
+MIN_POLL_SECONDS = 1
 RUNNING = (Build.Status.PENDING, Build.Status.BUILDING)
 
 
@@ -43,6 +45,13 @@ class WaitForPreviousBuildsStep(BuildStepImplementation):
 
     name = "wait-for-previous-builds"
     description = "Wait for builds of this plan on earlier buildables of the same ref."
+
+    @classmethod
+    def check_config(cls, config: dict) -> None:
+        """Refuse a ``poll_seconds`` below 1 (the step would poll in a busy loop) or not a
+        number (called at plan import); raises ValueError."""
+        if "poll_seconds" in config:
+            check_seconds(config["poll_seconds"], "poll_seconds", minimum=MIN_POLL_SECONDS)
 
     def run(self, context: StepContext) -> None:
         build = Build.objects.select_related("buildable").get(pk=context.target.build_id)
