@@ -5,9 +5,12 @@ PhutilTypeSpec.php``), e.g. "Parameter 'duration' has invalid type. Expected typ
 'optional float|int', got type 'string'." Only the types Harbor's methods declare are known.
 """
 
+import re
 from typing import Any
 
 from messages_api.conduit.errors import CallError, CoreError
+
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def type_of(value: Any) -> str:
@@ -94,3 +97,31 @@ def get_typed(params: dict, key: str, spec: str, default: Any = None) -> Any:
     if not matches(spec, value):
         raise invalid_type(key, spec, value)
     return value
+
+
+def check_storable(params: dict) -> None:
+    """Refuse a string (or map key) anywhere in ``params`` holding a NUL character or an
+    unpaired surrogate: PostgreSQL stores neither, and a query or insert would fail after
+    the fact. Raises CoreError naming where (``artifactData.uri``, ``constraints.phids[0]``).
+    Walked without recursion."""
+    pending: list[tuple[Any, str]] = [(value, key) for key, value in params.items()]
+    pending += [(key, "a parameter name") for key in params]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str):
+            _check_string(value, where)
+        elif isinstance(value, dict):
+            pending += [(item, f"{where}.{key}") for key, item in value.items()]
+            pending += [(key, f"a key of '{where}'") for key in value]
+        elif isinstance(value, list):
+            pending += [(item, f"{where}[{index}]") for index, item in enumerate(value)]
+
+
+def _check_string(value: str, where: str) -> None:
+    if "\x00" in value:
+        raise CoreError(f"Parameter '{where}' contains a NUL character (\\u0000).")
+    if SURROGATE.search(value):
+        raise CoreError(
+            f"Parameter '{where}' contains an unpaired surrogate (\\ud800-\\udfff), which "
+            "is not a Unicode character."
+        )

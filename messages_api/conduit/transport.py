@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from messages_api.conduit import auth, registry
 from messages_api.conduit.errors import CallError, ConduitError, CoreError
+from messages_api.conduit.params import check_storable
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def _run(request: HttpRequest, method_name: str) -> Any:
             f"API Method \"{method_name}\" does not define these parameters: '{names}'."
         )
     user = auth.authenticate(metadata) if method.requires_auth else None
+    check_storable(params)
     present = {key: value for key, value in params.items() if value is not None}
     return method.handler(registry.Call(method, present, user, strict, request))
 

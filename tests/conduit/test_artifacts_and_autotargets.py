@@ -124,3 +124,18 @@ def test_queryautotargets_refuses_unknown_keys_and_unbuildable_objects(conduit):
     assert code == "ERR-CONDUIT-CORE"
     assert "is not a buildable object" in info
     assert not Build.objects.exists()
+
+
+@pytest.mark.parametrize("uri", ["https://x/\x00", "https://x/\udc00"], ids=["nul", "surrogate"])
+def test_createartifact_refuses_a_string_harbor_cannot_store(conduit, waiting_target, uri):
+    envelope = conduit(
+        "harbormaster.createartifact",
+        buildTargetPHID=waiting_target.phid,
+        artifactKey="k",
+        artifactType="uri",
+        artifactData={"uri": uri},
+    )
+    code, info = error(envelope)
+    assert code == "ERR-CONDUIT-CORE"
+    assert "artifactData.uri" in info and "Unexpected" not in info
+    assert not Artifact.objects.exists()

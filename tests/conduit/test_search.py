@@ -173,3 +173,18 @@ def test_search_refuses_non_ascii_digits_in_a_json_cursor(conduit):
     code, info = error(conduit("harbormaster.build.search", after="٣"))
     assert code == "ERR-CONDUIT-CORE"
     assert "Cursor" in info
+
+
+def test_search_refuses_a_nul_in_a_phid_constraint(conduit):
+    envelope = conduit("harbormaster.target.search", constraints={"phids": ["PHID-HMBT-\x00"]})
+    code, info = error(envelope)
+    assert code == "ERR-CONDUIT-CORE"
+    assert "constraints.phids[0]" in info and "NUL" in info
+
+
+def test_a_nul_in_a_plain_form_field_is_refused_too(conduit):
+    code, info = error(
+        conduit.form("harbormaster.target.search", {"constraints[phids][0]": "PHID-\x00"})
+    )
+    assert code == "ERR-CONDUIT-CORE"
+    assert "NUL" in info
