@@ -8,7 +8,7 @@ environment variables).
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from urllib.parse import quote
 
@@ -16,6 +16,19 @@ from builds.models import Build, BuildTarget
 from builds.secrets import target_secret
 
 VARIABLE = re.compile(r"\$\{([a-z0-9._/-]+)\}")
+PARAMETER_NAME = re.compile(r"[a-z0-9._/-]+")
+
+
+def parameter_name_problem(names: Iterable[str]) -> str | None:
+    """Why some of ``names`` cannot be build parameter names (each must be
+    ``[a-z0-9._/-]+``, whole, to be usable as ``${build.param.<name>}``), or None if all
+    can. The one rule for every way of starting a build (REST, the UI form)."""
+    bad = sorted(name for name in names if not PARAMETER_NAME.fullmatch(name))
+    if not bad:
+        return None
+    return "Parameter names must match [a-z0-9._/-]+ (used as ${build.param.<name>}): " + ", ".join(
+        repr(name) for name in bad
+    )
 
 
 class UnknownVariable(ValueError):

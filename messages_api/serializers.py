@@ -9,7 +9,6 @@ validated before anything is written.
 """
 
 import math
-import re
 from typing import Any
 
 from django.conf import settings
@@ -23,8 +22,8 @@ from builds.models import (
     LintMessage,
     UnitResult,
 )
+from builds.variables import parameter_name_problem
 
-PARAMETER_NAME = re.compile(r"^[a-z0-9._/-]+$")
 UNIT_FORMATS = ("text", "remarkup")
 MAX_INT32 = 2**31 - 1  # line and char are integer columns
 
@@ -217,12 +216,9 @@ class StartBuildSerializer(serializers.Serializer):
         return plan
 
     def validate_parameters(self, value: dict[str, str]) -> dict[str, str]:
-        bad = sorted(name for name in value if not PARAMETER_NAME.match(name))
-        if bad:
-            raise serializers.ValidationError(
-                "Parameter names must match [a-z0-9._/-]+ (used as ${build.param.<name>}): "
-                + ", ".join(repr(name) for name in bad)
-            )
+        problem = parameter_name_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from builds import engine, queries
 from builds.models import BuildPlan
+from builds.variables import parameter_name_problem
 from builds.views.access import can_run
 from builds.views.builds import build_rows
 from builds.views.common import sign_in_required
@@ -32,7 +33,8 @@ class RunPlanForm(forms.Form):
     )
 
     def clean_parameters(self) -> dict[str, str]:
-        """``NAME=VALUE`` lines as a dict; blank lines are skipped."""
+        """``NAME=VALUE`` lines as a dict; blank lines are skipped. Names follow the REST
+        API's rule (``variables.parameter_name_problem``)."""
         parameters = {}
         for number, line in enumerate(self.cleaned_data["parameters"].splitlines(), start=1):
             if not line.strip():
@@ -41,6 +43,9 @@ class RunPlanForm(forms.Form):
             if not sep or not name.strip():
                 raise forms.ValidationError(f"Line {number} is not NAME=VALUE.")
             parameters[name.strip()] = value.strip()
+        problem = parameter_name_problem(parameters)
+        if problem:
+            raise forms.ValidationError(problem)
         return parameters
 
 

@@ -149,3 +149,10 @@ def test_it_starts_a_build_without_a_buildable_on_an_empty_one(client, plan):
     assert response.status_code == 201, response.content
     buildable = Build.objects.get().buildable
     assert (buildable.repository, buildable.ref, buildable.commit) == ("", "", "")
+
+
+def test_a_parameter_name_with_a_trailing_newline_is_refused(client, plan):
+    with assert_nothing_stored():
+        response = client.post(URL, {"plan": "deploy", "parameters": {"env\n": "x"}}, format="json")
+    assert response.status_code == 400
+    assert "parameters" in response.json()["fields"]

@@ -58,3 +58,11 @@ def test_users_outside_the_run_group_get_no_form_and_403(signed_in):
     assert "Start a build" not in html and "You may not run this plan" in html
     assert run(signed_in, plan, repository="r").status_code == 403
     assert not Build.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["BAD NAME", "Ü", "a b", "café"])
+def test_parameter_names_the_api_refuses_are_refused_here_too(signed_in, name):
+    response = run(signed_in, plan_of(1), repository="r", parameters=f"{name}=1")
+    assert response.status_code == 400
+    assert "[a-z0-9._/-]+" in response.content.decode()
+    assert not Build.objects.exists() and not Buildable.objects.exists()
