@@ -90,14 +90,16 @@ def _consume(message: BuildMessage, outcome: str) -> bool:
 
 def _abort_unfinished_targets(build: Build, message: BuildMessage) -> None:
     targets = build.targets.filter(generation=build.generation, status__in=UNFINISHED)
+    abort_targets(targets, COMMAND, f"build {message.type}ed", message=message)
+
+
+def abort_targets(targets, cause: str, detail: str, message: BuildMessage | None = None) -> None:
+    """Move each of ``targets`` to ``aborted``; a target that had started (building or
+    waiting) and has a cancel hook (``on_abort``) gets it called after commit."""
     for target in targets:
         was_started = target.status != BuildTarget.Status.PENDING
         moved = move_target(
-            target,
-            BuildTarget.Status.ABORTED,
-            COMMAND,
-            message=message,
-            detail=f"build {message.type}ed",
+            target, BuildTarget.Status.ABORTED, cause, message=message, detail=detail
         )
         if moved and was_started and target.config.get("on_abort"):
             # The outside system may be running or waiting on our behalf: tell it.
@@ -127,7 +129,9 @@ def _pause(build: Build, message: BuildMessage) -> None:
 
 
 def _resume(build: Build, message: BuildMessage) -> None:
-    move_build(build, B.BUILDING, COMMAND, message=message)
+    # A build paused before its first pass resumes as run 1, not run 0 (Harbormaster's
+    # quirk, spec §1.13, would run it as generation 0).
+    move_build(build, B.BUILDING, COMMAND, message=message, generation=build.generation or 1)
 
 
 APPLY = {"restart": _restart, "abort": _abort, "pause": _pause, "resume": _resume}

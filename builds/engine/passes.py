@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from builds.engine import dispatch
 from builds.engine.buildables import update_buildable
-from builds.engine.commands import apply_commands
+from builds.engine.commands import abort_targets, apply_commands
 from builds.engine.transitions import move_build, move_target
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from builds.variables import snapshot_variables
@@ -67,8 +67,10 @@ def run_pass(build_id: int) -> PassResult:
         apply_commands(build, [m for m in messages if m.type in BuildMessage.COMMANDS])
         if build.status == B.PENDING:
             move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
+        verdicts = [m for m in messages if m.type in BuildMessage.VERDICTS]
         if build.status == B.BUILDING:
-            _update_steps(build, [m for m in messages if m.type in BuildMessage.VERDICTS])
+            _update_steps(build, verdicts)
+        _retire_verdicts(verdicts)
         result = PassResult(
             build.pk, old_status, build.status, build.generation, build.buildable_id
         )
@@ -83,7 +85,12 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> None:
     steps = build.plan_snapshot
     status = classify_steps(steps, targets)
     if status.failed:
-        move_build(build, B.FAILED, ENGINE, detail=f"step {status.failed[0]} failed")
+        detail = f"step {status.failed[0]} failed"
+        move_build(build, B.FAILED, ENGINE, detail=detail)
+        # Beyond Harbormaster: nothing is left pending or waiting for ever in a failed
+        # build. Steps still running finish, and their results are kept.
+        unfinished = [t for t in targets.values() if t.status in (T.PENDING, T.WAITING)]
+        abort_targets(unfinished, ENGINE, f"the build failed: {detail}")
     elif len(status.complete) == len(steps):
         move_build(build, B.PASSED, ENGINE)
     elif not status.runnable and not status.waiting and not status.underway:
@@ -116,6 +123,27 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
         move_target(waiting[target_id], outcome, MESSAGE, message=first)
 
 
+def _retire_verdicts(verdicts: list[BuildMessage]) -> None:
+    """Consume, as having had no effect, the verdicts this pass read whose target is now
+    complete (it failed on its own, or was aborted), so a sender polling its message learns
+    that it will never count. Verdicts for targets not yet waiting stay for later."""
+    target_ids = {m.target_id for m in verdicts}
+    if not target_ids:
+        return
+    complete = dict(
+        BuildTarget.objects.filter(pk__in=target_ids, status__in=BuildTarget.COMPLETE).values_list(
+            "pk", "status"
+        )
+    )
+    for status in set(complete.values()):
+        retired = [m.pk for m in verdicts if complete.get(m.target_id) == status]
+        BuildMessage.objects.filter(pk__in=retired, is_consumed=False).update(
+            is_consumed=True,
+            date_consumed=timezone.now(),
+            outcome=f"no effect: the target was already {status}",
+        )
+
+
 def _expire_waits(targets) -> None:
     """Beyond Harbormaster: a waiting target whose ``wait_deadline`` has passed settles with
     its step's ``on_timeout`` outcome (``fail`` unless ``pass``). Runs after verdicts are
@@ -126,8 +154,12 @@ def _expire_waits(targets) -> None:
             continue
         outcome = T.PASSED if target.config.get("on_timeout") == "pass" else T.FAILED
         timeout = target.config.get("wait_timeout")
-        move_target(target, outcome, StatusEvent.Cause.TIMEOUT,
-                    detail=f"timed out after waiting {timeout} s for a message")
+        move_target(
+            target,
+            outcome,
+            StatusEvent.Cause.TIMEOUT,
+            detail=f"timed out after waiting {timeout} s for a message",
+        )
 
 
 @dataclass

@@ -120,3 +120,24 @@ def test_derived_status_shows_an_unapplied_command(start):
     assert engine.derived_status(driver.refresh()) == "pausing"
     driver.update()
     assert engine.derived_status(driver.refresh()) == "paused"
+
+
+def test_a_build_paused_before_its_first_pass_resumes_as_run_1(start):
+    driver = build_in_state(start, "pending")
+    driver.command("pause")
+    driver.update()
+    assert (driver.refresh().status, driver.build.generation) == ("paused", 0)
+    driver.command("resume")
+    driver.update()
+    assert (driver.refresh().status, driver.build.generation) == ("building", 1)
+    assert driver.target("ci").generation == 1
+
+
+def test_a_verdict_accepted_before_an_abort_is_consumed_without_effect(start):
+    driver = start([waiting_step("ci")])
+    driver.claim("ci")
+    early = driver.send("ci", "pass").message  # accepted while the step still runs
+    driver.command("abort")
+    driver.update()
+    early.refresh_from_db()
+    assert early.is_consumed and early.outcome == "no effect: the target was already aborted"

@@ -227,3 +227,30 @@ def test_a_target_whose_worker_keeps_dying_is_failed_not_run_for_ever(start, set
     assert "lost its worker 3 times" in target.logs.get(log_type="error").text
     driver.update()
     assert driver.refresh().status == "failed"
+
+
+def test_a_failed_build_leaves_no_target_pending_or_waiting_but_lets_running_ones_finish(start):
+    steps = [waiting_step("a"), waiting_step("b"), waiting_step("c"),
+             waiting_step("d", depends_on=["c"])]
+    driver = start(steps)
+    driver.run("a")
+    running_c = driver.claim("c")
+    driver.run("b")
+    driver.send("a", "fail")
+    driver.update()
+    assert driver.refresh().status == "failed"
+    assert driver.target("b").status == "aborted"
+    assert driver.target("c").status == "building"
+    engine.finish_target(running_c, error="its own failure")
+    assert driver.target("c").status == "failed"
+
+
+def test_an_early_verdict_for_a_step_that_then_fails_is_consumed_without_effect(start):
+    driver = start([waiting_step("ci")])
+    claim = driver.claim("ci")
+    early = driver.send("ci", "pass").message
+    engine.finish_target(claim, error="the step crashed")
+    driver.update()
+    early.refresh_from_db()
+    assert early.is_consumed and early.outcome == "no effect: the target was already failed"
+    assert driver.refresh().status == "failed"

@@ -167,6 +167,11 @@ class Model:
         statuses = set(self.targets.values())
         if statuses & {"failed", "aborted"}:
             self.build = "failed"
+            # Harbor (beyond Harbormaster) leaves nothing pending or waiting in a failed
+            # build; a step still running finishes.
+            for key, status in self.targets.items():
+                if status in ("pending", "waiting"):
+                    self.targets[key] = "aborted"
         elif statuses == {"passed"}:
             self.build = "passed"
 
