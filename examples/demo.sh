@@ -125,7 +125,7 @@ start_all() {
     echo "  build:   $(sed -n 2p "$RUN/demo-build.txt")"
     echo "  sign in: admin / $(cat "$RUN/admin-password")"
     echo "  API token of the external CI: $token"
-    echo "  logs:    $RUN/{web,worker,beat,external-ci}.log    stop: make stop"
+    echo "  logs:    $RUN/{web,engine,worker,beat,external-ci}.log    stop: make stop"
     if [ "$status" -ne 0 ]; then
         echo "demo: the build did not pass (exit status $status); see $RUN/*.log" >&2
     fi
