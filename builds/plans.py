@@ -47,6 +47,7 @@ from builds.models import BuildPlan, BuildStep
 STEP_KEY_PATTERN = re.compile(r"[a-z0-9._-]+")
 PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps", "run_group"})
 ON_TIMEOUT_OUTCOMES = ("fail", "pass")
+MAX_WAIT_TIMEOUT = 365 * 24 * 3600  # seconds; NaN and infinity fail the range check too
 HOOK_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 STEP_FIELDS = frozenset({"key", "name", "type", "depends_on", "wait_for_message", "description"})
 BEHAVIOR_OPTIONS = {
@@ -191,8 +192,15 @@ def _check_wait_timeout(key: str, config: dict, wait_for_message: bool) -> None:
     pass and needs ``wait_timeout``."""
     timeout = config.get("wait_timeout")
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise PlanError(f"step {key!r}: wait_timeout must be a number of seconds above 0")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_WAIT_TIMEOUT
+        ):
+            raise PlanError(
+                f"step {key!r}: wait_timeout must be a number of seconds above 0 and at most "
+                f"{MAX_WAIT_TIMEOUT} (a year)"
+            )
         if not wait_for_message:
             raise PlanError(f"step {key!r}: wait_timeout needs wait_for_message: true")
     on_timeout = config.get("on_timeout")
