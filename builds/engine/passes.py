@@ -120,6 +120,8 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
         BuildMessage.objects.filter(pk__in=[m.pk for m in later], is_consumed=False).update(
             is_consumed=True, date_consumed=now, outcome=f"no effect: message {first.pk} decided"
         )
+        for message in messages:
+            message.is_consumed = True
         move_target(waiting[target_id], outcome, MESSAGE, message=first)
 
 
@@ -127,6 +129,7 @@ def _retire_verdicts(verdicts: list[BuildMessage]) -> None:
     """Consume, as having had no effect, the verdicts this pass read whose target is now
     complete (it failed on its own, or was aborted), so a sender polling its message learns
     that it will never count. Verdicts for targets not yet waiting stay for later."""
+    verdicts = [m for m in verdicts if not m.is_consumed]  # those this pass did not settle
     target_ids = {m.target_id for m in verdicts}
     if not target_ids:
         return
