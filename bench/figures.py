@@ -72,14 +72,15 @@ def measure_ceilings(world: World, listener) -> dict:
     return out
 
 
-def _sustained(listener, jobs) -> dict:
+def _sustained(listener, jobs, token: str = "") -> dict:
     """Saturate with closed-loop clients, then find the highest open-loop rate (a fraction of
-    the saturated decision rate) whose latency does not keep growing."""
-    saturated = send_and_time(listener, jobs(perf.SATURATE_COUNT), None, 8)
+    the saturated decision rate) whose latency does not keep growing. ``token`` authenticates
+    Harbor's endpoint; the ceiling's needs none."""
+    saturated = send_and_time(listener, jobs(perf.SATURATE_COUNT), None, 8, token)
     harness.wait_quiet()
 
     def run_at(rate: float) -> Latencies:
-        result = send_and_time(listener, jobs(int(rate * perf.SUSTAIN_SECONDS)), rate, 8)
+        result = send_and_time(listener, jobs(int(rate * perf.SUSTAIN_SECONDS)), rate, 8, token)
         harness.wait_quiet()
         return result
 
@@ -135,7 +136,7 @@ def measure_harbor(world: World, listener, full: bool) -> dict:
     )
     harness.wait_quiet()
     if full:
-        out.update(_sustained_harbor(listener, jobs, world.token))
+        out.update(_sustained(listener, jobs, world.token))
     else:
         saturated = send_and_time(listener, jobs(perf.SATURATE_COUNT), None, 8, token=world.token)
         out["saturated"] = _lat(saturated)
@@ -152,23 +153,6 @@ def measure_harbor(world: World, listener, full: bool) -> dict:
         )
         harness.wait_quiet(settle=1)
     return out
-
-
-def _sustained_harbor(listener, jobs, token: str) -> dict:
-    saturated = send_and_time(listener, jobs(perf.SATURATE_COUNT), None, 8, token=token)
-    harness.wait_quiet()
-
-    def run_at(rate: float) -> Latencies:
-        result = send_and_time(listener, jobs(int(rate * perf.SUSTAIN_SECONDS)), rate, 8, token)
-        harness.wait_quiet()
-        return result
-
-    rate, at_rate = load.find_sustained(run_at, saturated.decision_rate, perf.SUSTAIN_TRIES)
-    return {
-        "saturated": _lat(saturated),
-        "sustained_rate": rate if at_rate.sustained else 0.0,
-        "latency_sustained": _lat(at_rate),
-    }
 
 
 def _three_step_builds(world: World, listener) -> dict:
