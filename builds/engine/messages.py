@@ -34,6 +34,11 @@ LINT_FIELDS = ("name", "code", "severity", "path", "line", "char", "description"
 class ReceiverNotFound(LookupError):
     """No build target, build or buildable has the receiver PHID."""
 
+    @classmethod
+    def for_phid(cls, receiver_phid: str) -> "ReceiverNotFound":
+        """The error with Harbormaster's text (``harbormaster.sendmessage``, spec §2.2)."""
+        return cls(f'Unable to load object "{receiver_phid}" to receive message.')
+
 
 class InvalidMessage(ValueError):
     """The message cannot go to this kind of receiver (e.g. a command to a target)."""
@@ -92,7 +97,7 @@ def receive_message(
         return _receive_command(
             receiver_phid, kind, message_type, author, idempotency_key, results_sent
         )
-    raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
+    raise ReceiverNotFound.for_phid(receiver_phid)
 
 
 def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) -> Receipt:
@@ -109,7 +114,7 @@ def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) ->
             .first()
         )
         if target is None:
-            raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
+            raise ReceiverNotFound.for_phid(receiver_phid)
         # Before the duplicate check: a repeated key must not show an outsider the message.
         check_can_message(author, target.build, target)
         duplicate = _find_duplicate(receiver_phid, key)
@@ -223,7 +228,7 @@ def _lock_builds(receiver_phid: str, kind: str) -> list[Build]:
         buildable = Buildable.objects.filter(phid=receiver_phid).first()
         if buildable is not None:
             return list(builds.filter(buildable=buildable).order_by("id"))
-    raise ReceiverNotFound(f'Unable to load object "{receiver_phid}" to receive message.')
+    raise ReceiverNotFound.for_phid(receiver_phid)
 
 
 def _permitted_builds(builds: list[Build], author) -> list[Build]:
