@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers that load ids and call the engine or a step.
 
-Both tasks use ``acks_late`` with ``reject_on_worker_lost``; that is safe because both are
-idempotent (claims and transitions are conditional updates).
+``update_build`` and ``run_target`` use ``acks_late`` with ``reject_on_worker_lost``; that
+is safe because both are idempotent (claims and transitions are conditional updates). The
+periodic tasks only hand work back to those two; a cancel hook may be called again.
 """
 
 import logging
