@@ -41,10 +41,23 @@ class WorkerProcess:
     def __init__(self, concurrency: int = 2, queues: str = "engine,targets", **env: str):
         prefix = settings.HARBOR_QUEUE_PREFIX
         self.command = [
-            sys.executable, "-m", "celery", "-A", "harbor", "worker",
-            "-Q", ",".join(f"{prefix}.{q}" for q in queues.split(",")),
-            "-c", str(concurrency), "-l", "info", "-n", f"w{id(self)}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "harbor",
+            "worker",
+            "-Q",
+            ",".join(f"{prefix}.{q}" for q in queues.split(",")),
+            "-c",
+            str(concurrency),
+            "-l",
+            "info",
+            "-n",
+            f"w{id(self)}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         ]
         self.env = worker_env(**env)
         self.process: subprocess.Popen | None = None
@@ -53,8 +66,13 @@ class WorkerProcess:
 
     def start(self, timeout: float = 30) -> "WorkerProcess":
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            self.command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
             preexec_fn=_terminate_with_parent,
         )
         threading.Thread(target=self._read_output, daemon=True).start()

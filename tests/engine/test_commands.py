@@ -27,14 +27,28 @@ def build_in_state(start, state: str, **plan_fields):
 
 EXPECTED = {
     # state: {command: (status after, generation after) or None when refused}
-    "pending": {"restart": ("building", 1), "pause": ("paused", 0), "resume": None,
-                "abort": ("aborted", 0)},
-    "building": {"restart": ("building", 2), "pause": ("paused", 1), "resume": None,
-                 "abort": ("aborted", 1)},
-    "paused": {"restart": ("building", 2), "pause": None, "resume": ("building", 1),
-               "abort": ("aborted", 1)},
-    **{state: {"restart": ("building", 2), "pause": None, "resume": None, "abort": None}
-       for state in COMPLETE},
+    "pending": {
+        "restart": ("building", 1),
+        "pause": ("paused", 0),
+        "resume": None,
+        "abort": ("aborted", 0),
+    },
+    "building": {
+        "restart": ("building", 2),
+        "pause": ("paused", 1),
+        "resume": None,
+        "abort": ("aborted", 1),
+    },
+    "paused": {
+        "restart": ("building", 2),
+        "pause": None,
+        "resume": ("building", 1),
+        "abort": ("aborted", 1),
+    },
+    **{
+        state: {"restart": ("building", 2), "pause": None, "resume": None, "abort": None}
+        for state in COMPLETE
+    },
 }
 CELLS = [(state, command) for state, row in EXPECTED.items() for command in row]
 

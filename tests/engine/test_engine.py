@@ -191,11 +191,15 @@ def test_every_transition_is_on_the_timeline(start):
         StatusEvent.objects.filter(target__isnull=False).values_list("from_status", "to_status")
     )
     assert target_moves == [
-        ("", "pending"), ("pending", "building"), ("building", "waiting"), ("waiting", "passed")
+        ("", "pending"),
+        ("pending", "building"),
+        ("building", "waiting"),
+        ("waiting", "passed"),
     ]
     build_moves = list(
-        StatusEvent.objects.filter(target__isnull=True, build__isnull=False)
-        .values_list("from_status", "to_status")
+        StatusEvent.objects.filter(target__isnull=True, build__isnull=False).values_list(
+            "from_status", "to_status"
+        )
     )
     assert build_moves == [("", "pending"), ("pending", "building"), ("building", "passed")]
 
@@ -230,8 +234,12 @@ def test_a_target_whose_worker_keeps_dying_is_failed_not_run_for_ever(start, set
 
 
 def test_a_failed_build_leaves_no_target_pending_or_waiting_but_lets_running_ones_finish(start):
-    steps = [waiting_step("a"), waiting_step("b"), waiting_step("c"),
-             waiting_step("d", depends_on=["c"])]
+    steps = [
+        waiting_step("a"),
+        waiting_step("b"),
+        waiting_step("c"),
+        waiting_step("d", depends_on=["c"]),
+    ]
     driver = start(steps)
     driver.run("a")
     running_c = driver.claim("c")

@@ -45,7 +45,9 @@ def test_a_cancel_hook_is_retried_until_the_outside_system_answers(
 
     httpserver.expect_request("/cancel").respond_with_handler(outside_system)
     step = {
-        "key": "ci", "step_type": "sleep", "wait_for_message": True,
+        "key": "ci",
+        "step_type": "sleep",
+        "wait_for_message": True,
         "config": {"on_abort": {"url": httpserver.url_for("/cancel") + "?t=${target.phid}"}},
     }
     build = start([step], buildable)
@@ -53,9 +55,13 @@ def test_a_cancel_hook_is_retried_until_the_outside_system_answers(
     engine.receive_message(build.phid, "abort")
     wait_for(lambda: status_of(build) == "aborted")
     attempts = wait_for(
-        lambda: [log.text for log in BuildLog.objects.filter(target=target, log_type="cancel-hook")]
-        if BuildLog.objects.filter(target=target, log_type="cancel-hook").count() == 3 else None,
-        timeout=30, message="the cancel hook was not attempted three times",
+        lambda: (
+            [log.text for log in BuildLog.objects.filter(target=target, log_type="cancel-hook")]
+            if BuildLog.objects.filter(target=target, log_type="cancel-hook").count() == 3
+            else None
+        ),
+        timeout=30,
+        message="the cancel hook was not attempted three times",
     )
     assert [line.split(":")[0] for line in attempts] == ["attempt 1", "attempt 2", "attempt 3"]
     assert "HTTP 500" in attempts[0] and "HTTP 200" in attempts[2]
@@ -69,28 +75,32 @@ def test_an_abort_stops_a_running_step_within_seconds(celery_workers, buildable)
     wait_for(lambda: status_of(build) == "aborted")
     stopped = wait_for(
         lambda: BuildLog.objects.filter(target=target, log_type="aborted").first(),
-        timeout=10, message="the running step did not stop",
+        timeout=10,
+        message="the running step did not stop",
     )
     assert "Step stopped" in stopped.text
     assert BuildTarget.objects.get(pk=target.pk).status == "aborted"
 
 
-def test_restart_through_the_api_runs_the_step_again_as_run_2(
-    celery_workers, buildable, api_token
-):
+def test_restart_through_the_api_runs_the_step_again_as_run_2(celery_workers, buildable, api_token):
     build = start([{"key": "ci", "step_type": "sleep", "wait_for_message": True}], buildable)
     first = target_of(build, "waiting")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token}")
-    response = client.post(f"/api/v1/builds/{build.pk}/commands", {"command": "restart"},
-                           format="json")
+    response = client.post(
+        f"/api/v1/builds/{build.pk}/commands", {"command": "restart"}, format="json"
+    )
     assert response.status_code == 202, response.content
     second = wait_for(
         lambda: BuildTarget.objects.filter(build=build, generation=2, status="waiting").first()
     )
     assert BuildTarget.objects.get(pk=first.pk).status == "aborted"
-    assert client.post("/api/v1/sendmessage", {"receiver": first.phid, "type": "pass"},
-                       format="json").status_code == 409
+    assert (
+        client.post(
+            "/api/v1/sendmessage", {"receiver": first.phid, "type": "pass"}, format="json"
+        ).status_code
+        == 409
+    )
     engine.receive_message(second.phid, "pass")
     wait_for(lambda: status_of(build) == "passed")
     wait_for(lambda: Buildable.objects.get(pk=buildable.pk).status == "passed")
@@ -111,8 +121,12 @@ def test_pause_holds_messages_and_resume_applies_them(celery_workers, buildable)
 
 
 def test_the_periodic_check_times_out_a_wait(celery_workers, buildable):
-    step = {"key": "ci", "step_type": "sleep", "wait_for_message": True,
-            "config": {"wait_timeout": 0.5, "on_timeout": "pass"}}
+    step = {
+        "key": "ci",
+        "step_type": "sleep",
+        "wait_for_message": True,
+        "config": {"wait_timeout": 0.5, "on_timeout": "pass"},
+    }
     build = start([step], buildable)
     target_of(build, "waiting")
 
@@ -127,8 +141,7 @@ def test_wait_for_previous_builds_yields_its_worker_until_the_earlier_build_is_d
     celery_workers,
 ):
     steps = [
-        {"key": "queue", "step_type": "wait-for-previous-builds",
-         "config": {"poll_seconds": 0.3}},
+        {"key": "queue", "step_type": "wait-for-previous-builds", "config": {"poll_seconds": 0.3}},
         {"key": "ci", "step_type": "sleep", "wait_for_message": True, "depends_on": ["queue"]},
     ]
     plan = make_plan("serial", steps)
@@ -137,9 +150,10 @@ def test_wait_for_previous_builds_yields_its_worker_until_the_earlier_build_is_d
         for commit in ("1" * 40, "2" * 40)
     )
     first_ci = target_of(first, "waiting")
-    queue = wait_for(lambda: BuildTarget.objects.filter(
-        build=second, step_key="queue", attempt__gte=3).first(),
-        message="the second build's wait did not yield and resume")
+    queue = wait_for(
+        lambda: BuildTarget.objects.filter(build=second, step_key="queue", attempt__gte=3).first(),
+        message="the second build's wait did not yield and resume",
+    )
     assert queue.status == "building"
     assert not BuildTarget.objects.filter(build=second, step_key="ci").exists()
     engine.receive_message(first_ci.phid, "pass")
@@ -153,7 +167,9 @@ def test_wait_for_previous_builds_yields_its_worker_until_the_earlier_build_is_d
 def test_a_cancel_hook_log_masks_the_target_secret(celery_workers, httpserver, buildable):
     httpserver.expect_request("/cancel").respond_with_data("ok")
     step = {
-        "key": "ci", "step_type": "sleep", "wait_for_message": True,
+        "key": "ci",
+        "step_type": "sleep",
+        "wait_for_message": True,
         "config": {"on_abort": {"url": httpserver.url_for("/cancel") + "?s=${target.secret}"}},
     }
     build = start([step], buildable)

@@ -42,7 +42,7 @@ def test_hundreds_of_builds_reach_the_right_status_with_nothing_lost(
         extra.stop()
     time.sleep(1.5)  # let the workers' backends flush their statistics (PostgreSQL 15)
     output = "".join(
-        line for w in [*celery_workers, extra] for line in w.output[output_before.get(id(w), 0):]
+        line for w in [*celery_workers, extra] for line in w.output[output_before.get(id(w), 0) :]
     )
     deadlock_retries = len(re.findall(r"deadlock detected", output))
     figures = {"deadlocks": deadlocks() - deadlocks_before, "deadlock_log_lines": deadlock_retries}
