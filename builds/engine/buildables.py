@@ -30,15 +30,19 @@ def aggregate_status(builds: list[Build]) -> str:
 
 
 def update_buildable(buildable_id: int) -> None:
-    """Recompute and store buildable ``buildable_id``'s status under its row lock.
+    """Recompute and store buildable ``buildable_id``'s status under its row lock (held to
+    the end of the caller's transaction, if there is one: an engine pass calls this inside
+    its own, after locking its build).
 
     A buildable still ``preparing`` (no build started) is left alone.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         buildable = Buildable.objects.select_for_update(no_key=True).get(pk=buildable_id)
         if buildable.status == BB.PREPARING:
             return
-        builds = list(buildable.builds.select_related("plan"))
+        builds = list(
+            buildable.builds.select_related("plan").only("status", "buildable", "plan__behaviors")
+        )
         new_status = aggregate_status(builds)
         if new_status != buildable.status:
             move_buildable(buildable, new_status, StatusEvent.Cause.ENGINE)

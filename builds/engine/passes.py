@@ -18,7 +18,7 @@ from django.utils import timezone
 from builds.engine import dispatch
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
-from builds.engine.transitions import move_build, move_target
+from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from builds.variables import snapshot_variables
 
@@ -31,14 +31,14 @@ CONSUMABLE = sorted(BuildMessage.COMMANDS | BuildMessage.VERDICTS)
 
 @dataclass(frozen=True)
 class PassResult:
-    """What a pass saw and left: the build's status before and after, and its generation
-    (and its buildable, which never changes, so the follow-up need not read it again)."""
+    """What a pass saw and left: the build's status before and after, its generation, and
+    the ids of the generation's targets left ``pending`` (to be queued after the commit)."""
 
     build_id: int
     old_status: str
     new_status: str
     generation: int
-    buildable_id: int
+    pending_target_ids: tuple[int, ...] = ()
 
     @property
     def status_changed(self) -> bool:
@@ -48,16 +48,16 @@ class PassResult:
 def run_pass(build_id: int) -> PassResult:
     """Run one engine pass over build ``build_id`` in its own transaction.
 
-    Raises ``Build.DoesNotExist`` for an unknown id; database errors propagate (the caller
-    retries). Follow-ups (running new targets, updating the buildable) are queued to run
-    after the commit.
+    The buildable's status is recomputed in the same transaction when the build's changed
+    (its row is locked after the build's, the lock order of DESIGN.md §3), and the pass's
+    status events are written in one insert. Raises ``Build.DoesNotExist`` for an unknown
+    id; database errors propagate (the caller retries). The pending targets are queued to
+    run after the commit.
     """
-    with transaction.atomic():
-        build = (
-            Build.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("plan", "buildable", "initiator")
-            .get(pk=build_id)
-        )
+    with transaction.atomic(), events_in_one_insert():
+        # The plan, buildable and initiator are read only when needed (commands, new
+        # targets): joining them costs more than the pass that settles a message.
+        build = Build.objects.select_for_update(no_key=True).get(pk=build_id)
         old_status = build.status
         # ``work`` messages are never consumed, so the pass never reads them: a build that
         # has received thousands costs a pass no more than one that has received none.
@@ -68,17 +68,20 @@ def run_pass(build_id: int) -> PassResult:
         if build.status == B.PENDING:
             move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
         verdicts = [m for m in messages if m.type in BuildMessage.VERDICTS]
-        if build.status == B.BUILDING:
-            _update_steps(build, verdicts)
+        pending = _update_steps(build, verdicts) if build.status == B.BUILDING else ()
         _retire_verdicts(verdicts)
-        result = PassResult(
-            build.pk, old_status, build.status, build.generation, build.buildable_id
-        )
-        transaction.on_commit(lambda: _after_commit(result))
+        result = PassResult(build.pk, old_status, build.status, build.generation, pending)
+        if result.status_changed:
+            update_buildable(build.buildable_id)
+        transaction.on_commit(lambda: _queue_targets(result))
     return result
 
 
-def _update_steps(build: Build, verdicts: list[BuildMessage]) -> None:
+def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]:
+    """Settle verdicts and timeouts, then fail, pass or deadlock the build or create its
+    runnable targets. Returns the ids of the generation's targets left pending: every one,
+    not only those created now, so a target left pending by a crashed pass is picked up
+    (claims are conditional, so queueing one twice is harmless)."""
     targets = {t.step_key: t for t in build.targets.filter(generation=build.generation)}
     _consume_verdicts(targets.values(), verdicts)
     _expire_waits(targets.values())
@@ -96,7 +99,8 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> None:
     elif not status.runnable and not status.waiting and not status.underway:
         move_build(build, B.DEADLOCKED, ENGINE, detail="no step can run")
     else:
-        _create_targets(build, status.runnable)
+        targets.update((t.step_key, t) for t in _create_targets(build, status.runnable))
+    return tuple(t.pk for t in targets.values() if t.status == T.PENDING)
 
 
 def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
@@ -200,9 +204,9 @@ def classify_steps(steps: list[dict], targets: dict[str, BuildTarget]) -> StepSt
     return status
 
 
-def _create_targets(build: Build, steps: list[dict]) -> None:
+def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
     if not steps:
-        return
+        return []
     now = timezone.now()
     targets = BuildTarget.objects.bulk_create(
         BuildTarget(
@@ -218,19 +222,11 @@ def _create_targets(build: Build, steps: list[dict]) -> None:
         )
         for step in steps
     )
-    StatusEvent.objects.bulk_create(
-        StatusEvent(build_id=build.pk, target=target, to_status=T.PENDING, cause=ENGINE)
-        for target in targets
-    )
+    for target in targets:
+        record_event(build_id=build.pk, target=target, from_status="", to=T.PENDING, cause=ENGINE)
+    return targets
 
 
-def _after_commit(result: PassResult) -> None:
-    # Every pending target of the generation, not only this pass's: claims are conditional,
-    # so a duplicate is harmless, and a target left pending by a crashed pass is picked up.
-    pending = BuildTarget.objects.filter(
-        build_id=result.build_id, generation=result.generation, status=T.PENDING
-    ).values_list("pk", flat=True)
-    for target_id in pending:
+def _queue_targets(result: PassResult) -> None:
+    for target_id in result.pending_target_ids:
         dispatch.run_target(target_id)
-    if result.status_changed:
-        update_buildable(result.buildable_id)

@@ -6,6 +6,10 @@ happened or is not allowed, so a replayed pass or a duplicate task changes nothi
 (DESIGN.md §2). Each move that happens writes one ``StatusEvent`` for the timeline.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.db.models import Q
 from django.utils import timezone
 
@@ -67,7 +71,7 @@ def move_build(
     )
     if not changed:
         return False
-    _record(
+    record_event(
         build=build, from_status=build.status, to=to, cause=cause, message=message, detail=detail
     )
     build.status = to
@@ -101,7 +105,7 @@ def move_target(
     if not BuildTarget.objects.filter(condition).update(status=to, **fields):
         return False
     if record:
-        _record(
+        record_event(
             build_id=target.build_id,
             target=target,
             from_status=target.status,
@@ -123,13 +127,38 @@ def move_buildable(buildable: Buildable, to: str, cause: str, detail: str = "") 
     ).update(status=to, date_modified=timezone.now())
     if not changed:
         return False
-    _record(buildable=buildable, from_status=buildable.status, to=to, cause=cause, detail=detail)
+    record_event(
+        buildable=buildable, from_status=buildable.status, to=to, cause=cause, detail=detail
+    )
     buildable.status = to
     return True
 
 
-def _record(*, from_status: str, to: str, cause: str, message=None, detail: str = "", **subject):
-    StatusEvent.objects.create(
+@contextmanager
+def events_in_one_insert() -> Iterator[None]:
+    """Hold back the StatusEvents of the moves made inside, and insert them all at the end in
+    one statement (in the order of the moves). Use it inside a transaction: the events are
+    written with the moves or, if the block raises, not at all."""
+    pending: list[StatusEvent] = []
+    token = _held_events.set(pending)
+    try:
+        yield
+    finally:
+        _held_events.reset(token)
+    StatusEvent.objects.bulk_create(pending)
+
+
+# The events held back by an enclosing ``events_in_one_insert``, or None to insert at once.
+_held_events: ContextVar[list[StatusEvent] | None] = ContextVar("held_events", default=None)
+
+
+def record_event(
+    *, from_status: str, to: str, cause: str, message=None, detail: str = "", **subject
+) -> None:
+    """Write the timeline's StatusEvent for a move of ``subject`` (``build=``, ``build_id=``
+    and ``target=``, or ``buildable=``) from ``from_status`` to ``to``; held back for one
+    insert inside ``events_in_one_insert``. ``detail`` is cut to 500 characters."""
+    event = StatusEvent(
         from_status=from_status or "",
         to_status=to,
         cause=cause,
@@ -138,3 +167,8 @@ def _record(*, from_status: str, to: str, cause: str, message=None, detail: str 
         detail=detail[:500],
         **subject,
     )
+    held = _held_events.get()
+    if held is None:
+        event.save()
+    else:
+        held.append(event)
