@@ -107,14 +107,7 @@ def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) ->
             "send pass, fail or work."
         )
     with transaction.atomic():
-        target = (
-            BuildTarget.objects.select_for_update(of=("self",))
-            .select_related("build__plan")
-            .filter(phid=receiver_phid)
-            .first()
-        )
-        if target is None:
-            raise ReceiverNotFound.for_phid(receiver_phid)
+        target = _lock_target(receiver_phid)
         # Before the duplicate check: a repeated key must not show an outsider the message.
         check_can_message(author, target.build, target)
         duplicate = _find_duplicate(receiver_phid, key)
@@ -132,6 +125,36 @@ def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) ->
         _store_results(target, message, unit, lint)
         request_update(target.build_id)
     return Receipt(message, created=True)
+
+
+# What checking and storing a verdict reads of the receiving target, its build and plan;
+# the rest (configs, variables, plan snapshot) is never decoded for a message.
+RECEIVER_FIELDS = (
+    "phid",
+    "status",
+    "generation",
+    "step_key",
+    "wait_for_message",
+    "build__status",
+    "build__generation",
+    "build__plan__name",
+    "build__plan__run_group",
+)
+
+
+def _lock_target(receiver_phid: str) -> BuildTarget:
+    """The receiving target, its row locked ``FOR NO KEY UPDATE``: verdicts to one target
+    take turns, while rows that merely refer to it (unit results, log chunks, events) can
+    still be inserted meanwhile. Raises ReceiverNotFound."""
+    try:
+        return (
+            BuildTarget.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("build__plan")
+            .only(*RECEIVER_FIELDS)
+            .get(phid=receiver_phid)
+        )
+    except BuildTarget.DoesNotExist:
+        raise ReceiverNotFound.for_phid(receiver_phid) from None
 
 
 def _stored_author(author):
