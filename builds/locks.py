@@ -13,6 +13,15 @@ it keeps one worker running a build's passes while the others hand their update 
   caller that finds the lock busy, which also schedules one delayed update for when that
   lease would expire, so a holder that dies cannot strand the mark, and a busy build does not
   pile up delayed tasks.
+- Key ``harbor:build:<id>:queued`` (the lease as TTL): "an ``update_build`` is queued and
+  has not started". Whoever commits work for the build queues an update only if it set this
+  key (``claim_update_request``); the update clears it before its pass reads anything, so
+  work committed while the key stood is read by that pass. A busy build thus costs one
+  queued task, not one per message. A task lost with the key set delays nothing longer
+  than the lease (then the next commit queues again) or the repair task's bound.
+
+Keys name the PostgreSQL database (``harbor:<database>:build:<id>``): build ids are unique
+per database, so Harbors sharing a Redis database (test runs do) keep apart.
 """
 
 import os
@@ -20,6 +29,7 @@ from collections.abc import Callable
 
 import redis
 from django.conf import settings
+from django.db import connection
 from redis.exceptions import LockError
 
 # Upper bound on passes one holder runs back to back before handing over to a new task.
@@ -39,11 +49,32 @@ def client() -> redis.Redis:
 
 
 def lock_key(build_id: int) -> str:
-    return f"harbor:build:{build_id}"
+    return f"harbor:{connection.settings_dict['NAME']}:build:{build_id}"
 
 
 def dirty_key(build_id: int) -> str:
     return f"{lock_key(build_id)}:dirty"
+
+
+def queued_key(build_id: int) -> str:
+    return f"{lock_key(build_id)}:queued"
+
+
+def claim_update_request(build_id: int) -> bool:
+    """True if the caller should queue an ``update_build`` for build ``build_id``: none is
+    queued and not yet started. Call it only after the work to be read has committed.
+    Redis errors propagate."""
+    return bool(client().set(queued_key(build_id), 1, nx=True, ex=settings.HARBOR_BUILD_LOCK_LEASE))
+
+
+def clear_update_request(build_id: int) -> None:
+    """Clear the queued mark: an update is starting, or queueing one failed."""
+    client().delete(queued_key(build_id))
+
+
+def update_request_queued(build_id: int) -> bool:
+    """Whether the queued mark stands (for tests and diagnostics)."""
+    return bool(client().exists(queued_key(build_id)))
 
 
 def run_exclusively(
@@ -51,15 +82,17 @@ def run_exclusively(
     run_pass: Callable[[int], object],
     schedule_update: Callable[[float], None],
 ) -> bool:
-    """Mark build ``build_id`` dirty and, if its lock is free, run ``run_pass(build_id)``
-    until the mark stays clear. Returns True if this call ran the passes.
+    """Clear build ``build_id``'s queued mark, mark it dirty and, if its lock is free, run
+    ``run_pass(build_id)`` until the dirty mark stays clear. Returns True if this call ran
+    the passes.
 
     If the lock is busy, the mark is left for the holder and ``schedule_update(seconds)`` is
     called at most once per lease, for when the lease would expire. Redis errors propagate
     (the caller retries); an exception from ``run_pass`` releases the lock and propagates.
     """
     r = client()
-    r.set(dirty_key(build_id), 1)
+    # Clearing the queued mark first lets a commit from now on queue its own update.
+    r.pipeline(transaction=False).delete(queued_key(build_id)).set(dirty_key(build_id), 1).execute()
     for _ in range(MAX_ROUNDS):
         lock = r.lock(
             lock_key(build_id), timeout=settings.HARBOR_BUILD_LOCK_LEASE, thread_local=False

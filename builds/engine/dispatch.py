@@ -7,12 +7,27 @@ it needs are visible.
 
 from celery import current_app
 
+from builds import locks
+
 
 def run_target(target_id: int, countdown: float = 0) -> None:
     """Queue ``workers.tasks.run_target`` for target ``target_id``, after ``countdown`` s."""
     current_app.send_task(
         "workers.tasks.run_target", args=(target_id,), countdown=countdown or None
     )
+
+
+def request_update(build_id: int) -> None:
+    """Queue ``workers.tasks.update_build`` for build ``build_id`` unless one is already
+    queued and not yet started (``builds.locks.claim_update_request``): that one's pass
+    will read what has committed by now."""
+    if not locks.claim_update_request(build_id):
+        return
+    try:
+        update_build(build_id)
+    except BaseException:
+        locks.clear_update_request(build_id)
+        raise
 
 
 def update_build(build_id: int, countdown: float = 0) -> None:

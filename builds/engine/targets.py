@@ -203,5 +203,5 @@ def wait_deadline(target: BuildTarget):
 
 def request_update(build_id: int) -> None:
     """Fire ``update_build`` for ``build_id`` once the current transaction commits (at once
-    when there is none)."""
-    transaction.on_commit(lambda: dispatch.update_build(build_id))
+    when there is none), unless one is queued and not yet started."""
+    transaction.on_commit(lambda: dispatch.request_update(build_id))

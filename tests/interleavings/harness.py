@@ -14,7 +14,7 @@ from django.db import transaction
 from django.test import TestCase
 from django.utils import timezone
 
-from builds import engine
+from builds import engine, locks
 from builds.models import Build, BuildMessage, BuildPlan, BuildTarget, StatusEvent
 from tests.interleavings import monitor
 from tests.interleavings.model import Model
@@ -76,6 +76,7 @@ class Run:
         self.claims: dict[str, engine.Claim | None] = {}
         self.stale_claims: dict[str, engine.Claim] = {}
         self.build = engine.start_build(harness.plan, harness.buildable)
+        self.last_pass = len(harness.dispatched.updates)
         engine.update_build(self.build.pk)
         self.targets = {
             t.step_key: t for t in BuildTarget.objects.filter(build=self.build, generation=1)
@@ -89,13 +90,20 @@ class Run:
 
     def step(self, event: tuple) -> None:
         dispatched = self.harness.dispatched
-        before = len(dispatched.updates)
         with TestCase.captureOnCommitCallbacks(execute=True):
             acted = getattr(self, f"do_{event[0]}")(*event[1:])
         if acted and event[0] != "pass":
-            assert self.build.pk in dispatched.updates[before:], f"{event}: no update_build fired"
+            # Fired now, or by an earlier event since the last pass (the update is coalesced:
+            # one queued update_build serves every commit until it starts).
+            assert self.build.pk in dispatched.updates[self.last_pass :], (
+                f"{event}: no update_build fired"
+            )
+            assert locks.update_request_queued(self.build.pk), f"{event}: no update queued"
 
     def do_pass(self) -> bool:
+        # An update_build task's pass: it clears the queued mark before reading anything.
+        locks.clear_update_request(self.build.pk)
+        self.last_pass = len(self.harness.dispatched.updates)
         engine.update_build(self.build.pk)
         self.model.engine_pass()
         return True

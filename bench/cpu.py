@@ -1,0 +1,103 @@
+"""CPU time per message, by process, for Harbor's decision path and the ceiling's.
+
+    .venv/bin/python bench/cpu.py [--count 600] [--clients 8]
+
+Starts the bench's processes (bench/harness.py), sends ``count`` pass messages (each to its
+own waiting build) from closed-loop clients, and the same count to the ceiling's
+lock-and-update endpoint, and prints the CPU milliseconds each kind of process spent per
+message (utime + stime from /proc, summed over the processes of a kind): gunicorn workers,
+Celery main and pool processes, PostgreSQL backends, Redis, and the sending client. On a
+machine whose cores are all busy, these shares say where a decision's cost lies.
+"""
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_kind(cluster) -> Counter:
+    """CPU seconds so far of every process on the machine, summed by kind."""
+    kinds = {os.getpid(): "client (python)"}
+    for name, process in cluster.processes.items():
+        kinds[process.popen.pid] = f"{name} main"
+        for child in process.children():
+            kinds[child] = f"{name} pool/worker"
+    totals: Counter = Counter()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        seconds = (int(fields[11]) + int(fields[12])) / TICKS
+        kind = kinds.get(int(entry.name)) or _other_kind(comm)
+        totals[kind] += seconds
+    return totals
+
+
+def _other_kind(comm: str) -> str:
+    if comm.startswith("postgres"):
+        return "postgresql"
+    if comm.startswith("redis"):
+        return "redis"
+    return "other"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    os.environ.update(harness.bench_env())
+    harness.recreate_database()
+    harness.flush_redis()
+    import django
+
+    django.setup()
+    from bench import load, world
+
+    bench_world = world.World()
+    harbor_jobs = [
+        ("/api/v1/sendmessage", {"receiver": w.target_phid, "type": "pass"}, w.key)
+        for w in bench_world.waiting_builds(args.count, tag="cpu")
+    ]
+    ceiling_jobs = [
+        ("/bench/ceiling/message", {"counter": c, "type": "pass"}, f"c:{c}")
+        for c in bench_world.counters(args.count)
+    ]
+    cluster = harness.Cluster().start()
+    listener = load.DecisionListener()
+    try:
+        for name, jobs, token in (
+            ("ceiling", ceiling_jobs, ""),
+            ("harbor", harbor_jobs, bench_world.token),
+        ):
+            harness.wait_quiet()
+            before = cpu_by_kind(cluster)
+            result = load.send_and_time(listener, jobs, None, args.clients, token)
+            harness.wait_quiet(settle=0.5)
+            spent = cpu_by_kind(cluster) - before
+            n = len(result.values) or 1
+            print(f"\n{name}: {n} decisions, {result.decision_rate:.0f}/s; CPU ms per message:")
+            for kind, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+                print(f"  {kind:28} {1000 * seconds / n:7.2f}")
+            print(f"  {'total':28} {1000 * sum(spent.values()) / n:7.2f}")
+    finally:
+        listener.close()
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
