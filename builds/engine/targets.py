@@ -40,13 +40,13 @@ def begin_target(target_id: int) -> Claim | None:
     cases ``update_build`` is fired after commit here, as the finish would have.
     """
     with transaction.atomic():
-        target = (
-            BuildTarget.objects.select_for_update(of=("self",))
-            .select_related("build")
-            .filter(pk=target_id)
-            .first()
-        )
-        if target is None:
+        try:
+            target = (
+                BuildTarget.objects.select_for_update(of=("self",))
+                .select_related("build")
+                .get(pk=target_id)
+            )
+        except BuildTarget.DoesNotExist:
             return None
         claim = _claim(target)
         if claim is None:
