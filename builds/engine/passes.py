@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from builds.engine import dispatch
+from builds.engine import dispatch, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
 from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
@@ -26,7 +26,6 @@ B = Build.Status
 T = BuildTarget.Status
 ENGINE = StatusEvent.Cause.ENGINE
 MESSAGE = StatusEvent.Cause.MESSAGE
-CONSUMABLE = sorted(BuildMessage.COMMANDS | BuildMessage.VERDICTS)
 
 
 @dataclass(frozen=True)
@@ -57,13 +56,11 @@ def run_pass(build_id: int) -> PassResult:
     with transaction.atomic(), events_in_one_insert():
         # The plan, buildable and initiator are read only when needed (commands, new
         # targets): joining them costs more than the pass that settles a message.
-        build = Build.objects.select_for_update(no_key=True).get(pk=build_id)
+        build = rows.lock_build(build_id)
         old_status = build.status
         # ``work`` messages are never consumed, so the pass never reads them: a build that
         # has received thousands costs a pass no more than one that has received none.
-        messages = list(
-            build.messages.filter(is_consumed=False, type__in=CONSUMABLE).order_by("id")
-        )
+        messages = rows.unconsumed_messages(build_id)
         apply_commands(build, [m for m in messages if m.type in BuildMessage.COMMANDS])
         if build.status == B.PENDING:
             move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
@@ -82,7 +79,7 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]
     runnable targets. Returns the ids of the generation's targets left pending: every one,
     not only those created now, so a target left pending by a crashed pass is picked up
     (claims are conditional, so queueing one twice is harmless)."""
-    targets = {t.step_key: t for t in build.targets.filter(generation=build.generation)}
+    targets = {t.step_key: t for t in rows.generation_targets(build.pk, build.generation)}
     _consume_verdicts(targets.values(), verdicts)
     _expire_waits(targets.values())
     steps = build.plan_snapshot

@@ -1,0 +1,75 @@
+"""The engine pass's reads, written as SQL: the one place the engine does not use the ORM.
+
+Every decision runs these reads, and building an ORM query costs more than running it: on
+the 2-core benchmark machine, ``Build.objects.select_for_update().get()`` takes 0.7 ms of
+CPU against 0.33 ms for the same row through ``raw()``, and the pass's message query 1.28
+against 0.33 ms (issue 9; ``bench/perf.py`` prints the pass's statements). ``raw()`` still
+returns model instances, so the rest of the engine is unchanged. Each query's plan is
+printed by the benchmark (it uses an index); keep them matching the indexes in
+``builds/models.py`` (``message_unconsumed_idx``, ``unique_target_per_generation``).
+"""
+
+from django.db import connection
+
+from builds.models import Build, Buildable, BuildMessage, BuildTarget
+
+# The types a pass consumes; ``work`` is never consumed, so never read.
+CONSUMABLE = sorted(BuildMessage.COMMANDS | BuildMessage.VERDICTS)
+
+
+def lock_build(build_id: int) -> Build:
+    """Build ``build_id`` with its row locked ``FOR NO KEY UPDATE`` until the transaction
+    ends. Raises ``Build.DoesNotExist``."""
+    found = list(
+        Build.objects.raw("SELECT * FROM builds_build WHERE id = %s FOR NO KEY UPDATE", [build_id])
+    )
+    if not found:
+        raise Build.DoesNotExist(f"no build {build_id}")
+    return found[0]
+
+
+def unconsumed_messages(build_id: int) -> list[BuildMessage]:
+    """The build's unconsumed verdicts and commands, oldest (lowest id) first."""
+    return list(
+        BuildMessage.objects.raw(
+            "SELECT * FROM builds_buildmessage"
+            " WHERE build_id = %s AND NOT is_consumed AND type = ANY(%s) ORDER BY id",
+            [build_id, CONSUMABLE],
+        )
+    )
+
+
+def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
+    """The build's targets of ``generation`` (a run), in no particular order."""
+    return list(
+        BuildTarget.objects.raw(
+            "SELECT * FROM builds_buildtarget WHERE build_id = %s AND generation = %s",
+            [build_id, generation],
+        )
+    )
+
+
+def lock_buildable(buildable_id: int) -> Buildable:
+    """Buildable ``buildable_id``, its row locked ``FOR NO KEY UPDATE`` until the
+    transaction ends. Raises ``Buildable.DoesNotExist``."""
+    found = list(
+        Buildable.objects.raw(
+            "SELECT * FROM builds_buildable WHERE id = %s FOR NO KEY UPDATE", [buildable_id]
+        )
+    )
+    if not found:
+        raise Buildable.DoesNotExist(f"no buildable {buildable_id}")
+    return found[0]
+
+
+def builds_affecting(buildable_id: int) -> list[tuple[str, str]]:
+    """``(status, affects_buildable behavior)`` of each build of the buildable; the
+    behavior defaults to ``always``, as ``BuildPlan.behavior`` does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT b.status, COALESCE(p.behaviors ->> 'affects_buildable', 'always')"
+            " FROM builds_build b JOIN builds_buildplan p ON p.id = b.plan_id"
+            " WHERE b.buildable_id = %s",
+            [buildable_id],
+        )
+        return cursor.fetchall()
