@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from builds.phids import USER, phid_field
+from harbor import sql
 
 TOKEN_PREFIX = "api-"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -57,10 +58,20 @@ class ApiToken(models.Model):
 
     @classmethod
     def find_active(cls, token: str) -> "ApiToken | None":
-        """Return the unrevoked token row matching the clear ``token``, or None."""
-        # get(), not first(): the hash is unique, and first()'s ordering costs this lookup,
-        # made on every API request, half as much again.
-        try:
-            return cls.objects.active().select_related("user").get(token_hash=hash_token(token))
-        except cls.DoesNotExist:
+        """Return the unrevoked token row matching the clear ``token``, with its user, or
+        None. Made on every API request, so in SQL: the ORM took three times as long to build
+        this query (1.0 ms of CPU on a 2-core machine) as PostgreSQL took to answer it."""
+        found = sql.fetch_one(ACTIVE_TOKEN_SQL, [hash_token(token)])
+        if found is None:
             return None
+        names, row = found
+        api_token = sql.instance(cls, "token", names, row)
+        api_token.user = sql.instance(User, "user", names, row)
+        return api_token
+
+
+ACTIVE_TOKEN_SQL = (
+    f"SELECT {sql.columns(ApiToken, 't', 'token')}, {sql.columns(User, 'u', 'user')}"
+    " FROM accounts_apitoken t JOIN accounts_user u ON u.id = t.user_id"
+    " WHERE t.token_hash = %s AND t.revoked IS NULL"
+)

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from builds import phids
+from builds.engine import rows
 from builds.engine.commands import command_refusal
 from builds.engine.targets import request_update
 from builds.models import Build, Buildable, BuildMessage, BuildTarget, LintMessage, UnitResult
@@ -127,34 +128,11 @@ def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) ->
     return Receipt(message, created=True)
 
 
-# What checking and storing a verdict reads of the receiving target, its build and plan;
-# the rest (configs, variables, plan snapshot) is never decoded for a message.
-RECEIVER_FIELDS = (
-    "phid",
-    "status",
-    "generation",
-    "step_key",
-    "wait_for_message",
-    "build__status",
-    "build__generation",
-    "build__plan__name",
-    "build__plan__run_group",
-)
-
-
 def _lock_target(receiver_phid: str) -> BuildTarget:
-    """The receiving target, its row locked ``FOR NO KEY UPDATE``: verdicts to one target
-    take turns, while rows that merely refer to it (unit results, log chunks, events) can
-    still be inserted meanwhile. Raises ReceiverNotFound."""
-    try:
-        return (
-            BuildTarget.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("build__plan")
-            .only(*RECEIVER_FIELDS)
-            .get(phid=receiver_phid)
-        )
-    except BuildTarget.DoesNotExist:
-        raise ReceiverNotFound.for_phid(receiver_phid) from None
+    target = rows.lock_receiving_target(receiver_phid)
+    if target is None:
+        raise ReceiverNotFound.for_phid(receiver_phid)
+    return target
 
 
 def _stored_author(author):

@@ -1,20 +1,58 @@
-"""The engine pass's reads, written as SQL: the one place the engine does not use the ORM.
+"""The engine's hot reads, written as SQL: the one place the engine does not use the ORM.
 
 Every decision runs these reads, and building an ORM query costs more than running it: on
 the 2-core benchmark machine, ``Build.objects.select_for_update().get()`` takes 0.7 ms of
 CPU against 0.33 ms for the same row through ``raw()``, and the pass's message query 1.28
 against 0.33 ms (issue 9; ``bench/perf.py`` prints the pass's statements). ``raw()`` still
-returns model instances, so the rest of the engine is unchanged. Each query's plan is
+returns model instances, so the rest of the engine is unchanged; so does the receiving
+target's lookup, which joins its build and plan (``harbor.sql``). Each query's plan is
 printed by the benchmark (it uses an index); keep them matching the indexes in
 ``builds/models.py`` (``message_unconsumed_idx``, ``unique_target_per_generation``).
 """
 
 from django.db import connection
 
-from builds.models import Build, Buildable, BuildMessage, BuildTarget
+from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
+from harbor import sql
+
+# What checking and storing a verdict reads of the receiving target, its build and plan;
+# the rest (configs, variables, the plan snapshot) is never decoded for a message.
+RECEIVING_TARGET_SQL = (
+    "SELECT "
+    + ", ".join(
+        [
+            sql.columns(
+                BuildTarget,
+                "t",
+                "target",
+                ["id", "phid", "build_id", "status", "generation", "step_key", "wait_for_message"],
+            ),
+            sql.columns(Build, "b", "build", ["id", "status", "generation", "plan_id"]),
+            sql.columns(BuildPlan, "p", "plan", ["id", "name", "run_group_id"]),
+        ]
+    )
+    + " FROM builds_buildtarget t JOIN builds_build b ON b.id = t.build_id"
+    " JOIN builds_buildplan p ON p.id = b.plan_id"
+    " WHERE t.phid = %s FOR NO KEY UPDATE OF t"
+)
 
 # The types a pass consumes; ``work`` is never consumed, so never read.
 CONSUMABLE = sorted(BuildMessage.COMMANDS | BuildMessage.VERDICTS)
+
+
+def lock_receiving_target(phid: str) -> BuildTarget | None:
+    """The build target ``phid`` with its build and plan (only what ``sendmessage`` checks),
+    its row locked ``FOR NO KEY UPDATE``: verdicts to one target take turns, while rows that
+    merely refer to it (unit results, log chunks, events) can still be inserted. None if
+    there is no such target."""
+    found = sql.fetch_one(RECEIVING_TARGET_SQL, [phid])
+    if found is None:
+        return None
+    names, row = found
+    target = sql.instance(BuildTarget, "target", names, row)
+    target.build = sql.instance(Build, "build", names, row)
+    target.build.plan = sql.instance(BuildPlan, "plan", names, row)
+    return target
 
 
 def lock_build(build_id: int) -> Build:
