@@ -21,6 +21,7 @@ from builds.engine.commands import abort_targets, apply_commands
 from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from builds.variables import snapshot_variables
+from harbor import sql
 
 B = Build.Status
 T = BuildTarget.Status
@@ -113,14 +114,25 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
     for target_id, messages in by_target.items():
         first, *later = messages
         outcome = T.PASSED if first.type == BuildMessage.Type.PASS else T.FAILED
-        consumed = BuildMessage.objects.filter(pk=first.pk, is_consumed=False).update(
-            is_consumed=True, date_consumed=now, outcome=f"target {outcome}"
+        consumed = sql.update(
+            BuildMessage,
+            {"is_consumed": True, "date_consumed": now, "outcome": f"target {outcome}"},
+            id=first.pk,
+            is_consumed=False,
         )
         if not consumed:
             continue
-        BuildMessage.objects.filter(pk__in=[m.pk for m in later], is_consumed=False).update(
-            is_consumed=True, date_consumed=now, outcome=f"no effect: message {first.pk} decided"
-        )
+        if later:
+            sql.update(
+                BuildMessage,
+                {
+                    "is_consumed": True,
+                    "date_consumed": now,
+                    "outcome": f"no effect: message {first.pk} decided",
+                },
+                id__in=[m.pk for m in later],
+                is_consumed=False,
+            )
         for message in messages:
             message.is_consumed = True
         move_target(waiting[target_id], outcome, MESSAGE, message=first)

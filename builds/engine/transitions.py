@@ -1,19 +1,20 @@
 """Every status transition of builds, build targets and buildables, written once as data.
 
-A transition is a conditional update, ``UPDATE … WHERE pk = … AND status IN (<allowed
+A transition is a conditional update, ``UPDATE … WHERE id = … AND status IN (<allowed
 predecessors>)``: one row changed means this call made the move, zero means it already
 happened or is not allowed, so a replayed pass or a duplicate task changes nothing
-(DESIGN.md §2). Each move that happens writes one ``StatusEvent`` for the timeline.
+(DESIGN.md §2). Each move that happens writes one ``StatusEvent`` for the timeline. Every
+decision makes several of these writes, so they go through ``harbor.sql``, not the ORM.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.db.models import Q
 from django.utils import timezone
 
 from builds.models import Build, Buildable, BuildMessage, BuildTarget, StatusEvent
+from harbor import sql
 
 B = Build.Status
 T = BuildTarget.Status
@@ -66,8 +67,8 @@ def move_build(
     """
     allowed = allowed_from if allowed_from is not None else BUILD_ALLOWED_FROM[to]
     now = timezone.now()
-    changed = Build.objects.filter(pk=build.pk, status__in=allowed).update(
-        status=to, date_modified=now, **fields
+    changed = sql.update(
+        Build, {"status": to, "date_modified": now, **fields}, id=build.pk, status__in=allowed
     )
     if not changed:
         return False
@@ -96,13 +97,13 @@ def move_target(
     finish the target). ``record=False`` skips the timeline event (a yielded step resuming is
     not news). Sets ``date_completed`` on reaching a complete status. Returns True
     if this call made the move."""
-    condition = Q(pk=target.pk, status__in=TARGET_ALLOWED_FROM[to])
+    condition = {"id": target.pk, "status__in": TARGET_ALLOWED_FROM[to]}
     if on_attempt is not None:
-        condition &= Q(attempt=on_attempt)
+        condition["attempt"] = on_attempt
     if to in BuildTarget.COMPLETE:
         fields.setdefault("date_completed", timezone.now())
         fields.setdefault("lease_expires", None)
-    if not BuildTarget.objects.filter(condition).update(status=to, **fields):
+    if not sql.update(BuildTarget, {"status": to, **fields}, **condition):
         return False
     if record:
         record_event(
@@ -122,9 +123,12 @@ def move_target(
 
 def move_buildable(buildable: Buildable, to: str, cause: str, detail: str = "") -> bool:
     """Move ``buildable`` to ``to`` if allowed; True if this call made the move."""
-    changed = Buildable.objects.filter(
-        pk=buildable.pk, status__in=BUILDABLE_ALLOWED_FROM[to]
-    ).update(status=to, date_modified=timezone.now())
+    changed = sql.update(
+        Buildable,
+        {"status": to, "date_modified": timezone.now()},
+        id=buildable.pk,
+        status__in=BUILDABLE_ALLOWED_FROM[to],
+    )
     if not changed:
         return False
     record_event(
@@ -145,7 +149,7 @@ def events_in_one_insert() -> Iterator[None]:
         yield
     finally:
         _held_events.reset(token)
-    StatusEvent.objects.bulk_create(pending)
+    sql.insert(pending)
 
 
 # The events held back by an enclosing ``events_in_one_insert``, or None to insert at once.
