@@ -191,9 +191,9 @@ HARBOR_API_MAX_LINT_MESSAGES = env_int("HARBOR_API_MAX_LINT_MESSAGES", 50_000)
 # URLs HTTP steps may reach: patterns of scheme://host[:port], separated by commas or spaces,
 # where * in the host or port matches anything ("http://127.0.0.1:*", "https://*.example.com");
 # a pattern without a port allows the scheme's default port only. See builds/egress.py.
-HARBOR_HTTP_ALLOWED_URLS = os.environ.get(
-    "HARBOR_HTTP_ALLOWED_URLS", "http://*:*, https://*:*"
-).replace(",", " ").split()
+HARBOR_HTTP_ALLOWED_URLS = (
+    os.environ.get("HARBOR_HTTP_ALLOWED_URLS", "http://*:*, https://*:*").replace(",", " ").split()
+)
 
 # --- Conduit-compatible API, JUnit reports and the OpenAPI description (issue 5) ---
 INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
