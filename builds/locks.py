@@ -20,8 +20,15 @@ it keeps one worker running a build's passes while the others hand their update 
   queued task, not one per message. A task lost with the key set delays nothing longer
   than the lease (then the next commit queues again) or the repair task's bound.
 
-Keys name the PostgreSQL database (``harbor:<database>:build:<id>``): build ids are unique
-per database, so Harbors sharing a Redis database (test runs do) keep apart.
+Keys start with ``HARBOR_QUEUE_PREFIX`` (``harbor:build:<id>`` by default), which a Harbor's
+web and workers must share anyway for its tasks to reach its workers, so Harbors sharing a
+Redis database (test runs do) keep apart.
+
+What the queued mark cannot cover: a publish that fails after the mark was set (the broker
+is down) clears the mark, but a commit that saw the mark meanwhile has no task behind it; so
+has every commit within the lease if the process dies between setting the mark and
+publishing. Both are lost updates, found by the repair task (``HARBOR_REPAIR_BOUND``) like
+any task the broker loses.
 """
 
 import os
@@ -29,7 +36,6 @@ from collections.abc import Callable
 
 import redis
 from django.conf import settings
-from django.db import connection
 from redis.exceptions import LockError
 
 # Upper bound on passes one holder runs back to back before handing over to a new task.
@@ -49,7 +55,7 @@ def client() -> redis.Redis:
 
 
 def lock_key(build_id: int) -> str:
-    return f"harbor:{connection.settings_dict['NAME']}:build:{build_id}"
+    return f"{settings.HARBOR_QUEUE_PREFIX}:build:{build_id}"
 
 
 def dirty_key(build_id: int) -> str:

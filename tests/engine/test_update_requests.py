@@ -7,7 +7,6 @@ by the interleavings harness and by the stress test with real workers.
 """
 
 import pytest
-from django.db import connection
 
 from builds import locks
 from builds.engine import dispatch
@@ -61,10 +60,10 @@ def test_the_mark_expires_with_the_lock_lease(sent, settings):
     assert 0 < ttl <= settings.HARBOR_BUILD_LOCK_LEASE
 
 
-def test_marks_are_kept_apart_per_database(sent, monkeypatch):
+def test_marks_are_kept_apart_per_queue_prefix(sent, settings):
     dispatch.request_update(BUILD_ID)
-    monkeypatch.setitem(connection.settings_dict, "NAME", "another_harbor")
-    assert not locks.update_request_queued(BUILD_ID)  # another Harbor's build of that id
+    settings.HARBOR_QUEUE_PREFIX = "another-harbor"  # another Harbor on the same Redis
+    assert not locks.update_request_queued(BUILD_ID)
     dispatch.request_update(BUILD_ID)
     locks.clear_update_request(BUILD_ID)
     assert sent == [BUILD_ID, BUILD_ID]

@@ -58,6 +58,8 @@ class Cluster:
         self.workers: list[WorkerProcess] = []
         monkeypatch.setattr("builds.engine.dispatch.update_build", self.update_build)
         monkeypatch.setattr("builds.engine.dispatch.run_target", self.run_target)
+        # The build's Redis keys are named by the prefix: ours, so our workers clear our marks.
+        monkeypatch.setattr(settings, "HARBOR_QUEUE_PREFIX", self.prefix)
 
     def update_build(self, build_id: int, countdown: float = 0) -> None:
         self._send("update_build", build_id, "engine", countdown)
