@@ -35,8 +35,16 @@ def instance(model: type[Model], prefix: str, names: Sequence[str], row: Sequenc
     names, in order, are ``names``: ``cursor.description``'s)."""
     start = f"{prefix}__"
     values = {n[len(start) :]: v for n, v in zip(names, row, strict=True) if n.startswith(start)}
-    attnames = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(connection.alias, attnames, [values[a] for a in attnames])
+    fields = [f for f in model._meta.concrete_fields if f.attname in values]
+    converted = [_from_db(f, values[f.attname]) for f in fields]
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _from_db(field, value):
+    """``value`` as the ORM would hand it over (e.g. a JSON column decoded)."""
+    if value is None or not hasattr(field, "from_db_value"):
+        return value
+    return field.from_db_value(value, None, connection)
 
 
 def fetch_one(sql: str, params: Sequence) -> tuple[list[str], tuple] | None:
@@ -55,7 +63,8 @@ def quote(name: str) -> str:
 def update(model: type[Model], values: Mapping[str, object], **where) -> int:
     """``UPDATE`` ``model``'s rows matching every ``where`` condition, ``name=value``
     (equal) or ``name__in=values`` (one of), setting ``values``; names are field names or
-    attnames. Returns the number of rows changed."""
+    attnames, values plain (an id, not a model instance). Returns the number of rows
+    changed. Raises ValueError for any other lookup."""
     assignments, params = [], []
     for name, value in values.items():
         field = model._meta.get_field(name)
@@ -64,6 +73,8 @@ def update(model: type[Model], values: Mapping[str, object], **where) -> int:
     conditions = []
     for key, value in where.items():
         name, _, lookup = key.partition("__")
+        if lookup not in ("", "in"):
+            raise ValueError(f"sql.update takes name= and name__in= conditions, not {key}=")
         field = model._meta.get_field(name)
         if lookup == "in":
             conditions.append(f"{quote(field.column)} = ANY(%s)")
