@@ -7,10 +7,8 @@ periodic tasks only hand work back to those two; a cancel hook may be called aga
 
 import logging
 
-import redis
 from celery import shared_task
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError
 
 from builds import engine, locks
 from builds.models import BuildTarget
@@ -19,13 +17,7 @@ from workers.runner import execute_step
 
 logger = logging.getLogger(__name__)
 
-RETRIED = (
-    OperationalError,
-    InterfaceError,
-    IntegrityError,
-    redis.ConnectionError,
-    redis.TimeoutError,
-)
+RETRIED = engine.INFRASTRUCTURE_ERRORS
 RETRY_OPTIONS = {
     "acks_late": True,
     "reject_on_worker_lost": True,

@@ -6,6 +6,7 @@ Views, tasks and commands call these functions; they never write a status themse
 
 import logging
 
+import kombu.exceptions
 import redis
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
 
@@ -36,18 +37,21 @@ from builds.models import Build, StatusEvent
 
 logger = logging.getLogger(__name__)
 
-# Failures of the machinery rather than of Harbor's logic: the pass is rolled back and the
-# task retries. An IntegrityError can only come from a duplicate insert, which a retried
-# pass will not repeat; none of these may set the build to ``error``.
+# Failures of the machinery rather than of Harbor's logic: the pass is rolled back (or, for
+# the broker's errors when queueing targets after the commit, was committed and is safe to
+# run again) and the task retries. An IntegrityError can only come from a duplicate insert,
+# which a retried pass will not repeat; none of these may set the build to ``error``.
 INFRASTRUCTURE_ERRORS = (
     OperationalError,
     InterfaceError,
     IntegrityError,
     redis.ConnectionError,
     redis.TimeoutError,
+    kombu.exceptions.OperationalError,
 )
 
 __all__ = [
+    "INFRASTRUCTURE_ERRORS",
     "Claim",
     "InvalidMessage",
     "LostWork",
