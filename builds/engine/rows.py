@@ -1,4 +1,5 @@
-"""The engine's hot reads, written as SQL: the one place the engine does not use the ORM.
+"""The engine's hot reads, written as SQL (its hot writes, the transitions, use
+``harbor.sql.update``; everything else in the engine uses the ORM).
 
 Every decision runs these reads, and building an ORM query costs more than running it: on
 the 2-core benchmark machine, ``Build.objects.select_for_update().get()`` takes 0.7 ms of
