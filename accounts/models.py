@@ -7,8 +7,8 @@ import string
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from builds import sql
 from builds.phids import USER, phid_field
-from harbor import sql
 
 TOKEN_PREFIX = "api-"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from builds import sql
 from builds.engine import dispatch, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
 from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from builds.variables import snapshot_variables
-from harbor import sql
 
 B = Build.Status
 T = BuildTarget.Status

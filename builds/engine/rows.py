@@ -1,20 +1,20 @@
 """The engine's hot reads, written as SQL (its hot writes, the transitions, use
-``harbor.sql.update``; everything else in the engine uses the ORM).
+``builds.sql.update``; everything else in the engine uses the ORM).
 
 Every decision runs these reads, and building an ORM query costs more than running it: on
 the 2-core benchmark machine, ``Build.objects.select_for_update().get()`` takes 0.7 ms of
 CPU against 0.33 ms for the same row through ``raw()``, and the pass's message query 1.28
 against 0.33 ms (issue 9; ``bench/perf.py`` prints the pass's statements). ``raw()`` still
 returns model instances, so the rest of the engine is unchanged; so does the receiving
-target's lookup, which joins its build and plan (``harbor.sql``). Each query's plan is
+target's lookup, which joins its build and plan (``builds.sql``). Each query's plan is
 printed by the benchmark (it uses an index); keep them matching the indexes in
 ``builds/models.py`` (``message_unconsumed_idx``, ``unique_target_per_generation``).
 """
 
 from django.db import connection
 
+from builds import sql
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
-from harbor import sql
 
 # What checking and storing a verdict reads of the receiving target, its build and plan;
 # the rest (configs, variables, the plan snapshot) is never decoded for a message.

@@ -4,7 +4,7 @@ A transition is a conditional update, ``UPDATE … WHERE id = … AND status IN 
 predecessors>)``: one row changed means this call made the move, zero means it already
 happened or is not allowed, so a replayed pass or a duplicate task changes nothing
 (DESIGN.md §2). Each move that happens writes one ``StatusEvent`` for the timeline. Every
-decision makes several of these writes, so they go through ``harbor.sql``, not the ORM.
+decision makes several of these writes, so they go through ``builds.sql``, not the ORM.
 """
 
 from collections.abc import Iterator
@@ -13,8 +13,8 @@ from contextvars import ContextVar
 
 from django.utils import timezone
 
+from builds import sql
 from builds.models import Build, Buildable, BuildMessage, BuildTarget, StatusEvent
-from harbor import sql
 
 B = Build.Status
 T = BuildTarget.Status

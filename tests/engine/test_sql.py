@@ -1,13 +1,12 @@
-"""harbor.sql, the hot paths' SQL helpers, against the ORM they stand in for."""
+"""builds.sql, the hot paths' SQL helpers, against the ORM they stand in for."""
 
 import kombu.exceptions
 import pytest
 
 from accounts.models import ApiToken
-from builds import engine
+from builds import engine, sql
 from builds.engine import dispatch, rows
 from builds.models import Build, BuildTarget
-from harbor import sql
 from tests.engine.conftest import waiting_step
 
 pytestmark = pytest.mark.django_db
