@@ -4,7 +4,7 @@
 
 Creates the database ``harbor_bench`` anew, starts gunicorn (2 sync workers) and Celery
 workers for the engine and targets queues (2 processes each) on its own queue prefix and Redis
-database, and prints, in one run of about three and a half minutes:
+database, and prints, in one run of about three minutes:
 
 - the ceilings: a minimal DRF endpoint that validates, inserts one row and enqueues one task
   after commit (throughput at 8 and 32 clients); the same posting to a task that takes a Redis
