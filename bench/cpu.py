@@ -59,15 +59,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=600)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
-    os.environ.update(harness.bench_env())
-    harness.recreate_database()
-    harness.flush_redis()
-    import django
+    bench_world = harness.fresh_world()
+    from bench import load  # noqa: PLC0415 (needs Django set up)
 
-    django.setup()
-    from bench import load, world
-
-    bench_world = world.World()
     harbor_jobs = [
         ("/api/v1/sendmessage", {"receiver": w.target_phid, "type": "pass"}, w.key)
         for w in bench_world.waiting_builds(args.count, tag="cpu")

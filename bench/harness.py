@@ -136,6 +136,20 @@ class Process:
         return self.log.read_text(errors="replace")
 
 
+def fresh_world():
+    """Point this process at the bench's database and Redis, re-create both, set Django up
+    and return a new ``bench.world.World`` (its user, token and plans)."""
+    os.environ.update(bench_env())
+    recreate_database()
+    flush_redis()
+    import django  # noqa: PLC0415 (only once the environment names the bench settings)
+
+    django.setup()
+    from bench import world  # noqa: PLC0415 (needs Django set up)
+
+    return world.World()
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

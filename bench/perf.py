@@ -48,18 +48,11 @@ def main() -> int:
     args = parser.parse_args()
     scales = [int(s) for s in args.scales.split(",")]
 
-    os.environ.update(harness.bench_env())
     started = time.monotonic()
     print(f"load average before: {harness.load_average()}  (cores: {os.cpu_count()})")
-    harness.recreate_database()
-    harness.flush_redis()
+    bench_world = harness.fresh_world()
+    from bench import figures  # noqa: PLC0415 (needs Django set up)
 
-    import django
-
-    django.setup()
-    from bench import figures, world  # noqa: PLC0415 (needs Django set up)
-
-    bench_world = world.World()
     cluster = harness.Cluster().start()
     from bench.load import DecisionListener
 

@@ -12,7 +12,6 @@ processes) and prints the functions with the most samples, inclusive and self. N
 
 import argparse
 import collections
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,15 +35,9 @@ def main() -> int:
     parser.add_argument("--svg", help="also write a flame graph here")
     args = parser.parse_args()
 
-    os.environ.update(harness.bench_env())
-    harness.recreate_database()
-    harness.flush_redis()
-    import django
+    bench_world = harness.fresh_world()
+    from bench import load  # noqa: PLC0415 (needs Django set up)
 
-    django.setup()
-    from bench import load, world
-
-    bench_world = world.World()
     if args.endpoint == "ceiling":
         path, token = "/bench/ceiling/message", ""
         bodies = [{"counter": c, "type": "work"} for c in bench_world.counters(100)]
