@@ -41,15 +41,19 @@ class PassResult:
     pending_target_ids: tuple[int, ...] = ()
 
     @property
-    def status_changed(self) -> bool:
-        return self.old_status != self.new_status
+    def completion_changed(self) -> bool:
+        """Whether the build became complete or stopped being complete: the only moves that
+        can change its buildable's status (``aggregate_status`` tells the statuses of an
+        incomplete build apart from nothing else)."""
+        return (self.old_status in Build.COMPLETE) != (self.new_status in Build.COMPLETE)
 
 
 def run_pass(build_id: int) -> PassResult:
     """Run one engine pass over build ``build_id`` in its own transaction.
 
-    The buildable's status is recomputed in the same transaction when the build's changed
-    (its row is locked after the build's, the lock order of DESIGN.md §3), and the pass's
+    The buildable's status is recomputed in the same transaction when the build became
+    complete or left a complete status (its row is locked after the build's, the lock order
+    of DESIGN.md §3), and the pass's
     status events are written in one insert. Raises ``Build.DoesNotExist`` for an unknown
     id; database errors propagate (the caller retries). The pending targets are queued to
     run after the commit.
@@ -69,7 +73,7 @@ def run_pass(build_id: int) -> PassResult:
         pending = _update_steps(build, verdicts) if build.status == B.BUILDING else ()
         _retire_verdicts(verdicts)
         result = PassResult(build.pk, old_status, build.status, build.generation, pending)
-        if result.status_changed:
+        if result.completion_changed:
             update_buildable(build.buildable_id)
         transaction.on_commit(lambda: _queue_targets(result))
     return result
