@@ -246,6 +246,16 @@ def _ratio(value: float, ceiling: float) -> str:
     return f"{value / ceiling:5.2f}" if ceiling else "  n/a"
 
 
+def _latency_row(row: str, label: str, harbor: dict, ceiling: dict) -> str:
+    """A report row of p50 / p99 latencies (ms), with the ratio of the p50s."""
+    return row.format(
+        label,
+        f"{harbor['p50_ms']:.1f} / {harbor['p99_ms']:.1f}",
+        f"{ceiling['p50_ms']:.1f} / {ceiling['p99_ms']:.1f}",
+        _ratio(harbor["p50_ms"], ceiling["p50_ms"]),
+    )
+
+
 def print_report(results: dict) -> None:
     c = results["ceiling"]
     cfg = results["config"]
@@ -273,23 +283,9 @@ def print_report(results: dict) -> None:
                 _ratio(hv["rate"], cv["rate"]),
             )
         )
-        print(
-            row.format(
-                f"  latency p50 / p99 ms, {clients} clients",
-                f"{hv['p50_ms']:.1f} / {hv['p99_ms']:.1f}",
-                f"{cv['p50_ms']:.1f} / {cv['p99_ms']:.1f}",
-                _ratio(hv["p50_ms"], cv["p50_ms"]),
-            )
-        )
-    hl, cl = h["latency_low"], c["latency_low"]
-    print(
-        row.format(
-            f"message→decision p50 / p99 ms at {perf.LOW_RATE}/s",
-            f"{hl['p50_ms']:.1f} / {hl['p99_ms']:.1f}",
-            f"{cl['p50_ms']:.1f} / {cl['p99_ms']:.1f}",
-            _ratio(hl["p50_ms"], cl["p50_ms"]),
-        )
-    )
+        print(_latency_row(row, f"  latency p50 / p99 ms, {clients} clients", hv, cv))
+    label = f"message→decision p50 / p99 ms at {perf.LOW_RATE}/s"
+    print(_latency_row(row, label, h["latency_low"], c["latency_low"]))
     print(
         row.format(
             "decisions/s, saturated (8 closed-loop clients)",
@@ -306,15 +302,8 @@ def print_report(results: dict) -> None:
             _ratio(h["sustained_rate"], c["sustained_rate"]),
         )
     )
-    hs, cs = h["latency_sustained"], c["latency_sustained"]
-    print(
-        row.format(
-            "  message→decision p50 / p99 ms at that rate",
-            f"{hs['p50_ms']:.1f} / {hs['p99_ms']:.1f}",
-            f"{cs['p50_ms']:.1f} / {cs['p99_ms']:.1f}",
-            _ratio(hs["p50_ms"], cs["p50_ms"]),
-        )
-    )
+    label = "  message→decision p50 / p99 ms at that rate"
+    print(_latency_row(row, label, h["latency_sustained"], c["latency_sustained"]))
     e = c["empty_task"]
     b = h["builds_per_s"]
     print(
