@@ -447,3 +447,31 @@ def test_messages_pending_when_redis_loses_its_data_are_not_lost(
     for build in builds:
         wait_status(build, "passed", timeout=BOUND + TICK + SLACK)
         assert_clean(build)
+
+
+def test_a_worker_survives_redis_restarting_under_a_running_target(cluster, own_redis, buildable):
+    """The worker holds an unacknowledged task (``acks_late``) when its broker goes away.
+    Celery 5.7.0 then died ("Unrecoverable error: AttributeError ... 'hostname'") while
+    closing the lost connection, so nothing ran until someone restarted it."""
+    c = cluster(broker_url=own_redis.url)
+    worker = c.worker(queues="engine,targets", beat=True, concurrency=2)
+    c.sending = True
+    build = engine.start_build(
+        one_step_plan("redis-under-a-step", config={"seconds": 3}), buildable
+    )
+    wait_for(
+        lambda: BuildTarget.objects.filter(build=build, status="building").exists(),
+        timeout=SLACK,
+    )
+    own_redis.stop()
+    time.sleep(0.5)
+    own_redis.start()
+    wait_for(
+        lambda: (
+            worker.process.poll() is not None or Build.objects.get(pk=build.pk).status == "passed"
+        ),
+        timeout=LEASE + BOUND + TICK + SLACK,
+        message=f"build {build.pk} did not pass",
+    )
+    assert worker.process.poll() is None, "the worker died:\n" + "".join(worker.output[-30:])
+    assert_clean(build)
