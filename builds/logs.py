@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Func, IntegerField, Sum
 
 from builds.models import BuildLog, BuildLogChunk, BuildTarget
@@ -71,10 +72,12 @@ def close(log: BuildLog) -> None:
 
 
 def write(target: BuildTarget, source: str, log_type: str, text: str) -> BuildLog:
-    """Write a whole, closed log in one go (cut to the limit, as ``append``)."""
-    log = open_log(target, source, log_type)
-    append(log, text)
-    close(log)
+    """Write a whole, closed log in one go (cut to the limit, as ``append``), in one
+    transaction: readers see the whole log or none of it, never an empty one."""
+    with transaction.atomic():
+        log = open_log(target, source, log_type)
+        append(log, text)
+        close(log)
     return log
 
 

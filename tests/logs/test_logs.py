@@ -1,6 +1,8 @@
 """Build logs: the per-target cap, byte-range reads, and the API that serves them."""
 
+import psycopg2
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from accounts.models import User
@@ -126,3 +128,27 @@ def test_the_whole_log_downloads_as_text_with_a_token_or_a_session(client, api_t
 
     client.force_login(User.objects.get(username="alice"))
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_whole_log_is_seen_by_others_with_its_text_or_not_at_all(target, monkeypatch):
+    """A reader (the UI, the API, a test waiting for the log) on another connection must
+    not find the log row before its text is stored."""
+    seen_early = []
+    store = logs._store
+
+    def store_and_look(log, text):
+        with psycopg2.connect(**_dsn()) as other, other.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM builds_buildlog WHERE id = %s", [log.pk])
+            seen_early.append(cursor.fetchone()[0])
+        store(log, text)
+
+    monkeypatch.setattr(logs, "_store", store_and_look)
+    log = logs.write(target, "harbor", "aborted", "Step stopped.")
+    assert seen_early == [0]
+    assert BuildLog.objects.get(pk=log.pk).text == "Step stopped."
+
+
+def _dsn() -> dict:
+    db = connection.settings_dict
+    return {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"], "port": db["PORT"]}
