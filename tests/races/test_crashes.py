@@ -248,15 +248,19 @@ def test_the_repair_finds_exactly_what_lost_updates_leave(buildable, monkeypatch
 
 def test_a_worker_killed_mid_step_is_replaced_after_its_lease_without_help(cluster, buildable):
     c = cluster()
-    victim = c.worker(queues="targets")
+    # Both target workers are up before the step starts (one is the replacement): started
+    # after it, a slow start-up on a loaded machine let the step finish before the kill.
+    target_workers = [c.worker(queues="targets"), c.worker(queues="targets")]
     c.worker(queues="engine", beat=True)
-    build = engine.start_build(one_step_plan("slow", config={"seconds": 3}), buildable)
+    build = engine.start_build(one_step_plan("slow", config={"seconds": 4}), buildable)
     c.sending = True
     engine.request_update(build.pk)
     target = wait_for(lambda: BuildTarget.objects.filter(build=build, status="building").first())
-    c.worker(queues="targets")  # the replacement, ready before the crash
-    time.sleep(1)
-    lease_held_until = BuildTarget.objects.get(pk=target.pk).lease_expires
+    victim = next(w for w in target_workers if _received(w, "run_target"))
+    time.sleep(0.5)
+    running = BuildTarget.objects.get(pk=target.pk)
+    assert (running.status, running.attempt) == ("building", 1)
+    lease_held_until = running.lease_expires
     victim.kill()
     took = wait_status(build, "passed", timeout=LEASE + TICK + BOUND + 3 + SLACK)
     target.refresh_from_db()
@@ -265,6 +269,10 @@ def test_a_worker_killed_mid_step_is_replaced_after_its_lease_without_help(clust
     assert reclaim.at >= lease_held_until, "the target ran again while its lease held"
     assert_clean(build)
     print(f"killed mid-step: passed {took:.1f} s after the kill")
+
+
+def _received(worker: WorkerProcess, task: str) -> bool:
+    return any(f"tasks.{task}[" in line and " received" in line for line in worker.output)
 
 
 def test_a_worker_killed_mid_pass_leaves_nothing_lost(cluster, buildable):
@@ -341,6 +349,8 @@ def test_a_stalled_lock_holder_cannot_overwrite_the_next_pass(
     time.sleep(settings.HARBOR_BUILD_LOCK_LEASE + 0.3)  # its Redis lease expires
     r = locks.client()
     assert r.get(locks.lock_key(build.pk)) is None
+    # The fresh holder's lease must outlast what follows, however slow the machine.
+    settings.HARBOR_BUILD_LOCK_LEASE = 30
     fresh = holder("fresh")
     fresh.start()  # takes the Redis lock, then waits for the build row in PostgreSQL
     token = wait_for(lambda: r.get(locks.lock_key(build.pk)))
