@@ -48,9 +48,12 @@ def browser():
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} is missing")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _unavailable("playwright is not installed")
+    # expect() keeps its own 5 s default; a live page polls every 2 s, and on a loaded
+    # 2-core machine a change can miss two polls.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
