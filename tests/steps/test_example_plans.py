@@ -77,7 +77,7 @@ def test_the_fan_out_plan_runs_three_steps_in_parallel_then_joins_them(celery_wo
     assert build.status == Build.Status.PASSED
     targets = {t.step_key: t for t in BuildTarget.objects.filter(build=build)}
     branches = [targets[key] for key in ("lint", "unit", "docs")]
-    # Each branch sleeps 1 s: they overlapped if the last one started before the first ended.
+    # Each branch sleeps 2 s: they overlapped if the last one started before the first ended.
     assert max(t.date_started for t in branches) < min(t.date_completed for t in branches)
     assert targets["join"].date_started >= max(t.date_completed for t in branches)
     keys = set(Artifact.objects.filter(build=build).values_list("key", flat=True))
