@@ -114,8 +114,9 @@ def test_pause_holds_messages_and_resume_applies_them(celery_workers, buildable)
     assert "Sent pause" in out.getvalue()
     wait_for(lambda: status_of(build) == "paused")
     engine.receive_message(target.phid, "pass")
-    current_app.send_task("workers.tasks.update_build", args=(build.pk,))
+    engine.update_build(build.pk)  # a pass here and now: it must hold the message
     assert BuildTarget.objects.get(pk=target.pk).status == "waiting"
+    assert status_of(build) == "paused"
     call_command("buildcommand", build.phid, "resume", stdout=StringIO())
     wait_for(lambda: status_of(build) == "passed")
 
