@@ -33,6 +33,22 @@ def buildable(db) -> Buildable:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_left_without_sessions(django_db_setup, django_db_blocker):
+    """At the end of the run, end the sessions still on the test database so that it can be
+    dropped: PostgreSQL refuses while any is connected, and the database stays behind. The
+    usual ones are the live server's request threads, each waiting on a keep-alive socket
+    of a client that was never closed (the Conduit client opens a session per method)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(scope="session")
 def celery_workers(django_db_setup, django_db_blocker):
     """Two real Celery worker processes (two pool processes each) on the test database,
