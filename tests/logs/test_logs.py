@@ -1,5 +1,7 @@
 """Build logs: the per-target cap, byte-range reads, and the API that serves them."""
 
+from contextlib import closing
+
 import psycopg2
 import pytest
 from django.db import connection
@@ -138,7 +140,7 @@ def test_a_whole_log_is_seen_by_others_with_its_text_or_not_at_all(target, monke
     store = logs._store
 
     def store_and_look(log, text):
-        with psycopg2.connect(**_dsn()) as other, other.cursor() as cursor:
+        with closing(psycopg2.connect(**_dsn())) as other, other.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM builds_buildlog WHERE id = %s", [log.pk])
             seen_early.append(cursor.fetchone()[0])
         store(log, text)
