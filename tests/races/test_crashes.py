@@ -256,7 +256,9 @@ def test_a_worker_killed_mid_step_is_replaced_after_its_lease_without_help(clust
     c.sending = True
     engine.request_update(build.pk)
     target = wait_for(lambda: BuildTarget.objects.filter(build=build, status="building").first())
-    victim = next(w for w in target_workers if _received(w, "run_target"))
+    victim = wait_for(  # its log line may reach us after the claim does
+        lambda: next((w for w in target_workers if _received(w, "run_target")), None)
+    )
     time.sleep(0.5)
     running = BuildTarget.objects.get(pk=target.pk)
     assert (running.status, running.attempt) == ("building", 1)
