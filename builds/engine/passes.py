@@ -53,10 +53,9 @@ def run_pass(build_id: int) -> PassResult:
 
     The buildable's status is recomputed in the same transaction when the build became
     complete or left a complete status (its row is locked after the build's, the lock order
-    of DESIGN.md §3), and the pass's
-    status events are written in one insert. Raises ``Build.DoesNotExist`` for an unknown
-    id; database errors propagate (the caller retries). The pending targets are queued to
-    run after the commit.
+    of DESIGN.md §3), and the pass's status events are written in one insert. Raises
+    ``Build.DoesNotExist`` for an unknown id; database errors propagate (the caller
+    retries). The pending targets are queued to run after the commit.
     """
     with transaction.atomic(), events_in_one_insert():
         # The plan, buildable and initiator are read only when needed (commands, new

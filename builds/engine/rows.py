@@ -59,12 +59,7 @@ def lock_receiving_target(phid: str) -> BuildTarget | None:
 def lock_build(build_id: int) -> Build:
     """Build ``build_id`` with its row locked ``FOR NO KEY UPDATE`` until the transaction
     ends. Raises ``Build.DoesNotExist``."""
-    found = list(
-        Build.objects.raw("SELECT * FROM builds_build WHERE id = %s FOR NO KEY UPDATE", [build_id])
-    )
-    if not found:
-        raise Build.DoesNotExist(f"no build {build_id}")
-    return found[0]
+    return _locked(Build, build_id)
 
 
 def unconsumed_messages(build_id: int) -> list[BuildMessage]:
@@ -91,13 +86,14 @@ def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
 def lock_buildable(buildable_id: int) -> Buildable:
     """Buildable ``buildable_id``, its row locked ``FOR NO KEY UPDATE`` until the
     transaction ends. Raises ``Buildable.DoesNotExist``."""
-    found = list(
-        Buildable.objects.raw(
-            "SELECT * FROM builds_buildable WHERE id = %s FOR NO KEY UPDATE", [buildable_id]
-        )
-    )
+    return _locked(Buildable, buildable_id)
+
+
+def _locked(model, pk: int):
+    table = sql.quote(model._meta.db_table)
+    found = list(model.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR NO KEY UPDATE", [pk]))
     if not found:
-        raise Buildable.DoesNotExist(f"no buildable {buildable_id}")
+        raise model.DoesNotExist(f"no {model._meta.verbose_name} {pk}")
     return found[0]
 
 
