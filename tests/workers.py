@@ -36,10 +36,11 @@ def worker_env(**overrides: str) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """One ``celery worker`` process consuming this run's engine and target queues."""
+    """One ``celery worker`` process consuming this run's engine and target queues (or those
+    of ``HARBOR_QUEUE_PREFIX`` when ``env`` gives one)."""
 
     def __init__(self, concurrency: int = 2, queues: str = "engine,targets", **env: str):
-        prefix = settings.HARBOR_QUEUE_PREFIX
+        prefix = env.get("HARBOR_QUEUE_PREFIX", settings.HARBOR_QUEUE_PREFIX)
         self.command = [
             sys.executable,
             "-m",
