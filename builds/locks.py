@@ -20,6 +20,11 @@ it keeps one worker running a build's passes while the others hand their update 
   queued task, not one per message. A task lost with the key set delays nothing longer
   than the lease (then the next commit queues again) or the repair task's bound.
 
+- Key ``harbor:engine:waiting_since`` (no TTL): when an update was first requested since
+  the engine last finished a pass of any build (seconds since the epoch). Set with the
+  queued mark, cleared after every pass; ``/healthz`` calls the engine stalled when it is
+  older than ``HARBOR_ENGINE_STALL_AFTER``, as when every worker fails its tasks.
+
 Keys start with ``HARBOR_QUEUE_PREFIX`` (``harbor:build:<id>`` by default), which a Harbor's
 web and workers must share anyway for its tasks to reach its workers, so Harbors sharing a
 Redis database (test runs do) keep apart.
@@ -32,6 +37,7 @@ any task the broker loses.
 """
 
 import os
+import time
 from collections.abc import Callable
 
 import redis
@@ -66,11 +72,27 @@ def queued_key(build_id: int) -> str:
     return f"{lock_key(build_id)}:queued"
 
 
+def engine_waiting_key() -> str:
+    return f"{settings.HARBOR_QUEUE_PREFIX}:engine:waiting_since"
+
+
 def claim_update_request(build_id: int) -> bool:
     """True if the caller should queue an ``update_build`` for build ``build_id``: none is
     queued and not yet started. Call it only after the work to be read has committed.
-    Redis errors propagate."""
-    return bool(client().set(queued_key(build_id), 1, nx=True, ex=settings.HARBOR_BUILD_LOCK_LEASE))
+    Also notes when the engine started having work (``engine_waiting_since``). Redis errors
+    propagate."""
+    pipe = client().pipeline(transaction=False)
+    pipe.set(queued_key(build_id), 1, nx=True, ex=settings.HARBOR_BUILD_LOCK_LEASE)
+    pipe.set(engine_waiting_key(), time.time(), nx=True)
+    claimed, _ = pipe.execute()
+    return bool(claimed)
+
+
+def engine_waiting_since() -> float | None:
+    """Seconds since the epoch at which an update was first requested since the engine last
+    finished a pass, or None if none is waiting. Redis errors propagate."""
+    value = client().get(engine_waiting_key())
+    return float(value) if value is not None else None
 
 
 def clear_update_request(build_id: int) -> None:
@@ -113,8 +135,15 @@ def run_exclusively(
         finally:
             _release(lock)
         # Checked only after releasing: a mark set between a check and the release would be
-        # lost, because its setter saw the lock busy and left the pass to us.
-        if not r.exists(dirty_key(build_id)):
+        # lost, because its setter saw the lock busy and left the pass to us. The engine
+        # finished a pass: whatever waited for it is no longer a sign of a stall.
+        dirty, _ = (
+            r.pipeline(transaction=False)
+            .exists(dirty_key(build_id))
+            .delete(engine_waiting_key())
+            .execute()
+        )
+        if not dirty:
             return True
     schedule_update(0)
     return True

@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database or broker outage in a view: a JSON 503 with Retry-After, not an HTML 500.
+    "messages_api.outage.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "harbor.urls"
@@ -133,6 +135,9 @@ HARBOR_WAIT_CHECK = float(os.environ.get("HARBOR_WAIT_CHECK", "5"))
 HARBOR_CANCEL_HOOK_ATTEMPTS = env_int("HARBOR_CANCEL_HOOK_ATTEMPTS", 5)
 # Seconds before the repair task treats a build's missing follow-up as lost.
 HARBOR_REPAIR_BOUND = env_int("HARBOR_REPAIR_BOUND", 30)
+# Seconds an engine update may wait with no pass of any build finishing before /healthz
+# reports the engine as stalled.
+HARBOR_ENGINE_STALL_AFTER = env_int("HARBOR_ENGINE_STALL_AFTER", 60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["messages_api.authentication.BearerTokenAuthentication"],

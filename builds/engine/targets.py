@@ -203,5 +203,9 @@ def wait_deadline(target: BuildTarget):
 
 def request_update(build_id: int) -> None:
     """Fire ``update_build`` for ``build_id`` once the current transaction commits (at once
-    when there is none), unless one is queued and not yet started."""
-    transaction.on_commit(lambda: dispatch.request_update(build_id))
+    when there is none), unless one is queued and not yet started.
+
+    If Redis or the broker is down then, the failure is logged, not raised: what asked for
+    the update has committed (a sender's message must be answered as stored), and the
+    repair task finds a build whose update was lost (``builds.engine.repair``)."""
+    transaction.on_commit(lambda: dispatch.request_update(build_id), robust=True)

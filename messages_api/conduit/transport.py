@@ -9,7 +9,8 @@ form fields of a POST (or a GET's query string):
 3. plain fields: ``api.token=…`` (any ``api.*`` key is metadata) and parameters as strings or
    PHP-style arrays (``unit[0][name]=…``); every scalar arrives as a string.
 
-Every answer is HTTP 200 ``{"result", "error_code", "error_info"}`` (spec §6.2). The order of
+Every answer is HTTP 200 ``{"result", "error_code", "error_info"}`` (spec §6.2), except while
+the database or broker is down: 503 with ``Retry-After`` around ``ERR-UNAVAILABLE``. The order of
 checks is Harbormaster's: decode, method exists, no unknown parameter, authenticate, run.
 """
 
@@ -26,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from messages_api.conduit import auth, registry
 from messages_api.conduit.errors import CallError, ConduitError, CoreError
 from messages_api.conduit.params import check_storable
+from messages_api.outage import OUTAGE_ERRORS, unavailable_envelope
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ def conduit_view(request: HttpRequest, method_name: str) -> JsonResponse:
         result = _run(request, method_name)
     except ConduitError as error:
         return envelope(None, error.code, error.info)
+    except OUTAGE_ERRORS as error:
+        logger.warning("Conduit method %s: %r", method_name, error)
+        return unavailable_envelope(error)
     except Exception as error:  # Harbormaster answers every exception with an envelope
         logger.exception("Conduit method %s failed", method_name)
         info = f"Unexpected error ({type(error).__name__}); the server log has the details."

@@ -64,6 +64,12 @@ class OwnPostgres:
     def restart(self) -> None:
         self._ctl("restart")
 
+    def stop(self) -> None:
+        self._ctl("stop")
+
+    def start(self) -> None:
+        self._ctl("start")
+
     def psql(self, sql: str, database: str = "harbor") -> str:
         return subprocess.run(
             ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tAc", sql]
