@@ -4,6 +4,8 @@ them there; plans stay editable."""
 import pytest
 from django.urls import reverse
 
+from accounts.models import ApiToken
+from accounts.tokens import revoke_token
 from builds import engine
 from builds.models import BuildPlan, BuildTarget
 from tests.admin.conftest import ENGINE_OWNED
@@ -66,3 +68,23 @@ def test_staff_still_edit_a_plans_description(admin_client, engine_rows):
     answer = admin_client.post(admin_url(BuildPlan, "change", plan.pk), form)
     assert answer.status_code == 302
     assert BuildPlan.objects.get(pk=plan.pk).description == "edited"
+
+
+def test_a_token_form_opened_before_a_revoke_cannot_make_the_token_active_again(admin_client, user):
+    token = ApiToken.issue(user, name="ci")[0]
+    form_as_opened = {"user": user.pk, "name": "renamed", "revoked_0": "", "revoked_1": ""}
+    assert revoke_token(user, token.pk)
+    answer = admin_client.post(admin_url(ApiToken, "change", token.pk), form_as_opened)
+    assert answer.status_code == 302
+    after = ApiToken.objects.get(pk=token.pk)
+    assert (after.name, after.revoked is not None) == ("renamed", True)
+
+
+def test_staff_revoke_tokens_with_the_admin_action(admin_client, user):
+    active, revoked = ApiToken.issue(user)[0], ApiToken.issue(user)[0]
+    revoke_token(user, revoked.pk)
+    first_revocation = ApiToken.objects.get(pk=revoked.pk).revoked
+    selected = {"action": "revoke_tokens", "_selected_action": [active.pk, revoked.pk]}
+    assert admin_client.post(admin_url(ApiToken, "changelist"), selected).status_code == 302
+    assert ApiToken.objects.get(pk=active.pk).revoked is not None
+    assert ApiToken.objects.get(pk=revoked.pk).revoked == first_revocation
