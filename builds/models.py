@@ -13,6 +13,34 @@ from django.urls import reverse
 from builds import phids
 
 
+class EngineOwnedRowError(Exception):
+    """``save()`` was called on an existing row of an engine-owned model."""
+
+
+class EngineOwned(models.Model):
+    """A model whose rows the engine and the API own: ``save()`` inserts new rows, and an
+    existing row changes only by the engine's conditional updates (``builds.engine``).
+
+    Saving an instance writes back every field it read, so an instance read before the
+    engine moved the row on would undo the move: a waiting target saved after a ``pass``
+    settled it would be waiting again in a passed build, for ever. Hence ``save()`` of a
+    row already stored raises EngineOwnedRowError, whatever ``update_fields`` names, and
+    an unsaved instance is always inserted, even with an id (IntegrityError if taken).
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, **kwargs) -> None:
+        if not self._state.adding:
+            raise EngineOwnedRowError(
+                f"{type(self).__name__} {self.pk} is changed only by the engine's "
+                "conditional updates, not by save()"
+            )
+        kwargs.setdefault("force_insert", True)
+        super().save(**kwargs)
+
+
 class BuildPlan(models.Model):
     """A named, ordered graph of build steps, imported from YAML (``manage.py importplan``).
 
@@ -84,7 +112,7 @@ class BuildStep(models.Model):
         }
 
 
-class Buildable(models.Model):
+class Buildable(EngineOwned):
     """What is built: a commit or a diff of a repository. Found or created by
     (repository, commit, diff); becomes ``building`` once its first build starts."""
 
@@ -121,7 +149,7 @@ class Buildable(models.Model):
         return reverse("buildable-detail", args=[self.pk])
 
 
-class Build(models.Model):
+class Build(EngineOwned):
     """One application of a plan to a buildable. ``plan_snapshot`` keeps the steps as they
     were when the build started, so re-importing a plan never changes a running build."""
 
@@ -169,7 +197,7 @@ class Build(models.Model):
         return settings.HARBOR_BASE_URL + self.get_absolute_url()
 
 
-class BuildTarget(models.Model):
+class BuildTarget(EngineOwned):
     """One run of one step in one generation of a build.
 
     ``attempt`` counts claims by target workers; ``lease_expires`` is when the current
@@ -231,7 +259,7 @@ class BuildTarget(models.Model):
         return self.status in self.COMPLETE
 
 
-class BuildMessage(models.Model):
+class BuildMessage(EngineOwned):
     """A message in a receiver's inbox: a verdict (pass/fail/work) for a target, or a command
     (restart/abort/pause/resume) for a build. Consumed only by the engine, under the build's
     row lock. ``build`` is the build the message concerns, set for every receiver kind, so
@@ -286,7 +314,7 @@ class BuildMessage(models.Model):
         return f"{self.type} → {self.receiver_phid}"
 
 
-class StatusEvent(models.Model):
+class StatusEvent(EngineOwned):
     """One status transition of a build, target or buildable: the timeline the UI shows."""
 
     class Cause(models.TextChoices):
@@ -326,7 +354,7 @@ class StatusEvent(models.Model):
         return "build" if self.build_id else "buildable"
 
 
-class UnitResult(models.Model):
+class UnitResult(EngineOwned):
     """A unit test result reported for a target (Harbormaster's unit message, spec §2.3)."""
 
     class Result(models.TextChoices):
@@ -349,7 +377,7 @@ class UnitResult(models.Model):
     coverage = models.JSONField(null=True, blank=True)
 
 
-class LintMessage(models.Model):
+class LintMessage(EngineOwned):
     """A lint message reported for a target (Harbormaster's lint message, spec §2.3)."""
 
     class Severity(models.TextChoices):
@@ -370,7 +398,7 @@ class LintMessage(models.Model):
     description = models.TextField(blank=True)
 
 
-class BuildLog(models.Model):
+class BuildLog(EngineOwned):
     """A target's log (e.g. source ``http``, type ``body``), appended in chunks while live."""
 
     target = models.ForeignKey(BuildTarget, on_delete=models.CASCADE, related_name="logs")
@@ -387,7 +415,7 @@ class BuildLog(models.Model):
         return "".join(chunk.text for chunk in self.chunks.all())
 
 
-class BuildLogChunk(models.Model):
+class BuildLogChunk(EngineOwned):
     """One appended piece of a build log."""
 
     log = models.ForeignKey(BuildLog, on_delete=models.CASCADE, related_name="chunks")
@@ -397,7 +425,7 @@ class BuildLogChunk(models.Model):
         ordering = ["id"]
 
 
-class Artifact(models.Model):
+class Artifact(EngineOwned):
     """Something a target produced: a ``uri`` or a ``file``. Keys are unique per build and
     generation, so a restarted build can produce the same keys again (spec §1.10)."""
 

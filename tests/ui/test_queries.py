@@ -31,10 +31,8 @@ def build_page_with(targets: int, client, buildable, user, url_name="build-detai
     or the live region with ``partial``) showing ``targets`` targets, each with reports and
     an external link, in each of two runs."""
     build = make_build(
-        plan_of(targets, name=f"plan-{targets}-{url_name}"), buildable, initiator=user
+        plan_of(targets, name=f"plan-{targets}-{url_name}"), buildable, initiator=user, generation=2
     )
-    build.generation = 2
-    build.save()
     for generation in (1, 2):
         for i in range(targets):
             target = make_target(build, f"step-{i}", generation=generation)
