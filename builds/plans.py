@@ -9,14 +9,15 @@ The YAML shape is DESIGN.md §4 "Plan YAML"::
     steps:
       - key: external-ci            # [a-z0-9._-]+, unique within the plan
         name: Run the external CI   # optional, defaults to the key
-        type: http                  # a name in workers.steps.STEP_TYPES
+        type: http                  # a step type of builds/step_options.py
         depends_on: []              # keys of steps of this plan
         wait_for_message: true      # optional, default false
         description: ...            # optional
         artifacts:                  # optional: artifact keys it produces and consumes
           produces: [report]
           consumes: []
-        uri: "http://..."           # every other key goes into the step's config
+        uri: "http://..."           # the type's options and the ones below go into
+                                    # the step's config; any other key is refused
         method: POST
         wait_timeout: 3600          # optional, seconds; needs wait_for_message
         on_timeout: fail            # optional, fail (default) or pass
@@ -29,12 +30,13 @@ Behaviors follow Harbormaster's ``HarbormasterBuildPlanBehavior`` (spec §3 "Pla
 Artifacts add implicit dependencies, as Harbormaster's (spec §1.6 step 8): a step that
 ``consumes`` a key depends on the step that ``produces`` it, added to its ``depends_on``
 here, so the engine needs to know nothing about artifacts. A consumed key no step produces,
-or a key two steps produce, is refused. Step types may check their own config at import
-(``check_config(config)`` raising ValueError, e.g. the ``command`` step).
+or a key two steps produce, is refused. Each step's options are checked against its
+type's declaration (``builds/step_options.py``, via ``builds/plan_steps.py``).
+
+A refused plan is refused with every problem found, not only the first, each naming its
+step and option; nothing is written.
 """
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from builds.models import BuildPlan, BuildStep
+from builds.plan_steps import length_problem, parse_step
 
-STEP_KEY_PATTERN = re.compile(r"[a-z0-9._-]+")
 PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps", "run_group"})
-ON_TIMEOUT_OUTCOMES = ("fail", "pass")
-MAX_WAIT_TIMEOUT = 365 * 24 * 3600  # seconds; NaN and infinity fail the range check too
-HOOK_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
-STEP_FIELDS = frozenset({"key", "name", "type", "depends_on", "wait_for_message", "description"})
 BEHAVIOR_OPTIONS = {
     "restartable": ("always", "failed", "never"),
     "affects_buildable": ("always", "building", "never"),
@@ -57,7 +55,12 @@ BEHAVIOR_OPTIONS = {
 
 
 class PlanError(ValueError):
-    """A plan that cannot be imported; the message says what is wrong and where."""
+    """A plan that cannot be imported. ``problems`` lists every problem found, each saying
+    what is wrong and where (step and option); the message is them, one a line."""
+
+    def __init__(self, *problems: str):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 def load_plan_file(path: str | Path) -> dict:
@@ -83,247 +86,126 @@ def import_plan(data: dict) -> BuildPlan:
     refused plan changes nothing. Steps keep their PHID across imports when their key stays.
     Builds already started are unaffected: each keeps its own ``plan_snapshot``.
 
-    Raises ``PlanError`` for a missing name, a missing or empty steps list, a bad behavior,
-    a NUL character anywhere (PostgreSQL cannot store it), a name, key or run_group longer
-    than its column, a bad or duplicate step key, an unknown step type,
-    ``wait_for_message`` on a step type that never waits (Harbormaster: only steps handing
-    work to another system), a config its step type refuses (``check_config``), a bad
-    ``artifacts`` declaration, an artifact consumed but never produced or produced twice,
-    a ``depends_on`` naming a missing step, or a dependency cycle.
+    Raises ``PlanError`` listing every problem: a missing name, a missing or empty steps
+    list, a bad behavior, a NUL character anywhere (PostgreSQL cannot store it), a name, key
+    or run_group longer than its column, a bad or duplicate step key, an unknown step type,
+    an unknown option (the nearest known one suggested), a missing required option, an
+    option of the wrong kind, an unknown ``${variable}``, ``wait_for_message`` on a step type
+    that never waits (Harbormaster: only steps handing work to another system), bad
+    lifecycle options or ``artifacts``, an artifact consumed but never produced or produced
+    twice, a ``depends_on`` naming a missing step, or a dependency cycle.
     """
-    _check_no_nul(data)
-    plan_fields = _parse_plan(data)
-    steps = [_parse_step(index, raw) for index, raw in enumerate(data["steps"])]
-    _check_keys_unique(steps)
-    _add_artifact_dependencies(steps)
-    _check_dependencies(steps)
-    return _save_plan(plan_fields, steps)
+    problems = _nul_problems(data)
+    plan_fields = _parse_plan(data, problems)
+    raw_steps = data.get("steps") if isinstance(data, dict) else None
+    steps: list[dict | None] = []
+    if isinstance(raw_steps, list):
+        steps = [parse_step(index, raw, problems) for index, raw in enumerate(raw_steps)]
+        _check_steps_together([step for step in steps if step is not None], problems)
+    if problems:
+        raise PlanError(*problems)
+    return _save_plan(plan_fields, [step for step in steps if step is not None])
 
 
-def _parse_plan(data: Any) -> dict:
-    """Check the plan's own fields; return name, description and behaviors."""
+def _check_steps_together(steps: list[dict], problems: list[str]) -> None:
+    """The checks across steps: unique keys, artifacts, dependencies (which artifacts add)."""
+    _check_keys_unique(steps, problems)
+    _add_artifact_dependencies(steps, problems)
+    _check_dependencies(steps, problems)
+
+
+def _parse_plan(data: Any, problems: list[str]) -> dict:
+    """Check the plan's own fields; return name, description, behaviors and run_group."""
     if not isinstance(data, dict):
-        raise PlanError("a plan must be a mapping with name and steps")
-    unknown = sorted(set(data) - PLAN_FIELDS)
+        problems.append("a plan must be a mapping with name and steps")
+        return {}
+    unknown = sorted(map(str, set(data) - PLAN_FIELDS))
     if unknown:
-        raise PlanError(f"unknown plan field(s): {', '.join(map(str, unknown))}")
+        problems.append(f"unknown plan field(s): {', '.join(unknown)}")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise PlanError("the plan has no name")
+        problems.append("the plan has no name")
+        name = ""
+    label = f"plan {name!r}" if name else "the plan"
     if not isinstance(data.get("steps"), list) or not data["steps"]:
-        raise PlanError(f"plan {name!r} has no steps list")
+        problems.append(f"{label} has no steps list")
     description = data.get("description") or ""
     if not isinstance(description, str):
-        raise PlanError(f"plan {name!r}: description must be text")
-    _check_length("the plan's name", name.strip(), BuildPlan, "name")
+        problems.append(f"{label}: description must be text")
+    length_problem(problems, "the plan's name", name.strip(), BuildPlan, "name")
     return {
         "name": name.strip(),
         "description": description,
-        "behaviors": _parse_behaviors(data.get("behaviors")),
-        "run_group": _run_group_name(name, data.get("run_group")),
+        "behaviors": _parse_behaviors(data.get("behaviors"), problems),
+        "run_group": _run_group_name(name, data.get("run_group"), problems),
     }
 
 
-def _run_group_name(plan_name: str, value: Any) -> str | None:
+def _run_group_name(plan_name: str, value: Any, problems: list[str]) -> str | None:
     """The name of the group allowed to run the plan (see builds/permissions.py), or None
     for every signed-in user."""
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise PlanError(f"plan {plan_name!r}: run_group must be a group name")
-    _check_length(f"plan {plan_name!r}: run_group", value.strip(), Group, "name")
+        problems.append(f"plan {plan_name!r}: run_group must be a group name")
+        return None
+    length_problem(problems, f"plan {plan_name!r}: run_group", value.strip(), Group, "name")
     return value.strip()
 
 
-def _parse_behaviors(behaviors: Any) -> dict:
+def _parse_behaviors(behaviors: Any, problems: list[str]) -> dict:
     """Check ``behaviors`` against ``BEHAVIOR_OPTIONS``; return it as a plain dict."""
     if behaviors is None:
         return {}
     if not isinstance(behaviors, dict):
-        raise PlanError("behaviors must be a mapping, e.g. {restartable: always}")
+        problems.append("behaviors must be a mapping, e.g. {restartable: always}")
+        return {}
     for key, value in behaviors.items():
         if key not in BEHAVIOR_OPTIONS:
             known = ", ".join(BEHAVIOR_OPTIONS)
-            raise PlanError(f"unknown behavior {key!r} (known: {known})")
-        if value not in BEHAVIOR_OPTIONS[key]:
+            problems.append(f"unknown behavior {key!r} (known: {known})")
+        elif value not in BEHAVIOR_OPTIONS[key]:
             options = "/".join(BEHAVIOR_OPTIONS[key])
-            raise PlanError(f"behavior {key!r} is {value!r}; it must be one of {options}")
+            problems.append(f"behavior {key!r} is {value!r}; it must be one of {options}")
     return dict(behaviors)
 
 
-def _parse_step(index: int, raw: Any) -> dict:
-    """Check one step of the YAML; return the BuildStep fields it gives."""
-    if not isinstance(raw, dict):
-        raise PlanError(f"step #{index + 1} must be a mapping with key and type")
-    key = raw.get("key")
-    if not isinstance(key, str) or not STEP_KEY_PATTERN.fullmatch(key):
-        raise PlanError(f"step #{index + 1}: key {key!r} must match [a-z0-9._-]+")
-    _check_length(f"step #{index + 1}: key", key, BuildStep, "key")
-    step_type = raw.get("type")
-    step_types = _step_types()
-    if step_type not in step_types:
-        known = ", ".join(sorted(step_types))
-        raise PlanError(f"step {key!r}: unknown step type {step_type!r} (known: {known})")
-    config = {name: value for name, value in raw.items() if name not in STEP_FIELDS}
-    if "artifacts" in config:
-        config["artifacts"] = _artifacts(key, config["artifacts"])
-    _check_json(key, config)
-    _check_config(key, step_types[step_type], config)
-    wait_for_message = _flag(key, raw, "wait_for_message")
-    if wait_for_message and not getattr(step_types[step_type], "supports_wait_for_message", True):
-        raise PlanError(f"step {key!r}: a {step_type} step cannot wait for a message")
-    _check_wait_timeout(key, config, wait_for_message)
-    _check_cancel_hook(key, config.get("on_abort"))
-    name = _text(key, raw, "name") or key
-    _check_length(f"step {key!r}: name", name, BuildStep, "name")
-    return {
-        "key": key,
-        "name": name,
-        "step_type": step_type,
-        "config": config,
-        "depends_on": _depends_on(key, raw.get("depends_on")),
-        "wait_for_message": wait_for_message,
-        "description": _text(key, raw, "description"),
-    }
-
-
-def _check_wait_timeout(key: str, config: dict, wait_for_message: bool) -> None:
-    """``wait_timeout`` (seconds > 0) needs ``wait_for_message``; ``on_timeout`` is fail or
-    pass and needs ``wait_timeout``."""
-    timeout = config.get("wait_timeout")
-    if timeout is not None:
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not 0 < timeout <= MAX_WAIT_TIMEOUT
-        ):
-            raise PlanError(
-                f"step {key!r}: wait_timeout must be a number of seconds above 0 and at most "
-                f"{MAX_WAIT_TIMEOUT} (a year)"
-            )
-        if not wait_for_message:
-            raise PlanError(f"step {key!r}: wait_timeout needs wait_for_message: true")
-    on_timeout = config.get("on_timeout")
-    if on_timeout is not None:
-        if on_timeout not in ON_TIMEOUT_OUTCOMES:
-            raise PlanError(f"step {key!r}: on_timeout must be fail or pass, not {on_timeout!r}")
-        if timeout is None:
-            raise PlanError(f"step {key!r}: on_timeout needs a wait_timeout")
-
-
-def _check_cancel_hook(key: str, hook: Any) -> None:
-    """``on_abort`` is ``{url: http(s)://…, method: POST}`` (method optional)."""
-    if hook is None:
-        return
-    if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
-        raise PlanError(f"step {key!r}: on_abort must be a mapping with a url")
-    if not hook["url"].startswith(("http://", "https://")):
-        raise PlanError(f"step {key!r}: on_abort url must start with http:// or https://")
-    if str(hook.get("method", "POST")).upper() not in HOOK_METHODS:
-        raise PlanError(f"step {key!r}: on_abort method must be one of {', '.join(HOOK_METHODS)}")
-    unknown = sorted(set(hook) - {"url", "method"})
-    if unknown:
-        raise PlanError(f"step {key!r}: unknown on_abort field(s): {', '.join(unknown)}")
-
-
-def _check_config(key: str, step_class: type, config: dict) -> None:
-    """Let the step type refuse its config (``check_config``, if it has one)."""
-    check = getattr(step_class, "check_config", None)
-    if check is None:
-        return
-    try:
-        check(config)
-    except ValueError as exc:
-        raise PlanError(f"step {key!r}: {exc}") from exc
-
-
-def _artifacts(key: str, value: Any) -> dict[str, list[str]]:
-    """Check a step's ``artifacts: {produces: [keys], consumes: [keys]}``; return it whole."""
-    if not isinstance(value, dict) or not set(value) <= {"produces", "consumes"}:
-        raise PlanError(f"step {key!r}: artifacts must be a mapping of produces and consumes")
-    declared = {}
-    for which in ("produces", "consumes"):
-        keys = value.get(which) or []
-        if not isinstance(keys, list) or not all(
-            isinstance(item, str) and STEP_KEY_PATTERN.fullmatch(item) for item in keys
-        ):
-            raise PlanError(f"step {key!r}: artifacts.{which} must list keys like [a-z0-9._-]+")
-        declared[which] = list(dict.fromkeys(keys))
-    return declared
-
-
-def _add_artifact_dependencies(steps: list[dict]) -> None:
+def _add_artifact_dependencies(steps: list[dict], problems: list[str]) -> None:
     """Make each step that consumes an artifact depend on the step producing it."""
     producers: dict[str, str] = {}
     for step in steps:
         for artifact in step["config"].get("artifacts", {}).get("produces", []):
             if artifact in producers:
-                raise PlanError(
+                problems.append(
                     f"steps {producers[artifact]!r} and {step['key']!r} both produce "
                     f"the artifact {artifact!r}"
                 )
-            producers[artifact] = step["key"]
+            producers.setdefault(artifact, step["key"])
     for step in steps:
         for artifact in step["config"].get("artifacts", {}).get("consumes", []):
             producer = producers.get(artifact)
             if producer is None:
-                raise PlanError(
+                problems.append(
                     f"step {step['key']!r} consumes the artifact {artifact!r}, "
                     "which no step produces"
                 )
-            if producer == step["key"]:
-                raise PlanError(f"step {producer!r} consumes the artifact {artifact!r} it produces")
-            if producer not in step["depends_on"]:
+            elif producer == step["key"]:
+                problems.append(f"step {producer!r} consumes the artifact {artifact!r} it produces")
+            elif producer not in step["depends_on"]:
                 step["depends_on"].append(producer)
 
 
-def _step_types() -> dict:
-    """The step type registry (imported late: workers.steps imports Django models)."""
-    from workers.steps import STEP_TYPES
-
-    return STEP_TYPES
-
-
-def _text(key: str, raw: dict, field: str) -> str:
-    value = raw.get(field) or ""
-    if not isinstance(value, str):
-        raise PlanError(f"step {key!r}: {field} must be text")
-    return value
-
-
-def _flag(key: str, raw: dict, field: str) -> bool:
-    value = raw.get(field, False)
-    if not isinstance(value, bool):
-        raise PlanError(f"step {key!r}: {field} must be true or false, not {value!r}")
-    return value
-
-
-def _depends_on(key: str, value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise PlanError(f"step {key!r}: depends_on must be a list of step keys")
-    return list(dict.fromkeys(value))
-
-
-def _check_json(key: str, config: dict) -> None:
-    """Refuse config values JSON cannot hold (YAML dates, sets...), naming the step."""
-    try:
-        json.dumps(config)
-    except (TypeError, ValueError) as exc:
-        raise PlanError(f"step {key!r}: config cannot be stored as JSON ({exc})") from exc
-
-
-def _check_no_nul(data: Any) -> None:
-    """Refuse a NUL character in any string of the plan, keys included (PostgreSQL refuses
-    it in text and JSON columns), naming where it is (``steps[0].config``). Walked without
-    recursion."""
+def _nul_problems(data: Any) -> list[str]:
+    """A problem for each NUL character in a string of the plan, keys included (PostgreSQL
+    refuses it in text and JSON columns), naming where it is (``steps[0].config``). Walked
+    without recursion."""
+    problems = []
     pending: list[tuple[Any, str]] = [(data, "the plan")]
     while pending:
         value, where = pending.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                raise PlanError(f"{where} contains a NUL character (\\x00)")
+                problems.append(f"{where} contains a NUL character (\\x00)")
         elif isinstance(value, dict):
             for key, item in value.items():
                 child = f"{where}.{key}" if where != "the plan" else str(key)
@@ -331,33 +213,29 @@ def _check_no_nul(data: Any) -> None:
                 pending.append((key, f"a key in {where}"))  # popped first: checked first
         elif isinstance(value, list):
             pending.extend((item, f"{where}[{index}]") for index, item in enumerate(value))
+    return problems
 
 
-def _check_length(what: str, value: str, model: type, field: str) -> None:
-    """Refuse ``value`` longer than ``model.field``'s ``max_length`` (a DataError later)."""
-    limit = model._meta.get_field(field).max_length
-    if len(value) > limit:
-        raise PlanError(f"{what} is {len(value)} characters long; at most {limit} are allowed")
-
-
-def _check_keys_unique(steps: list[dict]) -> None:
+def _check_keys_unique(steps: list[dict], problems: list[str]) -> None:
     seen: set[str] = set()
     for step in steps:
         if step["key"] in seen:
-            raise PlanError(f"step {step['key']!r} appears more than once")
+            problems.append(f"step {step['key']!r} appears more than once")
         seen.add(step["key"])
 
 
-def _check_dependencies(steps: list[dict]) -> None:
-    """Refuse a ``depends_on`` naming a missing step, or a cycle (named, e.g. a -> b -> a)."""
+def _check_dependencies(steps: list[dict], problems: list[str]) -> None:
+    """Report a ``depends_on`` naming a missing step, and a cycle (named, e.g. a -> b -> a)."""
     graph = {step["key"]: step["depends_on"] for step in steps}
     for key, depends_on in graph.items():
         for dependency in depends_on:
             if dependency not in graph:
-                raise PlanError(f"step {key!r} depends on {dependency!r}, which is not a step")
-    cycle = _find_cycle(graph)
+                problems.append(f"step {key!r} depends on {dependency!r}, which is not a step")
+    cycle = _find_cycle(
+        {key: [d for d in depends_on if d in graph] for key, depends_on in graph.items()}
+    )
     if cycle:
-        raise PlanError("steps depend on each other in a cycle: " + " -> ".join(cycle))
+        problems.append("steps depend on each other in a cycle: " + " -> ".join(cycle))
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

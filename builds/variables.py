@@ -1,15 +1,19 @@
 """Build variables and ``${name}`` substitution (spec §5; DESIGN.md §4 "Variables").
 
 A target's variables are snapshotted when the engine creates it; ``target.id``,
-``target.phid`` and ``target.secret`` are added when read. Names match ``[a-z0-9._/-]+``;
-an unknown name raises ``UnknownVariable``, which fails the target with a clear log line.
+``target.phid`` and ``target.secret`` are added when read. Names match ``[a-z0-9._/-]+``.
+Plan import refuses a name no target can have (``unknown_variable_problems``); a name the
+target lacks when it runs (a build parameter not given) raises ``UnknownVariable``, which
+fails the target with a clear log line.
 Each field escapes the values it receives (a URI encodes them; a command gets them as
 environment variables).
 """
 
+import difflib
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from builds.models import Build, BuildTarget
@@ -17,6 +21,27 @@ from builds.secrets import target_secret
 
 VARIABLE = re.compile(r"\$\{([a-z0-9._/-]+)\}")
 PARAMETER_NAME = re.compile(r"[a-z0-9._/-]+")
+PARAMETER_PREFIX = "build.param."
+# Every name a target has (``snapshot_variables`` and ``target_variables``), besides one
+# ``build.param.<name>`` per build parameter; plan import refuses any other.
+VARIABLE_NAMES = (
+    "build.id",
+    "build.phid",
+    "build.generation",
+    "step.key",
+    "step.timestamp",
+    "initiator.phid",
+    "buildable.phid",
+    "buildable.object.phid",
+    "buildable.commit",
+    "buildable.ref",
+    "buildable.diff",
+    "buildable.revision",
+    "repository.uri",
+    "target.id",
+    "target.phid",
+    "target.secret",
+)
 
 
 def parameter_name_problem(names: Iterable[str]) -> str | None:
@@ -29,6 +54,36 @@ def parameter_name_problem(names: Iterable[str]) -> str | None:
     return "Parameter names must match [a-z0-9._/-]+ (used as ${build.param.<name>}): " + ", ".join(
         repr(name) for name in bad
     )
+
+
+def unknown_variable_problems(value: Any) -> list[str]:
+    """One problem per ``${name}`` in ``value`` (text, or every text, key or item inside a
+    mapping or list) that no target can have: not in ``VARIABLE_NAMES`` and not
+    ``build.param.<name>``. A build parameter is only known when a build starts, so any
+    well-formed one passes. The nearest known name is suggested."""
+    problems: list[str] = []
+    pending = [value]
+    while pending:  # without recursion, so deep nesting cannot hit the recursion limit
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+        elif isinstance(item, str):
+            problems += [_unknown_name(name) for name in VARIABLE.findall(item) if not _known(name)]
+    return problems
+
+
+def _known(name: str) -> bool:
+    return name in VARIABLE_NAMES or (
+        name.startswith(PARAMETER_PREFIX) and len(name) > len(PARAMETER_PREFIX)
+    )
+
+
+def _unknown_name(name: str) -> str:
+    nearest = difflib.get_close_matches(name, VARIABLE_NAMES, n=1)
+    hint = f" (did you mean ${{{nearest[0]}}}?)" if nearest else ""
+    return f"unknown variable ${{{name}}}{hint}"
 
 
 class UnknownVariable(ValueError):
@@ -54,7 +109,7 @@ def snapshot_variables(build: Build, step: dict, now: datetime) -> dict[str, str
         "repository.uri": buildable.repository or None,
     }
     for name, value in build.parameters.items():
-        variables[f"build.param.{name}"] = str(value)
+        variables[f"{PARAMETER_PREFIX}{name}"] = str(value)
     return variables
 
 

@@ -1,7 +1,7 @@
 """Running one claimed build target's step, keeping its lease alive meanwhile."""
 
+import logging
 import threading
-import traceback
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -10,6 +10,8 @@ from django.db import connection
 from builds import engine
 from builds.variables import UnknownVariable
 from workers.steps import STEP_TYPES, StepAborted, StepContext, StepFailed, StepYield
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,9 @@ class StepOutcome:
 def execute_step(claim: engine.Claim) -> StepOutcome:
     """Run the claimed target's step outside any transaction or lock.
 
-    The error text is the step's own message for an expected failure, the traceback for an
-    unexpected exception.
+    The error text is the step's own message for an expected failure, and one line naming
+    the exception for an unexpected one: the page and the target's log are for plan
+    authors, so the traceback goes to this worker's logger instead.
     """
     step_class = STEP_TYPES.get(claim.target.step_type)
     if step_class is None:
@@ -41,9 +44,18 @@ def execute_step(claim: engine.Claim) -> StepOutcome:
             return StepOutcome(error=context.mask(str(exc)))
         except (StepFailed, UnknownVariable) as exc:
             return StepOutcome(error=context.mask(str(exc)))
-        except Exception:
-            return StepOutcome(error=context.mask(traceback.format_exc()))
+        except Exception as exc:
+            logger.exception("build target %s: its step failed unexpectedly", claim.target.pk)
+            return StepOutcome(error=context.mask(unexpected_failure(exc)))
     return StepOutcome()
+
+
+def unexpected_failure(exc: Exception) -> str:
+    """One line for the target's log: the exception's type and message, no traceback."""
+    message = " ".join(str(exc).split())
+    return f"The step failed unexpectedly: {type(exc).__name__}" + (
+        f": {message}" if message else ""
+    )
 
 
 class LeaseKeeper:

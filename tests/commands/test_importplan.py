@@ -50,14 +50,13 @@ class TestImportingAPlan:
             False,
         )
 
-    def test_every_unknown_step_field_goes_into_the_config(self):
-        plan = import_plan(
-            plan_data(step("a", name="Nap", description="rests", seconds=3, message="hi"))
-        )
+    def test_a_steps_options_go_into_its_config_and_its_own_fields_do_not(self):
+        fail = {"key": "a", "type": "fail", "name": "Nap", "description": "rests", "message": "hi"}
+        plan = import_plan(plan_data(fail))
 
         row = plan.steps.get()
         assert (row.name, row.description) == ("Nap", "rests")
-        assert row.config == {"seconds": 3, "message": "hi"}
+        assert row.config == {"message": "hi"}
 
     def test_a_step_without_a_name_is_named_by_its_key(self):
         plan = import_plan(plan_data(step("lint")))
@@ -289,3 +288,186 @@ def test_it_accepts_sensible_flow_and_sleep_timings():
         }
     )
     assert BuildPlan.objects.get().steps.count() == 4
+
+
+def http(key: str = "call", **fields) -> dict:
+    return {"key": key, "type": "http", "uri": "http://127.0.0.1:9/run", **fields}
+
+
+def refusal(data: dict) -> PlanError:
+    """The PlanError ``import_plan(data)`` raises, after checking nothing was written."""
+    with pytest.raises(PlanError) as refused:
+        import_plan(data)
+    assert not BuildPlan.objects.exists()
+    assert not BuildStep.objects.exists()
+    return refused.value
+
+
+MISSPELLED = {
+    "wait_for_mesage": (
+        http(wait_for_mesage=True),
+        "step 'call': unknown option 'wait_for_mesage' (did you mean 'wait_for_message'?)",
+    ),
+    "timout": (
+        http(timout=30),
+        "step 'call': unknown option 'timout' (did you mean 'timeout'?)",
+    ),
+    "url for uri": (
+        {"key": "call", "type": "http", "url": "http://127.0.0.1:9/run"},
+        "step 'call': unknown option 'url' (did you mean 'uri'?)",
+    ),
+    "an option of another step type": (
+        {"key": "nap", "type": "sleep", "message": "hi"},
+        "step 'nap': unknown option 'message'",
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", MISSPELLED, ids=list(MISSPELLED))
+def test_it_refuses_an_unknown_option_and_suggests_the_nearest_known_one(case):
+    raw, expected = MISSPELLED[case]
+
+    problems = refusal(plan_data(raw)).problems
+    assert problems[0].startswith(expected)
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_http_step_without_a_uri():
+    problems = refusal(plan_data({"key": "call", "type": "http", "method": "GET"})).problems
+
+    assert problems == ["step 'call': option 'uri' is required"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"uri": "http://127.0.0.1:9/run?target=${target.phidd}"},
+        {"headers": {"X-Target": "${target.phidd}"}},
+        {"body": {"targets": [{"phid": "${target.phidd}"}]}},
+        {"body": "target=${target.phidd}"},
+        {"on_abort": {"url": "http://127.0.0.1:9/stop?t=${target.phidd}"}},
+    ],
+    ids=["uri", "header", "nested body", "text body", "cancel hook"],
+)
+def test_it_refuses_an_unknown_variable_wherever_it_is(fields):
+    problems = refusal(plan_data(http(**fields))).problems
+
+    assert len(problems) == 1
+    assert "step 'call'" in problems[0]
+    assert "unknown variable ${target.phidd}" in problems[0]
+    assert "did you mean ${target.phid}?" in problems[0]
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_unknown_variable_in_a_command_steps_env():
+    command = {"key": "tests", "type": "command", "command": "make", "env": {"X": "${buld.id}"}}
+
+    problems = refusal(plan_data(command)).problems
+
+    assert problems == [
+        "step 'tests': option 'env': unknown variable ${buld.id} (did you mean ${build.id}?)"
+    ]
+
+
+@pytest.mark.django_db
+def test_it_accepts_every_known_variable_and_any_build_parameter():
+    uri = "http://127.0.0.1:9/run?" + "&".join(
+        f"v{n}=${{{name}}}"
+        for n, name in enumerate(
+            [
+                "build.id", "build.phid", "build.generation", "target.id", "target.phid",
+                "target.secret", "step.key", "step.timestamp", "initiator.phid",
+                "buildable.phid", "buildable.object.phid", "buildable.commit", "buildable.ref",
+                "buildable.diff", "buildable.revision", "repository.uri", "build.param.region",
+                "build.param.a/b-c.d",
+            ]
+        )
+    )  # fmt: skip
+
+    plan = import_plan(plan_data(http(uri=uri, body={"${build.param.key}": ["${build.id}"]})))
+
+    assert plan.steps.get().config["uri"] == uri
+
+
+WRONG_TYPES = {
+    "http timeout as text": (http(timeout="soon"), "option 'timeout' must be a number above 0"),
+    "http timeout of 0": (http(timeout=0), "option 'timeout' must be a number above 0"),
+    "http headers as a list": (http(headers=["X-A: b"]), "option 'headers' must be a mapping"),
+    "http max_redirects as text": (
+        http(max_redirects="many"),
+        "option 'max_redirects' must be a whole number of 0 or more",
+    ),
+    "http method unknown": (http(method="BREW"), "option 'method' must be one of GET, POST"),
+    "http uri as a list": (http(uri=["http://a"]), "option 'uri' must be text"),
+    "http body as a number": (http(body=3), "option 'body' must be text, a mapping or a list"),
+    "fail message as a number": (
+        {"key": "call", "type": "fail", "message": 3},
+        "option 'message' must be text",
+    ),
+    "command env as a list": (
+        {"key": "call", "type": "command", "command": "make", "env": ["A=b"]},
+        "option 'env' must be a mapping",
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", WRONG_TYPES, ids=list(WRONG_TYPES))
+def test_it_refuses_an_option_of_the_wrong_type(case):
+    raw, expected = WRONG_TYPES[case]
+
+    problems = refusal(plan_data(raw)).problems
+
+    assert len(problems) == 1
+    assert problems[0].startswith("step 'call': ")
+    assert expected in problems[0]
+
+
+MANY_PROBLEMS = """\
+name: broken
+steps:
+  - key: trigger
+    type: http
+    url: "http://127.0.0.1:9/run?target=${target.phidd}"
+    timout: 30
+  - key: notify
+    type: http
+    uri: "http://127.0.0.1:9/done?build=${build.idd}"
+    wait_for_mesage: true
+    depends_on: [trigger, nowhere]
+  - key: nap
+    type: sleep
+    seconds: -1
+"""
+
+
+@pytest.mark.django_db
+def test_it_reports_every_problem_of_the_file_at_once_with_its_step_and_option(tmp_path):
+    path = write_plan(tmp_path, MANY_PROBLEMS)
+
+    with pytest.raises(CommandError) as refused:
+        run_importplan(path)
+
+    message = str(refused.value)
+    for problem in [
+        "7 problems",
+        "step 'trigger': unknown option 'url' (did you mean 'uri'?)",
+        "step 'trigger': unknown option 'timout' (did you mean 'timeout'?)",
+        "step 'trigger': option 'uri' is required",
+        "step 'notify': option 'uri': unknown variable ${build.idd} (did you mean ${build.id}?)",
+        "step 'notify': unknown option 'wait_for_mesage' (did you mean 'wait_for_message'?)",
+        "step 'nap': option 'seconds' must be a number of seconds, at least 0",
+        "step 'notify' depends on 'nowhere', which is not a step",
+    ]:
+        assert problem in message
+    assert not BuildPlan.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", sorted(EXAMPLE_PLAN.parent.glob("*.yaml")), ids=lambda path: path.name
+)
+def test_every_example_plan_imports(path):
+    assert run_importplan(path).startswith("Imported plan ")

@@ -251,7 +251,7 @@ def test_switched_off_command_steps_are_refused_at_plan_import(settings):
 
 def test_a_command_step_without_a_command_is_refused_at_plan_import():
     plan = {"name": "cmd", "steps": [{"key": "a", "type": "command", "junit": "x.xml"}]}
-    with pytest.raises(PlanError, match="needs a command"):
+    with pytest.raises(PlanError, match="option 'command' is required"):
         import_plan(plan)
 
 

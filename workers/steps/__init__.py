@@ -1,6 +1,7 @@
 """Build step implementations, one module per step type, behind a registry.
 
-``STEP_TYPES`` maps the type name used in plan files (``type: http``) to its class.
+``STEP_TYPES`` maps the type name used in plan files (``type: http``) to its class; each
+class's options are declared in ``builds/step_options.py``, where plan import reads them.
 """
 
 from workers.steps.base import (
@@ -16,7 +17,7 @@ from workers.steps.http import HttpStep
 from workers.steps.simple import FailStep, SleepStep
 
 STEP_TYPES: dict[str, type[BuildStepImplementation]] = {
-    step.name: step
+    step.declaration.name: step
     for step in (
         HttpStep,
         CommandStep,

@@ -1,12 +1,15 @@
 """What every build step implementation shares: its context and how it reports failure."""
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from builds import logs
 from builds.models import BuildTarget
 from builds.secrets import mask_secrets, secret_forms
+from builds.step_options import DECLARATIONS, StepDeclaration
 from builds.variables import target_variables
 
 
@@ -44,6 +47,12 @@ class StepContext:
     @property
     def config(self) -> dict:
         return self.target.config
+
+    def option(self, name: str) -> Any:
+        """The step's option ``name``: the config's value, else the default its type
+        declares (``builds/step_options.py``). KeyError if the type declares no such option."""
+        default = DECLARATIONS[self.target.step_type].option(name).default
+        return self.config.get(name, copy.deepcopy(default))
 
     def write_log(self, source: str, log_type: str, text: str) -> None:
         """Write a whole log to the target, with the target's secrets masked."""
@@ -97,16 +106,15 @@ class MaskedLiveLog:
 
 
 class BuildStepImplementation:
-    """A step type. Subclasses set ``name`` and implement ``run``.
+    """A step type. Subclasses set ``declaration`` (its name and options, which plan import
+    checks: ``builds/step_options.py``) and implement ``run``.
 
-    ``run(context)`` returns normally on success and raises StepFailed (or any exception)
-    on failure. ``supports_wait_for_message`` says whether ``wait_for_message`` makes sense
-    for it (Harbormaster: only steps that hand work to another system).
+    ``run(context)`` returns normally on success and raises StepFailed on failure; any
+    other exception also fails the target, with a one-line reason (``workers.runner``).
     """
 
-    name: str = ""
+    declaration: StepDeclaration
     description: str = ""
-    supports_wait_for_message = False
 
     def run(self, context: StepContext) -> None:
         raise NotImplementedError

@@ -37,19 +37,14 @@ from pathlib import Path
 
 from django.conf import settings
 
-from builds.variables import VARIABLE, substitute
+from builds import step_options
+from builds.variables import substitute
 from workers.steps import artifacts, junit
 from workers.steps.base import BuildStepImplementation, StepAborted, StepContext, StepFailed
 from workers.steps.checkout import clone_repository
 from workers.steps.process import run_streaming
 
 PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
-CONFIG_KEYS = frozenset({"command", "clone", "directory", "env", "timeout", "junit", "artifacts"})
-
-
-def commands_allowed() -> bool:
-    """``HARBOR_ALLOW_COMMAND_STEPS`` (default True): may command steps run at all?"""
-    return settings.HARBOR_ALLOW_COMMAND_STEPS
 
 
 def environment_name(variable: str) -> str:
@@ -60,40 +55,17 @@ def environment_name(variable: str) -> str:
 class CommandStep(BuildStepImplementation):
     """Run a shell command in a fresh working directory, optionally in a clone."""
 
-    name = "command"
+    declaration = step_options.COMMAND
     description = "Run a shell command on the worker (optionally in a clone of the repository)."
 
-    @classmethod
-    def check_config(cls, config: dict) -> None:
-        """Refuse a config that cannot run (called at plan import); raises ValueError."""
-        if not commands_allowed():
-            raise ValueError("command steps are switched off here (HARBOR_ALLOW_COMMAND_STEPS)")
-        unknown = sorted(set(config) - CONFIG_KEYS)
-        if unknown:
-            raise ValueError(f"unknown command step option(s): {', '.join(unknown)}")
-        command = config.get("command")
-        if not isinstance(command, str) or not command.strip():
-            raise ValueError("a command step needs a command (text)")
-        if VARIABLE.search(command):
-            raise ValueError(
-                "variables are not substituted into a command; use the environment, "
-                "e.g. $HARBOR_BUILD_ID for ${build.id}"
-            )
-        if not isinstance(config.get("env", {}), dict):
-            raise ValueError("env must be a mapping of names to values")
-        if not isinstance(config.get("clone", False), bool):
-            raise ValueError("clone must be true or false")
-        _junit_patterns(config)
-        _directory(config)
-        _timeout(config)
-
     def run(self, context: StepContext) -> None:
-        if not commands_allowed():
+        if self.declaration.refusal():
             raise StepFailed("Command steps are switched off on this worker.")
-        try:
-            self.check_config(context.config)
-        except ValueError as exc:
-            raise StepFailed(f"Invalid command step: {exc}.") from exc
+        # Checked again here: this runs code, so a config that bypassed plan import (or
+        # was imported before a rule existed) must not reach the shell.
+        problems = step_options.option_problems(self.declaration, context.config)
+        if problems:
+            raise StepFailed(f"Invalid command step: {'; '.join(problems)}.")
         workspace = Path(tempfile.mkdtemp(prefix="harbor-target-"))
         try:
             self._run_in(workspace, context)
@@ -107,9 +79,9 @@ class CommandStep(BuildStepImplementation):
         try:
             root = workspace / "work"
             root.mkdir()
-            if config.get("clone"):
+            if context.option("clone"):
                 clone_repository(context, root, env, output.append)
-            run_dir = (root / _directory(config)).resolve()
+            run_dir = (root / context.option("directory")).resolve()
             if not run_dir.is_relative_to(root.resolve()) or not run_dir.is_dir():
                 raise StepFailed(f"The directory {config.get('directory')!r} does not exist.")
             output.append(f"$ {config['command']}\n")
@@ -117,13 +89,13 @@ class CommandStep(BuildStepImplementation):
                 ["/bin/sh", "-c", config["command"]],
                 cwd=str(run_dir),
                 env=env,
-                timeout=_timeout(config),
+                timeout=_timeout(context),
                 should_stop=context.should_stop,
                 on_output=output.append,
             )
-            verdict = _verdict(result, _timeout(config))
+            verdict = _verdict(result, _timeout(context))
             output.append(f"\n[harbor] {verdict}\n")
-            _report_junit(context, run_dir, _junit_patterns(config), output, result.exit_code)
+            _report_junit(context, run_dir, _junit_patterns(context), output, result.exit_code)
             if result.stopped_because == "stopped":
                 raise StepAborted("the build target was aborted or claimed by another worker")
             if result.exit_code != 0:
@@ -148,7 +120,7 @@ def command_environment(workspace: Path, context: StepContext) -> dict[str, str]
     env.update(artifacts.consumed_environment(context.target, context.config))
     for name, value in context.variables.items():
         env[environment_name(name)] = value if value is not None else ""
-    for name, value in context.config.get("env", {}).items():
+    for name, value in context.option("env").items():
         env[str(name)] = substitute(str(value), context.variables)
     return env
 
@@ -181,29 +153,12 @@ def _report_junit(context, run_dir, patterns, output, exit_code) -> None:
         raise StepFailed(f"No JUnit report matched {', '.join(patterns)}.")
 
 
-def _junit_patterns(config: dict) -> list[str]:
-    patterns = config.get("junit", [])
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
-        raise ValueError("junit must be a glob or a list of globs")
-    if any(Path(p).is_absolute() or ".." in Path(p).parts for p in patterns):
-        raise ValueError("junit globs must stay inside the working directory")
-    return patterns
+def _junit_patterns(context: StepContext) -> list[str]:
+    """The ``junit`` globs as a list (checked in ``run``: relative, inside)."""
+    patterns = context.option("junit")
+    return [patterns] if isinstance(patterns, str) else patterns
 
 
-def _directory(config: dict) -> str:
-    directory = config.get("directory", ".")
-    if not isinstance(directory, str) or Path(directory).is_absolute():
-        raise ValueError("directory must be a relative path")
-    if ".." in Path(directory).parts:
-        raise ValueError("directory must stay inside the working directory")
-    return directory
-
-
-def _timeout(config: dict) -> float:
-    default = settings.HARBOR_COMMAND_TIMEOUT
-    value = config.get("timeout", default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError("timeout must be a positive number of seconds")
-    return float(value)
+def _timeout(context: StepContext) -> float:
+    """``timeout`` in seconds, else ``HARBOR_COMMAND_TIMEOUT``."""
+    return float(context.option("timeout") or settings.HARBOR_COMMAND_TIMEOUT)

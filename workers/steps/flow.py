@@ -17,13 +17,10 @@ uses what buildables do have, the repository and the ref:
 
 from django.db.models import QuerySet
 
-from builds import engine
+from builds import engine, step_options
 from builds.models import Build
 from workers.steps.base import BuildStepImplementation, StepContext, StepYield
-from workers.steps.simple import check_seconds
 
-DEFAULT_POLL_SECONDS = 5
-MIN_POLL_SECONDS = 1
 RUNNING = (Build.Status.PENDING, Build.Status.BUILDING)
 
 
@@ -43,15 +40,8 @@ def same_line_builds(build: Build) -> QuerySet[Build]:
 class WaitForPreviousBuildsStep(BuildStepImplementation):
     """Wait until builds of this plan on earlier buildables of the same ref are done."""
 
-    name = "wait-for-previous-builds"
+    declaration = step_options.WAIT_FOR_PREVIOUS_BUILDS
     description = "Wait for builds of this plan on earlier buildables of the same ref."
-
-    @classmethod
-    def check_config(cls, config: dict) -> None:
-        """Refuse a ``poll_seconds`` below 1 (the step would poll in a busy loop) or not a
-        number (called at plan import); raises ValueError."""
-        if "poll_seconds" in config:
-            check_seconds(config["poll_seconds"], "poll_seconds", minimum=MIN_POLL_SECONDS)
 
     def run(self, context: StepContext) -> None:
         build = Build.objects.select_related("buildable").get(pk=context.target.build_id)
@@ -64,14 +54,14 @@ class WaitForPreviousBuildsStep(BuildStepImplementation):
                 ids = ", ".join(str(pk) for pk in waiting)
                 context.write_log("flow", "wait", f"Waiting for earlier build(s) {ids}.")
             # Free the worker while waiting: a long wait must not hold a pool process.
-            raise StepYield(float(context.config.get("poll_seconds", DEFAULT_POLL_SECONDS)))
+            raise StepYield(float(context.option("poll_seconds")))
         context.write_log("flow", "wait", "No earlier build of this plan and ref is running.")
 
 
 class AbortOlderBuildsStep(BuildStepImplementation):
     """Send ``abort`` to older incomplete builds of this plan on the same ref."""
 
-    name = "abort-older-builds"
+    declaration = step_options.ABORT_OLDER_BUILDS
     description = "Abort older incomplete builds of this plan on the same ref."
 
     def run(self, context: StepContext) -> None:

@@ -26,22 +26,21 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from builds import step_options
 from builds.egress import refuse_disallowed_redirect, url_refusal
 from builds.secrets import mask_secrets
 from builds.variables import substitute, uri_escape
 from workers.steps.base import BuildStepImplementation, StepContext, StepFailed
 
-METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
+METHODS = set(step_options.HTTP_METHODS)
 MAX_LOGGED_BODY = 1024 * 1024
-DEFAULT_MAX_REDIRECTS = 5
 
 
 class HttpStep(BuildStepImplementation):
     """Make an HTTP request to an outside system."""
 
-    name = "http"
+    declaration = step_options.HTTP
     description = "Make an HTTP request; optionally wait for the system's message."
-    supports_wait_for_message = True
 
     def run(self, context: StepContext) -> None:
         config = context.config
@@ -52,7 +51,7 @@ class HttpStep(BuildStepImplementation):
         if refusal := url_refusal(uri):
             context.write_log(shown_uri, "http.error", refusal)
             raise StepFailed(refusal)
-        method = config.get("method", "POST").upper()
+        method = context.option("method").upper()
         if method not in METHODS:
             raise StepFailed(f"Unsupported HTTP method {method!r}.")
         headers = _headers(config, context.variables)
@@ -68,7 +67,7 @@ class HttpStep(BuildStepImplementation):
                 body=body,
                 auth=_credential(config.get("credential")),
                 timeout=float(config.get("timeout", settings.HARBOR_HTTP_TIMEOUT)),
-                max_redirects=int(config.get("max_redirects", DEFAULT_MAX_REDIRECTS)),
+                max_redirects=int(context.option("max_redirects")),
             )
         except requests.RequestException as exc:
             error = mask_secrets(str(exc), context.variables)

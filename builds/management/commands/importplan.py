@@ -6,7 +6,10 @@ from builds.plans import PlanError, import_plan, load_plan_file
 
 
 class Command(BaseCommand):
-    help = "Create or update a build plan (by name) from a YAML file; see DESIGN.md §4."
+    help = (
+        "Create or update a build plan (by name) from a YAML file; see DESIGN.md §4. A plan "
+        "with problems is refused with all of them listed, and nothing is written."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the plan's YAML file")
@@ -18,7 +21,15 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
         except PlanError as exc:
-            raise CommandError(f"{path}: plan refused: {exc}") from exc
+            raise CommandError(f"{path}: plan refused{_listed(exc.problems)}") from exc
         count = plan.steps.count()
         noun = "step" if count == 1 else "steps"
         self.stdout.write(f"Imported plan {plan.name} ({plan.phid}) with {count} {noun}")
+
+
+def _listed(problems: list[str]) -> str:
+    """The end of the refusal: the one problem after a colon, or how many there are and
+    one indented line each."""
+    if len(problems) == 1:
+        return f": {problems[0]}"
+    return f", {len(problems)} problems:" + "".join(f"\n  {problem}" for problem in problems)
