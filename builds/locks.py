@@ -20,10 +20,21 @@ it keeps one worker running a build's passes while the others hand their update 
   queued task, not one per message. A task lost with the key set delays nothing longer
   than the lease (then the next commit queues again) or the repair task's bound.
 
+- Key ``harbor:target:<id>:queued`` (TTL ``TARGET_MARK_TTL`` past its due time): "a
+  ``run_target`` for this target is queued and no worker has started it"; its value is
+  when the task is due (seconds since the epoch: later than now for a postponed step).
+  Set before the task is published, cleared by the worker that starts it. The repair task
+  re-queues a target only when it has no mark, or its mark is overdue by the repair bound
+  while the targets queue is empty: a task waiting its turn in a busy queue is never
+  duplicated, so repair cannot feed a backlog. Without the queue check, a mark whose task
+  was lost (the publisher died between mark and publish, or a worker holding a postponed
+  task died) would be trusted until it expires.
 - Key ``harbor:engine:waiting_since`` (no TTL): when an update was first requested since
   the engine last finished a pass of any build (seconds since the epoch). Set with the
-  queued mark, cleared after every pass; ``/healthz`` calls the engine stalled when it is
-  older than ``HARBOR_ENGINE_STALL_AFTER``, as when every worker fails its tasks.
+  queued mark, cleared after every pass and by a repair run that found no build with work
+  left behind (so a request whose task was lost with nothing to do cannot leave it);
+  ``/healthz`` calls the engine stalled when it is older than
+  ``HARBOR_ENGINE_STALL_AFTER``, as when every worker fails its tasks.
 
 Keys start with ``HARBOR_QUEUE_PREFIX`` (``harbor:build:<id>`` by default), which a Harbor's
 web and workers must share anyway for its tasks to reach its workers, so Harbors sharing a
@@ -72,6 +83,42 @@ def queued_key(build_id: int) -> str:
     return f"{lock_key(build_id)}:queued"
 
 
+# Seconds a target's queued mark outlives its due time. The Redis transport hands an
+# unacknowledged task back after its visibility timeout (an hour by default), so a task
+# older than this may be lost even in a queue that never empties.
+TARGET_MARK_TTL = 3600
+
+
+def target_queued_key(target_id: int) -> str:
+    return f"{settings.HARBOR_QUEUE_PREFIX}:target:{target_id}:queued"
+
+
+def mark_targets_queued(target_ids: list[int], countdown: float = 0) -> None:
+    """Mark each target as having a ``run_target`` queued, due in ``countdown`` seconds.
+    Call it before publishing the tasks. Redis errors propagate."""
+    due = time.time() + countdown
+    pipe = client().pipeline(transaction=False)
+    for target_id in target_ids:
+        pipe.set(target_queued_key(target_id), due, ex=int(countdown) + TARGET_MARK_TTL)
+    pipe.execute()
+
+
+def clear_target_queued(target_ids: list[int]) -> None:
+    """Clear the targets' queued marks: a worker started their task, or publishing it
+    failed. Redis errors propagate."""
+    if target_ids:
+        client().delete(*(target_queued_key(t) for t in target_ids))
+
+
+def targets_queued_due(target_ids: list[int]) -> dict[int, float]:
+    """``{target id: when its queued task is due}`` for the targets that have a queued
+    mark (seconds since the epoch). Redis errors propagate."""
+    if not target_ids:
+        return {}
+    values = client().mget([target_queued_key(t) for t in target_ids])
+    return {t: float(v) for t, v in zip(target_ids, values, strict=True) if v is not None}
+
+
 def engine_waiting_key() -> str:
     return f"{settings.HARBOR_QUEUE_PREFIX}:engine:waiting_since"
 
@@ -86,6 +133,11 @@ def claim_update_request(build_id: int) -> bool:
     pipe.set(engine_waiting_key(), time.time(), nx=True)
     claimed, _ = pipe.execute()
     return bool(claimed)
+
+
+def clear_engine_waiting() -> None:
+    """Clear ``engine_waiting_since``: the engine has no work waiting that it can see."""
+    client().delete(engine_waiting_key())
 
 
 def engine_waiting_since() -> float | None:

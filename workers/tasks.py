@@ -11,6 +11,7 @@ from celery import shared_task
 from django.conf import settings
 
 from builds import engine, locks
+from builds.engine import dispatch
 from builds.models import BuildTarget
 from workers import cancel_hooks
 from workers.runner import execute_step
@@ -43,6 +44,9 @@ def update_build(build_id: int) -> None:
 def run_target(target_id: int) -> None:
     """Claim the target, run its step, finish it; ``update_build`` fires after commit
     either way (a target already past ``building`` is not run again)."""
+    # The task has reached a worker: from now on, if it is lost, the repair may queue it
+    # again (begin_target's claim, conditional, makes a duplicate harmless).
+    locks.clear_target_queued([target_id])
     claim = engine.begin_target(target_id)
     if claim is None:
         return
@@ -56,17 +60,21 @@ def run_target(target_id: int) -> None:
 @shared_task(acks_late=True)
 def repair_builds() -> None:
     """Hand back work whose follow-up was lost (run by Celery beat; see
-    ``builds.engine.repair``): builds get an ``update_build``, targets a ``run_target``."""
+    ``builds.engine.repair``): builds get an ``update_build`` unless one is already queued,
+    targets a ``run_target`` (only those with none on the way)."""
     lost = engine.find_lost_work(settings.HARBOR_REPAIR_BOUND)
+    if not lost.build_ids:
+        # No build has work waiting for a pass: an old request (its task lost, with
+        # nothing to do) is no sign of a stalled engine.
+        locks.clear_engine_waiting()
     for build_id in lost.build_ids:
         logger.warning("repair: build %s has work its lost update left; updating it", build_id)
-        update_build.delay(build_id)
+        dispatch.request_update(build_id)
     for target_id in lost.target_ids:
         logger.warning(
-            "repair: build target %s was never claimed or its lease expired; running it again",
-            target_id,
+            "repair: build target %s has no run_target on the way; queueing one", target_id
         )
-        run_target.delay(target_id)
+    dispatch.run_targets(lost.target_ids)
 
 
 @shared_task(acks_late=True)
@@ -74,7 +82,7 @@ def expire_waits() -> None:
     """Fire ``update_build`` for builds with a waiting target past its ``wait_timeout``
     (run by Celery beat; the pass settles the target)."""
     for build_id in engine.builds_with_expired_waits():
-        update_build.delay(build_id)
+        dispatch.request_update(build_id)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

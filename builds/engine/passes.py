@@ -32,13 +32,13 @@ MESSAGE = StatusEvent.Cause.MESSAGE
 @dataclass(frozen=True)
 class PassResult:
     """What a pass saw and left: the build's status before and after, its generation, and
-    the ids of the generation's targets left ``pending`` (to be queued after the commit)."""
+    the ids of the targets it created (to be queued after the commit)."""
 
     build_id: int
     old_status: str
     new_status: str
     generation: int
-    pending_target_ids: tuple[int, ...] = ()
+    created_target_ids: tuple[int, ...] = ()
 
     @property
     def completion_changed(self) -> bool:
@@ -55,7 +55,7 @@ def run_pass(build_id: int) -> PassResult:
     complete or left a complete status (its row is locked after the build's, the lock order
     of DESIGN.md §3), and the pass's status events are written in one insert. Raises
     ``Build.DoesNotExist`` for an unknown id; database errors propagate (the caller
-    retries). The pending targets are queued to run after the commit.
+    retries). The targets it created are queued to run after the commit.
     """
     with transaction.atomic(), events_in_one_insert():
         # The plan, buildable and initiator are read only when needed (commands, new
@@ -69,20 +69,25 @@ def run_pass(build_id: int) -> PassResult:
         if build.status == B.PENDING:
             move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
         verdicts = [m for m in messages if m.type in BuildMessage.VERDICTS]
-        pending = _update_steps(build, verdicts) if build.status == B.BUILDING else ()
+        created = _update_steps(build, verdicts) if build.status == B.BUILDING else ()
         _retire_verdicts(verdicts)
-        result = PassResult(build.pk, old_status, build.status, build.generation, pending)
+        result = PassResult(build.pk, old_status, build.status, build.generation, created)
         if result.completion_changed:
             update_buildable(build.buildable_id)
-        transaction.on_commit(lambda: _queue_targets(result))
+        if created:
+            # Each target is queued once, by the pass that created it. Queueing every
+            # pending target after every pass (to pick up one a crash left unqueued) fed a
+            # loop in wide builds: each redundant run_target asked for another pass, which
+            # queued them all again. A target whose task was lost is the repair task's to
+            # find. If the broker fails now, the pass has committed all the same: the
+            # failure is logged and the repair finds the unqueued targets.
+            transaction.on_commit(lambda: dispatch.run_targets(list(created)), robust=True)
     return result
 
 
 def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]:
     """Settle verdicts and timeouts, then fail, pass or deadlock the build or create its
-    runnable targets. Returns the ids of the generation's targets left pending: every one,
-    not only those created now, so a target left pending by a crashed pass is picked up
-    (claims are conditional, so queueing one twice is harmless)."""
+    runnable targets. Returns the ids of the targets created."""
     targets = {t.step_key: t for t in rows.generation_targets(build.pk, build.generation)}
     _consume_verdicts(targets.values(), verdicts)
     _expire_waits(targets.values())
@@ -100,8 +105,8 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]
     elif not status.runnable and not status.waiting and not status.underway:
         move_build(build, B.DEADLOCKED, ENGINE, detail="no step can run")
     else:
-        targets.update((t.step_key, t) for t in _create_targets(build, status.runnable))
-    return tuple(t.pk for t in targets.values() if t.status == T.PENDING)
+        return tuple(t.pk for t in _create_targets(build, status.runnable))
+    return ()
 
 
 def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
@@ -237,8 +242,3 @@ def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
     for target in targets:
         record_event(build_id=build.pk, target=target, from_status="", to=T.PENDING, cause=ENGINE)
     return targets
-
-
-def _queue_targets(result: PassResult) -> None:
-    for target_id in result.pending_target_ids:
-        dispatch.run_target(target_id)

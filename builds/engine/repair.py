@@ -6,12 +6,15 @@ data. The repair looks for exactly what such a loss leaves behind, older than ``
 seconds, and hands it back to the normal path; it never writes a status itself.
 """
 
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from builds import locks
+from builds.engine import dispatch
 from builds.engine.passes import classify_steps
 from builds.models import Build, BuildMessage, BuildTarget
 
@@ -35,7 +38,8 @@ def find_lost_work(bound_seconds: float, limit: int = 500) -> LostWork:
     - building builds whose update after a target's completion was lost: no target
       underway, a target completed before the cutoff, and a pass would act (a step failed,
       all steps complete, or a step is runnable or can never run);
-    - pending targets never claimed, and building targets whose lease has expired.
+    - pending targets never claimed, and building targets whose lease has expired, whose
+      ``run_target`` is not on the way (``not_queued``).
     """
     cutoff = timezone.now() - timedelta(seconds=bound_seconds)
     stale_verdict = BuildMessage.objects.filter(
@@ -64,7 +68,20 @@ def find_lost_work(bound_seconds: float, limit: int = 500) -> LostWork:
     ).values_list("pk", flat=True)[:limit]
     build_ids = list(builds)
     stalled = [pk for pk in _stalled_builds(cutoff, limit) if pk not in build_ids]
-    return LostWork([*build_ids, *stalled][:limit], list(targets))
+    return LostWork([*build_ids, *stalled][:limit], not_queued(list(targets), bound_seconds))
+
+
+def not_queued(target_ids: list[int], bound_seconds: float) -> list[int]:
+    """Those of ``target_ids`` (targets that need a ``run_target``) with none on the way:
+    no queued mark, or a mark overdue by ``bound_seconds`` while the targets queue is
+    empty, so that nothing waiting in it can be that task. A target whose task is waiting
+    its turn behind a backlog is left alone: re-queueing it would only lengthen the
+    backlog. Redis and broker errors propagate."""
+    due = locks.targets_queued_due(target_ids)
+    now = time.time()
+    overdue = {t for t, when in due.items() if when + bound_seconds < now}
+    queue_idle = bool(overdue) and dispatch.queued_task_count("targets") == 0
+    return [t for t in target_ids if t not in due or (queue_idle and t in overdue)]
 
 
 def _stalled_builds(cutoff, limit: int) -> list[int]:

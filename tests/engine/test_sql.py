@@ -1,12 +1,11 @@
 """builds.sql, the hot paths' SQL helpers, against the ORM they stand in for."""
 
-import kombu.exceptions
 import pytest
 
 from accounts.models import ApiToken
-from builds import engine, sql
-from builds.engine import dispatch, rows
-from builds.models import Build, BuildTarget
+from builds import sql
+from builds.engine import rows
+from builds.models import Build
 from tests.engine.conftest import waiting_step
 
 pytestmark = pytest.mark.django_db
@@ -52,24 +51,3 @@ def test_the_token_lookup_returns_the_token_with_its_user(user):
     found = ApiToken.find_active(clear)
     assert (found.pk, found.user.pk, found.user.username) == (token.pk, user.pk, user.username)
     assert ApiToken.find_active(clear + "x") is None
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_broker_error_after_a_pass_committed_is_retried_not_an_error_build(
-    buildable, monkeypatch
-):
-    """The pass commits, then queueing its new targets fails: the task must retry (the
-    pass is safe to run again), and the build must not be set to ``error``."""
-
-    def broker_down(target_id):
-        raise kombu.exceptions.OperationalError("broker down")
-
-    from tests.conftest import make_plan
-
-    monkeypatch.setattr(dispatch, "request_update", lambda build_id: None)
-    monkeypatch.setattr(dispatch, "run_target", broker_down)
-    build = engine.start_build(make_plan("broker", [waiting_step("ci")]), buildable)
-    with pytest.raises(kombu.exceptions.OperationalError):
-        engine.update_build(build.pk)
-    assert Build.objects.get(pk=build.pk).status == "building"
-    assert BuildTarget.objects.get(build=build).status == "pending"

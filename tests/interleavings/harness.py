@@ -34,7 +34,10 @@ class Dispatched:
             "builds.engine.dispatch.update_build",
             lambda build_id, countdown=0: self.updates.append(build_id),
         )
-        monkeypatch.setattr("builds.engine.dispatch.run_target", self.runs.append)
+        monkeypatch.setattr(
+            "builds.engine.dispatch.run_targets",
+            lambda target_ids, countdown=0: self.runs.extend(target_ids),
+        )
         return self
 
 

@@ -95,7 +95,7 @@ def test_a_restart_under_messages_answers_json_503s_and_applies_each_message_onc
 
 
 def test_while_postgresql_is_down_every_write_answers_a_json_503(stack, own_postgres):
-    (build_id, phid), = waiting_builds(stack, 1).items()
+    ((build_id, phid),) = waiting_builds(stack, 1).items()
     message = {"receiver": phid, "type": "pass", "idempotency_key": "down-1"}
     conduit_call = {"receiver": phid, "type": "pass", "__conduit__": {"token": stack.token}}
     conduit_params = {"params": json.dumps(conduit_call)}

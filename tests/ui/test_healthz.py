@@ -11,6 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_healthz_reports_database_and_redis_ok_without_signing_in(client):
+    locks.client().delete(locks.engine_waiting_key())  # other tests' requests left it
     response = client.get(reverse("healthz"))
     assert reverse("healthz") == "/healthz"
     assert response.status_code == 200
@@ -43,3 +44,12 @@ def test_healthz_reports_the_engine_stalled_when_an_update_waits_with_no_pass_fi
         "redis": "ok",
         "engine": "ok",
     }
+
+
+def test_a_repair_run_that_finds_no_work_left_behind_clears_an_old_waiting_mark(client, settings):
+    from workers.tasks import repair_builds
+
+    settings.HARBOR_ENGINE_STALL_AFTER = 60
+    locks.client().set(locks.engine_waiting_key(), time.time() - 61)  # a lost, idle request
+    repair_builds()
+    assert client.get(reverse("healthz")).json()["engine"] == "ok"
