@@ -59,11 +59,12 @@ def is_target_secret(secret: str, target_phid: str) -> bool:
     return hmac.compare_digest(secret.encode("utf-8"), target_secret(target_phid).encode("utf-8"))
 
 
-def mask_secrets(text: str, variables: Mapping[str, str | None]) -> str:
+def mask_secrets(text: str, variables: Mapping[str, str | None], also: Iterable[str] = ()) -> str:
     """``text`` with every secret variable's value (as given, or URI-encoded as a URI or a
-    form would carry it) replaced by ``********``. Use it on anything that shows a
-    substituted URI, header or error message."""
-    for form in secret_forms(variables):
+    form would carry it), and each of ``also`` (a credential's secrets), replaced by
+    ``********``. Use it on anything that shows a substituted URI, header or error message."""
+    # Longest first, so a secret that holds another is masked whole.
+    for form in sorted(secret_forms(variables) | {value for value in also if value}, key=len)[::-1]:
         text = text.replace(form, MASK)
     return text
 

@@ -9,11 +9,12 @@ Environment variables (all optional on a developer machine):
     SECRET_KEY, DEBUG, ALLOWED_HOSTS.
 """
 
-import json
 import os
 from pathlib import Path
 
 import dj_database_url
+
+from harbor.credentials import load_credentials
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -174,9 +175,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
-# Named credentials for HTTP steps, as JSON: {"name": {"username": "…", "password": "…"}}.
-# Plans refer to them by name, so secrets never sit in plan files or logs.
-HARBOR_CREDENTIALS = json.loads(os.environ.get("HARBOR_CREDENTIALS", "{}"))
+# Named credentials for HTTP steps, as JSON: {"name": {"username": "…", "password": "…"}},
+# {"name": {"type": "bearer", "token": "…"}} or {"name": {"type": "header", "header": "…",
+# "value": "…"}} (harbor/credentials.py). Plans refer to them by name, so secrets never sit
+# in plan files or logs. A malformed entry stops Harbor here, at start, rather than a build.
+HARBOR_CREDENTIALS = load_credentials(os.environ.get("HARBOR_CREDENTIALS", "{}"))
 
 # Serve static files straight from the apps' and project's folders, so gunicorn serves them
 # without a collectstatic step (a deployment may still collect them for a proxy).
