@@ -17,7 +17,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -89,7 +89,7 @@ def is_sensitive_name(name: str) -> bool:
     )
 
 
-def mask_config(value: Any, secrets: Iterable[str] = ()) -> Any:
+def mask_config(value: Any, secrets: Collection[str] = ()) -> Any:
     """A copy of ``value`` (a step's configuration: nested dicts, lists and JSON scalars)
     with every secret-looking value replaced by ``MASK``: the whole value of a key named
     like a secret (``is_sensitive_name``, nested dicts included), a string that is an HTTP
@@ -108,7 +108,7 @@ def mask_config(value: Any, secrets: Iterable[str] = ()) -> Any:
     return value
 
 
-def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
+def mask_text(text: str, secrets: Collection[str] = ()) -> str:
     """``text`` with what ``mask_config`` hides in a string replaced by ``MASK``."""
     if CREDENTIAL_VALUE.match(text):
         return MASK

@@ -8,7 +8,7 @@ environment variables).
 """
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -126,10 +126,9 @@ def secret_values(target: BuildTarget) -> list[str]:
     return values
 
 
-def mask_variables(variables: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+def mask_variables(variables: Mapping[str, Any], secrets: Collection[str] = ()) -> dict[str, Any]:
     """``variables`` as they may be shown: a secret variable's value replaced by ``MASK``,
     every other value passed through ``builds.secrets.mask_config`` with ``secrets``."""
-    secrets = list(secrets)
     return {
         name: MASK if is_secret_variable(name) else mask_config(value, secrets)
         for name, value in variables.items()
