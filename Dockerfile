@@ -21,10 +21,12 @@ RUN mkdir harbor builds accounts messages_api workers \
     && pip install --no-cache-dir . \
     && pip uninstall -y harbor
 
-# Harbor runs from /app (templates/ and static/ live beside the packages).
+# Harbor runs from /app (templates/ and static/ live beside the packages). collectstatic
+# needs a SECRET_KEY to start; it signs nothing, so a throwaway one is used and not kept.
 COPY . .
 RUN pip install --no-cache-dir --no-deps -e . \
-    && SECRET_KEY=collectstatic python manage.py collectstatic --noinput \
+    && SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+        python manage.py collectstatic --noinput \
     && useradd --system --home-dir /app harbor \
     && chown -R harbor /app
 USER harbor

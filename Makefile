@@ -10,6 +10,12 @@ MANAGE := $(PYTHON) manage.py
 DB_NAME ?= $(or $(notdir $(firstword $(subst ?, ,$(DATABASE_URL)))),harbor)
 PGARGS := -h 127.0.0.1 -U postgres
 PYTEST_ARGS ?=
+# Harbor refuses to start without a strong SECRET_KEY unless DEBUG is on: what make runs gets
+# the one in the environment, else this checkout's development key (.run/secret-key).
+ifndef SECRET_KEY
+SECRET_KEY := $(shell PYTHON3=$(PYTHON3) bash scripts/dev-secret-key.sh)
+endif
+export SECRET_KEY
 
 .PHONY: install services db migrate demo stop test lint format
 

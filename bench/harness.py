@@ -8,6 +8,7 @@ group when done.
 """
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -55,10 +56,15 @@ CREATE TRIGGER bench_notify_counter AFTER UPDATE ON ceilings_ceilingcounter
 """
 
 
+# One key for the bench and every process it starts (Harbor refuses to start without one).
+SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)
+
+
 def bench_env() -> dict[str, str]:
     """The environment of the bench and of every process it starts."""
     return dict(
         os.environ,
+        SECRET_KEY=SECRET_KEY,
         DJANGO_SETTINGS_MODULE="bench.settings",
         DATABASE_URL=f"{PG}/{BENCH_DB}",
         REDIS_URL=f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}",

@@ -3,9 +3,21 @@ here, but the rows the engine and the API write (buildables, builds, targets, me
 events and what targets report) are shown read-only, since a form saved over one would
 write back what it read (see ``models.EngineOwned``)."""
 
+import json
+from typing import Any
+
 from django.contrib import admin
+from django.utils.html import format_html
 
 from builds import models
+from builds.secrets import mask_config
+from builds.variables import mask_variables, secret_values
+
+
+def masked_json(value: Any) -> str:
+    """``value`` (already masked) as indented JSON, for a read-only admin field: a
+    configuration is shown with its secrets hidden, never as an editable raw field."""
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
 
 
 @admin.register(models.BuildPlan)
@@ -18,7 +30,12 @@ class BuildPlanAdmin(admin.ModelAdmin):
 @admin.register(models.BuildStep)
 class BuildStepAdmin(admin.ModelAdmin):
     list_display = ("key", "plan", "step_type", "wait_for_message")
-    readonly_fields = ("phid",)
+    exclude = ("config",)
+    readonly_fields = ("phid", "masked_config")
+
+    @admin.display(description="config")
+    def masked_config(self, step: models.BuildStep) -> str:
+        return masked_json(mask_config(step.config))
 
 
 class EngineOwnedAdmin(admin.ModelAdmin):
@@ -44,6 +61,20 @@ class BuildAdmin(EngineOwnedAdmin):
     list_display = ("id", "phid", "plan", "status", "generation", "date_created")
     list_filter = ("status",)
     list_select_related = ("plan",)
+    exclude = ("parameters", "plan_snapshot")
+    readonly_fields = ("phid", "status", "generation", "masked_parameters", "masked_snapshot")
+
+    @admin.display(description="parameters")
+    def masked_parameters(self, build: models.Build) -> str:
+        return masked_json(mask_config(build.parameters))
+
+    @admin.display(description="plan snapshot")
+    def masked_snapshot(self, build: models.Build) -> str:
+        # Only each step's config: a step's own "key" is its name in the plan, not a secret.
+        steps = [
+            {**step, "config": mask_config(step.get("config", {}))} for step in build.plan_snapshot
+        ]
+        return masked_json(steps)
 
 
 @admin.register(models.BuildTarget)
@@ -51,6 +82,23 @@ class BuildTargetAdmin(EngineOwnedAdmin):
     list_display = ("id", "phid", "build", "step_key", "generation", "status", "attempt")
     list_filter = ("status",)
     list_select_related = ("build__plan",)
+    exclude = ("config", "variables")
+    readonly_fields = (
+        "phid",
+        "status",
+        "attempt",
+        "lease_expires",
+        "masked_config",
+        "masked_variables",
+    )
+
+    @admin.display(description="config")
+    def masked_config(self, target: models.BuildTarget) -> str:
+        return masked_json(mask_config(target.config, secret_values(target)))
+
+    @admin.display(description="variables")
+    def masked_variables(self, target: models.BuildTarget) -> str:
+        return masked_json(mask_variables(target.variables, secret_values(target)))
 
 
 @admin.register(models.BuildMessage)

@@ -11,13 +11,13 @@ environment variables).
 
 import difflib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from builds.models import Build, BuildTarget
-from builds.secrets import target_secret
+from builds.secrets import MASK, SECRET_VARIABLES, is_sensitive_name, mask_config, target_secret
 
 VARIABLE = re.compile(r"\$\{([a-z0-9._/-]+)\}")
 PARAMETER_NAME = re.compile(r"[a-z0-9._/-]+")
@@ -42,6 +42,10 @@ VARIABLE_NAMES = (
     "target.phid",
     "target.secret",
 )
+# Harbor's own variables that hold no secret, whatever their names look like ("step.key").
+PUBLIC_VARIABLES = frozenset(VARIABLE_NAMES) - {"target.secret"}
+# Shorter values of secret variables are not searched for in other text (too many false hits).
+MIN_SECRET_LENGTH = 4
 
 
 def parameter_name_problem(names: Iterable[str]) -> str | None:
@@ -146,3 +150,34 @@ def substitute(
 def uri_escape(value: str) -> str:
     """Percent-encode a value for a URI, keeping ``/`` (PHP's rawurlencode but for ``/``)."""
     return quote(value, safe="/")
+
+
+def is_secret_variable(name: str) -> bool:
+    """Whether the variable ``name`` holds a secret: ``target.secret``, or any variable but
+    Harbor's public ones whose name looks secret (``build.param.api_token``)."""
+    if name in SECRET_VARIABLES:
+        return True
+    return name not in PUBLIC_VARIABLES and is_sensitive_name(name.removeprefix(PARAMETER_PREFIX))
+
+
+def secret_values(target: BuildTarget) -> list[str]:
+    """The values to mask wherever they appear in what ``target`` shows: its callback
+    secret and the values (of at least ``MIN_SECRET_LENGTH`` characters) of its secret
+    variables."""
+    values = [
+        str(value)
+        for name, value in (target.variables or {}).items()
+        if is_secret_variable(name) and value and len(str(value)) >= MIN_SECRET_LENGTH
+    ]
+    if target.phid:
+        values.append(target_secret(target.phid))
+    return values
+
+
+def mask_variables(variables: Mapping[str, Any], secrets: Collection[str] = ()) -> dict[str, Any]:
+    """``variables`` as they may be shown: a secret variable's value replaced by ``MASK``,
+    every other value passed through ``builds.secrets.mask_config`` with ``secrets``."""
+    return {
+        name: MASK if is_secret_variable(name) else mask_config(value, secrets)
+        for name, value in variables.items()
+    }

@@ -79,13 +79,6 @@ user.save()"
     (umask 077 && echo "$password" >"$RUN/admin-password")
 }
 
-secret_key() {  # one key per checkout, so sign-ins survive a restart of the demo
-    if [ ! -s "$RUN/secret-key" ]; then
-        (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$RUN/secret-key")
-    fi
-    cat "$RUN/secret-key"
-}
-
 start_all() {
     local began token commit status=0
     began=$(date +%s)
@@ -94,7 +87,8 @@ start_all() {
     refuse_busy_port "$WEB_URL/healthz"
     refuse_busy_port "$CI_URL/done"
 
-    SECRET_KEY=$(secret_key)
+    # Every process below gets the same key: the one `make` passes on, else the checkout's.
+    SECRET_KEY=${SECRET_KEY:-$(PYTHON3=$PY bash scripts/dev-secret-key.sh)}
     export SECRET_KEY
     reset_admin
     token=$("$PY" manage.py createapitoken external-ci | tail -n 1)

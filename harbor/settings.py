@@ -6,14 +6,19 @@ Environment variables (all optional on a developer machine):
     HARBOR_BASE_URL   Absolute URL users reach Harbor at; used in links printed by commands.
     HARBOR_QUEUE_PREFIX  Prefix of Celery queue names (tests use their own, so a worker
                       running elsewhere on the machine never takes their tasks).
-    SECRET_KEY, DEBUG, ALLOWED_HOSTS.
+    SECRET_KEY        Required unless DEBUG is on (Harbor refuses to start without a strong
+                      one); the same value for every process.
+    DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS.
+    HARBOR_HTTPS, HARBOR_BEHIND_PROXY, HARBOR_HSTS_SECONDS  Serving over HTTPS (below).
 """
 
-import json
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from harbor.credentials import load_credentials
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,12 +37,47 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "harbor-insecure-development-key-change-me")
+def weak_secret_key(key: str) -> bool:
+    """Whether ``key`` fails Django's own test of a secret key (``check --deploy``'s
+    security.W009): fewer than 50 characters or 5 different ones, or Django's
+    ``django-insecure-`` prefix of generated development keys."""
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")
+
+
 DEBUG = env_bool("DEBUG", False)
+# Sessions, CSRF tokens and every target's callback secret (builds/secrets.py) derive from
+# SECRET_KEY, so with a known key anyone could forge a target's verdict: without DEBUG,
+# Harbor refuses to start rather than fall back to a key anyone can read here.
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if weak_secret_key(SECRET_KEY):
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is missing or insecure (it needs at least 50 characters, 5 of them "
+            "different, and no 'django-insecure-' prefix). Set it in the environment of "
+            "every Harbor process (web, workers, beat, manage.py), to the same value, e.g. "
+            "one made by: python -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+            "For development only, DEBUG=1 lets Harbor use a public key instead."
+        )
+    SECRET_KEY = SECRET_KEY or "django-insecure-harbor-development-key"
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "*").split(",")
 CSRF_TRUSTED_ORIGINS = [
     origin for origin in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if origin
 ]
+
+# Served over HTTPS (HARBOR_HTTPS): cookies only over HTTPS, plain HTTP redirected (but for
+# /healthz, which load balancers probe over plain HTTP), and HSTS for a year unless told.
+HARBOR_HTTPS = env_bool("HARBOR_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HARBOR_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("HARBOR_HSTS_SECONDS", 365 * 24 * 3600 if HARBOR_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+# Behind a proxy that ends TLS (HARBOR_BEHIND_PROXY), the request is HTTPS when the proxy
+# says so; the proxy must set (not pass on) X-Forwarded-Proto.
+if env_bool("HARBOR_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS preloading commits a whole registered domain to HTTPS in browsers, a choice for the
+# domain's owner (and one made on the domain itself, where Harbor seldom lives): not asked.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -179,9 +219,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
-# Named credentials for HTTP steps, as JSON: {"name": {"username": "…", "password": "…"}}.
-# Plans refer to them by name, so secrets never sit in plan files or logs.
-HARBOR_CREDENTIALS = json.loads(os.environ.get("HARBOR_CREDENTIALS", "{}"))
+# Named credentials for HTTP steps, as JSON: {"name": {"username": "…", "password": "…"}},
+# {"name": {"type": "bearer", "token": "…"}} or {"name": {"type": "header", "header": "…",
+# "value": "…"}} (harbor/credentials.py). Plans refer to them by name, so secrets never sit
+# in plan files or logs. A malformed entry stops Harbor here, at start, rather than a build.
+HARBOR_CREDENTIALS = load_credentials(os.environ.get("HARBOR_CREDENTIALS", "{}"))
 
 # Serve static files straight from the apps' and project's folders, so gunicorn serves them
 # without a collectstatic step (a deployment may still collect them for a proxy).
@@ -218,6 +260,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Schema-generation notes are about the API's description, not about a deployment, so
+    # they stay out of ``check --deploy``: see them with ``manage.py spectacular --validate``.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 # Largest Conduit call body and JUnit report accepted, in bytes.
 HARBOR_CONDUIT_MAX_BODY_BYTES = env_int("HARBOR_CONDUIT_MAX_BODY_BYTES", 16 * 1024 * 1024)

@@ -1,9 +1,12 @@
 """Test settings: Harbor's own settings, with Celery queues and a Redis database number of
 the test run's own, so a Harbor worker running elsewhere on the machine never takes the
-tests' tasks (and the tests' workers never take its)."""
+tests' tasks (and the tests' workers never take its), and a secret key of its own (set in
+the environment, so the worker processes a test starts share it)."""
 
 import os
+import secrets
 
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("HARBOR_QUEUE_PREFIX", f"harbortest{os.getpid()}")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("HARBOR_REPAIR_BOUND", "30")

@@ -6,7 +6,6 @@ SVG, so no font or CDN is needed).
 
 import json
 import math
-import re
 from datetime import datetime, timedelta
 
 from django import template
@@ -14,12 +13,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from builds import variables as build_variables
 from builds.queries import safe_uri
-
-try:  # pragma: no cover - builds.secrets lands alongside the UI
-    from builds import secrets as _secrets
-except ImportError:  # pragma: no cover
-    _secrets = None
+from builds.secrets import MASK, mask_config
 
 register = template.Library()
 
@@ -154,57 +150,48 @@ def target_status_for(target, since: datetime | None) -> str:
     return target.status if took == "—" else f"{target.status} after {took}"
 
 
-# Names of settings whose values are never shown: passwords, secrets, tokens, keys.
-SENSITIVE_NAME = re.compile(r"passw|secret|token|credential|api[_.-]?key|private", re.I)
-MASK = "••••••••"
-MIN_SECRET_LENGTH = 4  # shorter values are not searched for in other text
+@register.filter
+def config_rows(target) -> list[tuple[str, str, bool]]:
+    """``target``'s configuration as ``masked_items`` shows it, with every secret hidden
+    (``builds.secrets.mask_config``), the target's callback secret and secret variables'
+    values included."""
+    secrets = build_variables.secret_values(target)
+    return masked_items(mask_config(target.config or {}, secrets))
 
 
 @register.filter
-def masked_items(mapping, secrets: list[str] | None = None) -> list[tuple[str, str, bool]]:
-    """``mapping`` (a target's config or variables) as ``[(name, shown value, masked)]``
-    sorted by name: nested dicts flattened to dotted names, values shown as text (JSON for
-    non-strings), a value whose name looks sensitive replaced by a mask, and every secret
-    value in ``secrets`` masked wherever it appears inside other values."""
+def variable_rows(target) -> list[tuple[str, str, bool]]:
+    """``target``'s variables as ``masked_items`` shows them, secret ones hidden
+    (``builds.variables.mask_variables``)."""
+    secrets = build_variables.secret_values(target)
+    return masked_items(build_variables.mask_variables(target.variables or {}, secrets))
+
+
+@register.filter
+def parameter_rows(parameters: dict) -> list[tuple[str, str, bool]]:
+    """A build's parameters as ``masked_items`` shows them, those named like secrets (and
+    secret-looking values) hidden."""
+    return masked_items(mask_config(parameters or {}))
+
+
+def masked_items(mapping: dict) -> list[tuple[str, str, bool]]:
+    """An already masked ``mapping`` as ``[(name, shown value, masked)]`` sorted by name:
+    nested dicts flattened to dotted names, values shown as text (JSON for non-strings),
+    ``masked`` telling whether the value holds a mask."""
     rows = []
-    for name, value in _flatten(mapping or {}):
-        if SENSITIVE_NAME.search(name):
-            rows.append((name, MASK, True))
-            continue
+    for name, value in _flatten(mapping):
         text = value if isinstance(value, str) else json.dumps(value)
-        hidden = _mask_secrets(text, secrets or [])
-        rows.append((name, hidden, hidden != text))
+        rows.append((name, text, MASK in text))
     return sorted(rows)
-
-
-@register.filter
-def secret_values(target) -> list[str]:
-    """Values to mask wherever they appear in ``target``'s configuration and variables: its
-    variables whose names look sensitive, and its callback secret (``${target.secret}``)
-    when ``builds.secrets`` derives one."""
-    values = [
-        str(value)
-        for name, value in _flatten(target.variables or {})
-        if SENSITIVE_NAME.search(name) and len(str(value)) >= MIN_SECRET_LENGTH
-    ]
-    if _secrets is not None and getattr(target, "phid", ""):
-        values.append(_secrets.target_secret(target.phid))
-    return values
 
 
 def _flatten(mapping: dict, prefix: str = ""):
     for name, value in mapping.items():
         full = f"{prefix}{name}"
-        if isinstance(value, dict) and value and not SENSITIVE_NAME.search(full):
+        if isinstance(value, dict) and value:
             yield from _flatten(value, f"{full}.")
         else:
             yield full, value
-
-
-def _mask_secrets(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
 
 
 @register.filter

@@ -4,9 +4,11 @@ import base64
 import json
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from werkzeug import Response
 
 from builds.models import BuildLog
+from harbor.credentials import load_credentials
 from tests.steps.conftest import log_text, make_target, run_step
 from workers.steps import StepFailed
 
@@ -108,6 +110,89 @@ def test_an_unknown_credential_fails_the_step(buildable, httpserver, settings):
     target = make_target("http", {"uri": httpserver.url_for("/"), "credential": "x"}, buildable)
     with pytest.raises(StepFailed, match="No credential named 'x'"):
         run_step(target)
+
+
+def test_a_bearer_credential_is_sent_as_a_bearer_token_and_never_logged(
+    buildable, httpserver, settings
+):
+    settings.HARBOR_CREDENTIALS = {"ci": {"type": "bearer", "token": "tok-7e1d-bearer"}}
+    httpserver.expect_oneshot_request(
+        "/bearer", headers={"Authorization": "Bearer tok-7e1d-bearer"}
+    ).respond_with_data("echo tok-7e1d-bearer")
+    target = make_target(
+        "http", {"uri": httpserver.url_for("/bearer"), "credential": "ci"}, buildable
+    )
+    run_step(target)
+    httpserver.check_assertions()
+    logged = all_logs(target)
+    assert "echo ********" in logged and "tok-7e1d-bearer" not in logged
+    assert "Authorization: ******** (credential 'ci')" in log_text(target, "http.request")
+
+
+def test_a_header_credential_is_sent_in_its_header_and_never_logged(
+    buildable, httpserver, settings
+):
+    settings.HARBOR_CREDENTIALS = {
+        "deploy": {"type": "header", "header": "X-Api-Key", "value": "key-93f0-header"}
+    }
+    httpserver.expect_oneshot_request(
+        "/key", headers={"X-Api-Key": "key-93f0-header"}
+    ).respond_with_data("ok")
+    config = {"uri": httpserver.url_for("/key"), "credential": "deploy", "method": "GET"}
+    target = make_target("http", config, buildable)
+    run_step(target)
+    httpserver.check_assertions()
+    assert "key-93f0-header" not in all_logs(target)
+
+
+def test_a_header_credential_does_not_follow_a_redirect_to_another_host(
+    buildable, httpserver, settings
+):
+    settings.HARBOR_CREDENTIALS = {
+        "deploy": {"type": "header", "header": "X-Api-Key", "value": "key-93f0-header"}
+    }
+    # The same server under another host name: localhost and 127.0.0.1.
+    start = httpserver.url_for("/start").replace("localhost", "127.0.0.1")
+    elsewhere = start.replace("127.0.0.1", "localhost").replace("/start", "/elsewhere")
+    httpserver.expect_oneshot_request("/start").respond_with_data(
+        "", status=302, headers={"Location": elsewhere}
+    )
+    httpserver.expect_oneshot_request("/elsewhere").respond_with_data("arrived")
+    config = {"uri": start, "credential": "deploy", "method": "GET"}
+    run_step(make_target("http", config, buildable))
+    first, second = (request for request, _ in httpserver.log)
+    assert first.headers.get("X-Api-Key") == "key-93f0-header"
+    assert second.headers.get("X-Api-Key") is None
+
+
+@pytest.mark.parametrize(
+    ("entries", "named"),
+    [
+        ('{"ci": {"username": "robot"}}', "'ci'.*password"),
+        ('{"ci": {"type": "bearer", "token": ""}}', "'ci'.*token"),
+        ('{"ci": {"type": "header", "value": "v-secret"}}', "'ci'.*header"),
+        ('{"ci": {"type": "header", "header": "X-A\\nB", "value": "v-secret"}}', "'ci'.*header"),
+        ('{"ci": {"type": "header", "header": "X-Key", "value": "v-se\\ncret"}}', "'ci'.*value"),
+        ('{"ci": {"type": "oauth", "token": "v-secret"}}', "'ci'.*oauth"),
+        ('{"ci": {"type": "bearer", "token": "v-secret", "tokn": "x"}}', "'ci'.*tokn"),
+        ('{"ci": "v-secret"}', "'ci'"),
+        ('["v-secret"]', "JSON object"),
+        ("{not json", "JSON"),
+    ],
+)
+def test_it_refuses_a_malformed_credential_naming_the_entry_not_the_secret(entries, named):
+    with pytest.raises(ImproperlyConfigured, match=named) as refused:
+        load_credentials(entries)
+    assert "HARBOR_CREDENTIALS" in str(refused.value)
+    assert "v-secret" not in str(refused.value) and "v-se" not in str(refused.value)
+
+
+def test_it_accepts_basic_bearer_and_header_credentials():
+    entries = (
+        '{"a": {"username": "u", "password": "p"}, "b": {"type": "bearer", "token": "t"},'
+        ' "c": {"type": "header", "header": "X-Api-Key", "value": "v"}}'
+    )
+    assert set(load_credentials(entries)) == {"a", "b", "c"}
 
 
 def test_a_non_2xx_answer_fails_and_the_response_is_logged(buildable, httpserver):

@@ -92,7 +92,7 @@ def test_configuration_and_variables_mask_secrets(signed_in, buildable):
     html = get(signed_in, build.get_absolute_url())
     for secret in ("s3cr3t-value", "hunter22", "tok-123"):
         assert secret not in html
-    assert "https://ci/run?key=••••••••" in html and "auth.password" in html
+    assert "https://ci/run?key=********" in html and "auth" in html
     assert ">7</code>" in html  # harmless variables stay readable
 
 

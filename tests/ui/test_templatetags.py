@@ -6,14 +6,15 @@ from types import SimpleNamespace
 from django.utils import timezone
 
 from builds.queries import in_dependency_order
+from builds.secrets import MASK
 from builds.templatetags.harbor_ui import (
-    MASK,
+    config_rows,
     duration,
     format_seconds,
-    masked_items,
     status_badge,
     target_ran,
     target_status_for,
+    variable_rows,
 )
 
 START = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -41,21 +42,31 @@ def test_a_badge_carries_its_status_as_text_and_an_icon_not_only_colour():
 
 
 def test_settings_named_like_secrets_are_masked_and_nested_ones_flattened():
-    rows = masked_items({"uri": "https://x/?k=abcd1234", "auth": {"password": "pw", "user": "u"}})
-    assert rows == [
-        ("auth.password", MASK, True),
-        ("auth.user", "u", False),
+    target = SimpleNamespace(
+        phid="",
+        variables={},
+        config={"uri": "https://x/?k=abcd1234", "login": {"password": "pw", "user": "u"}},
+    )
+    assert config_rows(target) == [
+        ("login.password", MASK, True),
+        ("login.user", "u", False),
         ("uri", "https://x/?k=abcd1234", False),
     ]
-    assert masked_items({"Api_Token": "t", "secret": {"a": 1}}) == [
-        ("Api_Token", MASK, True),
-        ("secret", MASK, True),
+    target.config = {"Api_Token": "t", "secret": {"a": 1}}
+    assert config_rows(target) == [("Api_Token", MASK, True), ("secret", MASK, True)]
+
+
+def test_secret_variables_values_are_masked_wherever_they_appear():
+    target = SimpleNamespace(
+        phid="",
+        variables={"build.param.deploy_token": "abcd1234", "step.key": "deploy"},
+        config={"uri": "https://x/?k=abcd1234", "n": 3},
+    )
+    assert config_rows(target) == [("n", "3", False), ("uri", f"https://x/?k={MASK}", True)]
+    assert variable_rows(target) == [
+        ("build.param.deploy_token", MASK, True),
+        ("step.key", "deploy", False),
     ]
-
-
-def test_secret_values_are_masked_wherever_they_appear():
-    rows = masked_items({"uri": "https://x/?k=abcd1234", "n": 3}, ["abcd1234"])
-    assert rows == [("n", "3", False), ("uri", f"https://x/?k={MASK}", True)]
 
 
 def test_steps_are_ordered_after_what_they_depend_on_and_cycles_go_last():

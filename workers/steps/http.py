@@ -4,14 +4,16 @@ Follows Harbormaster's ``HarbormasterHTTPRequestBuildStepImplementation`` (spec 
 ``uri`` takes variables, URI-encoded; ``method`` defaults to POST; a ``credential`` adds
 HTTP basic auth; any 2xx succeeds and anything else (or no answer within ``timeout``)
 fails; the response's status line, headers and body go to the target's log. Beyond it,
-``headers`` and a ``body`` may be set, and the number of redirects is bounded.
+``headers`` and a ``body`` may be set, a credential may also be a bearer token or a header
+of its own, and the number of redirects is bounded.
 
 Config: ``uri`` (required), ``method`` (GET/POST/PUT/DELETE/PATCH), ``headers`` (map; values
 take variables, unescaped, and a value that would hold a line break is refused),
 ``body`` (see below), ``credential`` (the name of an entry of the ``HARBOR_CREDENTIALS``
-setting, a map of ``{"username", "password"}``, so secrets stay out of plan files; the
-credential is never written to a log), ``timeout`` (seconds), ``max_redirects`` (default 5;
-0 refuses any redirect; requests drops the credential on a redirect to another host).
+setting, see ``harbor.credentials``, so secrets stay out of plan files; the credential is
+never written to a log, and its secret is masked in what the server answers),
+``timeout`` (seconds), ``max_redirects`` (default 5; 0 refuses any redirect; the credential
+is dropped on a redirect to another host).
 
 ``body`` escaping, per field: a mapping or list is sent as JSON (``Content-Type:
 application/json`` unless a header says otherwise), with variables substituted into every
@@ -25,11 +27,13 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from builds import step_options
 from builds.egress import refuse_disallowed_redirect, url_refusal
-from builds.secrets import mask_secrets
+from builds.secrets import MASK, mask_secrets
 from builds.variables import substitute, uri_escape
+from harbor.credentials import Credential, credential
 from workers.steps.base import BuildStepImplementation, StepContext, StepFailed
 
 METHODS = set(step_options.HTTP_METHODS)
@@ -56,8 +60,10 @@ class HttpStep(BuildStepImplementation):
             raise StepFailed(f"Unsupported HTTP method {method!r}.")
         headers = _headers(config, context.variables)
         body = _body(config, context.variables, headers)
+        auth = _credential(config.get("credential"))
+        hidden = auth.secrets if auth else ()
         context.write_log(
-            shown_uri, "http.request", _describe_request(method, shown_uri, headers, body)
+            shown_uri, "http.request", _describe_request(method, shown_uri, headers, body, auth)
         )
         try:
             response = _send(
@@ -65,15 +71,15 @@ class HttpStep(BuildStepImplementation):
                 uri,
                 headers=headers,
                 body=body,
-                auth=_credential(config.get("credential")),
+                auth=auth,
                 timeout=float(config.get("timeout", settings.HARBOR_HTTP_TIMEOUT)),
                 max_redirects=int(context.option("max_redirects")),
             )
         except requests.RequestException as exc:
-            error = mask_secrets(str(exc), context.variables)
+            error = mask_secrets(str(exc), context.variables, hidden)
             context.write_log(shown_uri, "http.error", error)
             raise StepFailed(f"{method} {shown_uri} failed: {error}") from exc
-        _log_response(context, shown_uri, response)
+        _log_response(context, shown_uri, response, hidden)
         if not 200 <= response.status_code < 300:
             raise StepFailed(f"{method} {shown_uri} answered HTTP {response.status_code}.")
 
@@ -116,52 +122,89 @@ def _substitute_all(value: Any, variables: dict) -> Any:
     return value
 
 
+class CredentialAuth(requests.auth.AuthBase):
+    """Adds a credential's header to a request (as ``requests`` auth, so a ``.netrc`` entry
+    never replaces it)."""
+
+    def __init__(self, credential: Credential):
+        self.credential = credential
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers[self.credential.header] = self.credential.value
+        return request
+
+
+class CredentialSession(requests.Session):
+    """A session that drops the credential's header on a redirect to another host, as
+    ``requests`` does for ``Authorization`` only: an ``X-Api-Key`` would otherwise follow."""
+
+    credential_header: str | None = None
+
+    def rebuild_auth(self, prepared_request, response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        moved = self.should_strip_auth(response.request.url, prepared_request.url)
+        if moved and self.credential_header:
+            prepared_request.headers.pop(self.credential_header, None)
+
+
 def _send(
     method: str,
     uri: str,
     *,
     headers: dict[str, str],
     body: bytes | None,
-    auth: tuple[str, str] | None,
+    auth: Credential | None,
     timeout: float,
     max_redirects: int,
 ) -> requests.Response:
     """Send the request, following at most ``max_redirects`` redirects (more raises
     ``requests.TooManyRedirects``, a ``RequestException``)."""
-    with requests.Session() as session:
+    with CredentialSession() as session:
+        session.credential_header = auth.header if auth else None
         session.max_redirects = max(max_redirects, 0)
         return session.request(
             method,
             uri,
             headers=headers,
             data=body,
-            auth=auth,
+            auth=CredentialAuth(auth) if auth else None,
             timeout=timeout,
             allow_redirects=max_redirects > 0,
             hooks={"response": refuse_disallowed_redirect} if max_redirects > 0 else None,
         )
 
 
-def _describe_request(method: str, uri: str, headers: dict[str, str], body: bytes | None) -> str:
+def _describe_request(
+    method: str, uri: str, headers: dict[str, str], body: bytes | None, auth: Credential | None
+) -> str:
     """The request as logged: method, URI, the configured headers' names (values may be
-    tokens) and the body's size; the credential never appears."""
+    tokens), the credential's header and name (its value masked) and the body's size."""
     lines = [f"{method} {uri}"] + [f"{name}: (set)" for name in headers]
+    if auth:
+        lines.append(f"{auth.header}: {MASK} (credential {auth.name!r})")
     if body is not None:
         lines.append(f"({len(body)} bytes of body)")
     return "\n".join(lines)
 
 
-def _credential(name: str | None) -> tuple[str, str] | None:
+def _credential(name: str | None) -> Credential | None:
+    """The ``HARBOR_CREDENTIALS`` entry ``name`` (None for no name). Raises StepFailed if
+    there is none, or if it is malformed (the settings refuse that at start; a test or a
+    changed setting may not)."""
     if not name:
         return None
     credentials = settings.HARBOR_CREDENTIALS
     if name not in credentials:
         raise StepFailed(f"No credential named {name!r} is configured (HARBOR_CREDENTIALS).")
-    entry = credentials[name]
-    return entry["username"], entry["password"]
+    try:
+        return credential(name, credentials[name])
+    except ImproperlyConfigured as exc:
+        raise StepFailed(str(exc)) from exc
 
 
-def _log_response(context: StepContext, uri: str, response: requests.Response) -> None:
+def _log_response(
+    context: StepContext, uri: str, response: requests.Response, hidden: tuple[str, ...]
+) -> None:
     head = "\n".join(
         [f"HTTP {response.status_code} {response.reason}"]
         + [f"{name}: {value}" for name, value in response.headers.items()]
@@ -172,7 +215,7 @@ def _log_response(context: StepContext, uri: str, response: requests.Response) -
         )
         head = f"Redirected: {hops}\n{head}"
     # A system that echoes the callback secret back must not get it into the log either.
-    context.write_log(uri, "http.head", mask_secrets(head, context.variables))
+    context.write_log(uri, "http.head", mask_secrets(head, context.variables, hidden))
     context.write_log(
-        uri, "http.body", mask_secrets(response.text[:MAX_LOGGED_BODY], context.variables)
+        uri, "http.body", mask_secrets(response.text[:MAX_LOGGED_BODY], context.variables, hidden)
     )
