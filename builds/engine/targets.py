@@ -190,8 +190,26 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
         )
         if moved and error is not None:
             logs.write(target, "harbor", "error", error)
+        elif not moved:
+            _log_discarded_result(claim, outcome, detail)
         request_update(target.build_id)
     return moved
+
+
+def _log_discarded_result(claim: Claim, outcome: str, detail: str) -> None:
+    """Say on the target's log that a finish came too late to count: its claim had lapsed
+    and another was made, or the target was settled (aborted, say) meanwhile. Without it,
+    a worker that was cut off past its lease would see its step's result vanish."""
+    now = BuildTarget.objects.filter(pk=claim.target.pk).values("status", "attempt").first()
+    if now is None:
+        return
+    result = f"{outcome}: {detail}" if detail else outcome
+    text = (
+        f"Attempt {claim.attempt} finished ({result}), but its claim was no longer current: "
+        f"the target is {now['status']}, on attempt {now['attempt']}. This result was "
+        "discarded."
+    )
+    logs.write(claim.target, "harbor", "discarded", text)
 
 
 def wait_deadline(target: BuildTarget):

@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from builds import engine
-from builds.models import BuildMessage, BuildTarget, StatusEvent
+from builds import engine, logs
+from builds.models import BuildLog, BuildMessage, BuildTarget, StatusEvent
 from tests.engine.conftest import waiting_step
 
 pytestmark = pytest.mark.django_db
@@ -116,6 +116,19 @@ def test_a_worker_whose_claim_was_taken_over_cannot_finish_the_target(start, set
     assert driver.target("ci").status == "building"
     assert engine.finish_target(current)
     assert driver.target("ci").status == "waiting"
+
+
+def test_a_late_finish_says_on_the_targets_log_that_its_result_was_discarded(start, settings):
+    settings.HARBOR_TARGET_LEASE = -1  # every lease is already expired
+    driver = start([waiting_step("ci")])
+    stale = driver.claim("ci")
+    driver.claim("ci")
+    assert not engine.finish_target(stale, error="late failure")
+    log = BuildLog.objects.get(target=driver.target("ci"), log_type="discarded")
+    assert "".join(logs.iter_text(log)) == (
+        "Attempt 1 finished (failed: late failure), but its claim was no longer current: "
+        "the target is building, on attempt 2. This result was discarded."
+    )
 
 
 def test_a_target_is_not_claimed_twice_while_its_lease_holds(start):
