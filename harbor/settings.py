@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
 from harbor.credentials import load_credentials
@@ -190,6 +191,12 @@ REST_FRAMEWORK = {
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = f"{HARBOR_QUEUE_PREFIX}.targets"
+# Every queue Harbor uses: a worker started without -Q serves them all, so a newcomer's
+# `celery -A harbor worker` runs the engine too; -Q picks some (see README "Processes").
+CELERY_TASK_QUEUES = [
+    Queue(f"{HARBOR_QUEUE_PREFIX}.engine"),
+    Queue(f"{HARBOR_QUEUE_PREFIX}.targets"),
+]
 CELERY_TASK_ROUTES = {
     "workers.tasks.update_build": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
     "workers.tasks.repair_builds": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},

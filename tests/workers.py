@@ -37,10 +37,12 @@ def worker_env(**overrides: str) -> dict[str, str]:
 
 class WorkerProcess:
     """One ``celery worker`` process consuming this run's engine and target queues (or those
-    of ``HARBOR_QUEUE_PREFIX`` when ``env`` gives one)."""
+    of ``HARBOR_QUEUE_PREFIX`` when ``env`` gives one); ``queues=None`` starts it without
+    ``-Q``, as a newcomer would."""
 
-    def __init__(self, concurrency: int = 2, queues: str = "engine,targets", **env: str):
+    def __init__(self, concurrency: int = 2, queues: str | None = "engine,targets", **env: str):
         prefix = env.get("HARBOR_QUEUE_PREFIX", settings.HARBOR_QUEUE_PREFIX)
+        chosen = ["-Q", ",".join(f"{prefix}.{q}" for q in queues.split(","))] if queues else []
         self.command = [
             sys.executable,
             "-m",
@@ -48,8 +50,7 @@ class WorkerProcess:
             "-A",
             "harbor",
             "worker",
-            "-Q",
-            ",".join(f"{prefix}.{q}" for q in queues.split(",")),
+            *chosen,
             "-c",
             str(concurrency),
             "-l",
