@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 import pytest
 from django.db import connection
 
+from builds import engine
 from builds.models import BuildMessage, BuildTarget, LintMessage, UnitResult
 from tests.api.conftest import assert_nothing_stored, make_build, make_target
 
@@ -200,6 +201,16 @@ def test_it_answers_409_with_statuses_for_a_verdict_to_a_complete_target(
     body = assert_error(response, 409, "conflict", "failed")
     assert body["target_status"] == "failed"
     assert body["build_status"] == "failed"
+
+
+def test_a_repeat_of_the_deciding_verdict_without_a_key_still_answers_409(client, waiting_target):
+    """Only Conduit takes the same sender's repeat as a success; REST has idempotency keys."""
+    response = client.post(URL, message(waiting_target, unit=[], lint=[]), format="json")
+    assert response.status_code == 202, response.content
+    engine.update_build(waiting_target.build_id)
+    with assert_nothing_stored():
+        response = client.post(URL, message(waiting_target, unit=[], lint=[]), format="json")
+    assert_error(response, 409, "conflict", "already passed")
 
 
 @pytest.mark.parametrize(
