@@ -344,3 +344,14 @@ def test_it_refuses_an_item_that_is_not_an_object_naming_it(client, waiting_targ
     with assert_nothing_stored():
         response = client.post(URL, message(waiting_target, **{key: [item]}), format="json")
     assert_error(response, 400, "validation_error", f"{key}[0]")
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+def test_it_refuses_a_coverage_number_too_large_to_be_finite(client, waiting_target, number):
+    # PostgreSQL's json has no infinity: stored, the insert failed as a 500.
+    coverage = f'"coverage": {{"app.py": "NUC", "ratio": [0.5, {number}]}}'
+    raw = json.dumps(message(waiting_target)).replace('"duration": 0.25', coverage)
+    with assert_nothing_stored():
+        response = client.post(URL, raw, content_type="application/json")
+    body = assert_error(response, 400, "validation_error", "unit[0].coverage")
+    assert "ratio[1]" in " ".join(body["fields"]["unit[0].coverage"])

@@ -311,3 +311,19 @@ def test_a_work_message_to_a_decided_target_is_still_refused(conduit, waiting_ta
         )
     assert code == "ERR-CONDUIT-CORE"
     assert "already passed" in info
+
+
+def test_a_coverage_number_too_large_to_be_finite_is_a_core_error(conduit, waiting_target):
+    params = json.dumps(
+        {
+            "receiver": waiting_target.phid,
+            "type": "work",
+            "unit": [{"name": "t", "result": "pass", "coverage": {"ratio": 0.5}}],
+            "__conduit__": {"token": conduit.token},
+        }
+    ).replace('"ratio": 0.5', '"ratio": 1e999')
+    with assert_nothing_stored():
+        envelope = conduit.raw("harbormaster.sendmessage", {"params": params, "output": "json"})
+    code, info = error(envelope)
+    assert code == "ERR-CONDUIT-CORE"
+    assert "coverage" in info and "finite" in info

@@ -16,6 +16,7 @@ from typing import Any
 
 from builds import engine, phids
 from builds.models import Build, Buildable, BuildMessage, BuildTarget
+from builds.numbers import ascii_int
 from builds.permissions import NotPermitted
 from messages_api.conduit.errors import CoreError
 from messages_api.conduit.params import check_map, invalid_type
@@ -120,10 +121,12 @@ def resolve_receiver(name: str) -> tuple[str, str]:
     a buildable's monogram ``B12``); raise CoreError if there is none."""
     match = MONOGRAM.match(name)
     if match:
-        phid = Buildable.objects.filter(pk=int(match.group(1))).values_list("phid", flat=True)
-        if phid:
-            return phid[0], phids.BUILDABLE
-        raise CoreError(_unable_to_load(name))
+        # None for more digits than int() converts, which no buildable's id has.
+        buildable_id = ascii_int(match.group(1))
+        found = Buildable.objects.filter(pk=buildable_id).values_list("phid", flat=True)
+        if buildable_id is None or not found:
+            raise CoreError(_unable_to_load(name))
+        return found[0], phids.BUILDABLE
     kind = phids.phid_type(name)
     model = RECEIVER_MODELS.get(kind)
     if model is None or not model.objects.filter(phid=name).exists():
