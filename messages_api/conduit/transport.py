@@ -22,6 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from builds.numbers import ascii_int
 from messages_api.conduit import auth, registry
 from messages_api.conduit.errors import CallError, ConduitError, CoreError
 from messages_api.conduit.params import check_storable
@@ -84,7 +85,7 @@ def _form_fields(request: HttpRequest) -> list[tuple[str, str]]:
     form call may have more fields than Django's default field count allows."""
     if request.method != "POST":
         return _pairs(request.GET)
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    length = ascii_int(request.META.get("CONTENT_LENGTH") or "") or 0  # as Django reads it
     if length > max_body_bytes():
         raise CoreError(f"The request body is larger than {max_body_bytes()} bytes.")
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
@@ -96,7 +97,14 @@ def _form_fields(request: HttpRequest) -> list[tuple[str, str]]:
     if content_type not in ("", FORM_CONTENT_TYPE):
         # Conduit reads form fields only; a JSON body carries no parameters (spec §6.1).
         return []
-    return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as error:
+        # Replacing the bytes would store text the client never sent; REST refuses too.
+        raise CoreError(
+            "The request body is not UTF-8 (a form field, percent-decoded, holds an invalid "
+            "byte); Conduit parameters must be sent as UTF-8."
+        ) from error
 
 
 def _pairs(querydict) -> list[tuple[str, str]]:

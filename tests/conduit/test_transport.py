@@ -188,3 +188,19 @@ def test_a_buildable_monogram_with_too_many_digits_is_unable_to_load(conduit, di
         "ERR-CONDUIT-CORE",
         f'Unable to load object "B{digits}" to receive message.',
     )
+
+
+def test_a_form_body_that_is_not_utf8_is_refused_not_replaced(conduit, waiting_target):
+    fields = f"api.token={conduit.token}&receiver={waiting_target.phid}&type=work"
+    body = (fields + "&unit[0][name]=caf%E9&unit[0][result]=pass").encode()
+    with assert_nothing_stored():
+        code, info = error(conduit.raw_bytes("harbormaster.sendmessage", body))
+    assert code == "ERR-CONDUIT-CORE"
+    assert "not UTF-8" in info
+
+
+def test_a_content_length_that_is_not_a_number_is_no_length(conduit):
+    body = f"api.token={conduit.token}".encode()
+    envelope = conduit.raw_bytes("user.whoami", body, CONTENT_LENGTH="12abc")
+    # Django reads no body then, so no token arrives.
+    assert error(envelope) == ("ERR-INVALID-SESSION", "Session key is not present.")
