@@ -40,9 +40,11 @@ class MissingArtifactData(ArtifactError):
 
 def create_artifact(target: BuildTarget, key: str, artifact_type: str, data: dict) -> Artifact:
     """Create artifact ``key`` of ``artifact_type`` with ``data`` for ``target``'s build and
-    generation, and return it. Raises ArtifactError (MissingArtifactData for absent keys)
-    before writing anything, and ArtifactError if the key already exists for that build
-    and generation."""
+    generation, and return it. A repeat (the same key, type and data, as stored, for the
+    same target: a retried call) returns the existing artifact and writes nothing. Raises
+    ArtifactError (MissingArtifactData for absent keys) before writing anything, and
+    ArtifactError, saying how it differs, if the key exists otherwise for that build and
+    generation."""
     _check_key(key)
     _check_data(artifact_type, data)
     try:
@@ -56,9 +58,33 @@ def create_artifact(target: BuildTarget, key: str, artifact_type: str, data: dic
                 data=dict(data),
             )
     except IntegrityError as error:
+        # The unique index made a concurrent creator wait for this one's commit, so the
+        # row that won is visible to this (read committed) query.
+        existing = Artifact.objects.get(
+            build_id=target.build_id, generation=target.generation, key=key
+        )
+        problem = _difference(existing, target, artifact_type, data)
+        if problem is None:
+            return existing
         raise ArtifactError(
-            f'An artifact with key "{key}" already exists for this build (run {target.generation}).'
+            f'An artifact with key "{key}" already exists for this build '
+            f"(run {target.generation}){problem}."
         ) from error
+
+
+def _difference(
+    existing: Artifact, target: BuildTarget, artifact_type: str, data: dict
+) -> str | None:
+    """How a new artifact differs from ``existing`` under the same key (a phrase to end
+    the refusal), or None if it is the same one. Data is compared as PostgreSQL stores it
+    (``jsonb`` equality), so key order does not count and ``true`` is not ``1``."""
+    if existing.target_id != target.pk:
+        return ", created by another build target"
+    if existing.artifact_type != artifact_type:
+        return f' with type "{existing.artifact_type}", not "{artifact_type}"'
+    if not Artifact.objects.filter(pk=existing.pk, data=dict(data)).exists():
+        return " with different data"
+    return None
 
 
 def _check_key(key: str) -> None:

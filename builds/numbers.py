@@ -13,6 +13,12 @@ SIGNED_ASCII_DIGITS = re.compile(r"-?[0-9]+")
 
 def ascii_int(text: str, signed: bool = False) -> int | None:
     """``text`` as an int if it is ASCII digits only (with one leading ``-`` when
-    ``signed``), else None. ``"12"`` → 12; ``"²"``, ``"٣"``, ``" 1"``, ``""`` → None."""
+    ``signed``), else None. ``"12"`` → 12; ``"²"``, ``"٣"``, ``" 1"``, ``""`` → None, and so
+    is a number of more digits than ``int()`` converts (4,300 by default), which no id has."""
     pattern = SIGNED_ASCII_DIGITS if signed else ASCII_DIGITS
-    return int(text) if isinstance(text, str) and pattern.fullmatch(text) else None
+    if not isinstance(text, str) or not pattern.fullmatch(text):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # sys.get_int_max_str_digits()
+        return None

@@ -6,7 +6,8 @@ one) nor a false one gets more than ``HARBOR_API_MAX_BODY_BYTES`` past it (413).
 ``StrictJSONParser`` then refuses, with a specific message, what Python's ``json`` would
 accept but Harbor cannot store or should not trust: a body that is not UTF-8, ``NaN`` and
 ``Infinity``, nesting deeper than ``MAX_DEPTH``, and strings (keys too) holding NUL bytes or
-unpaired surrogates (PostgreSQL refuses both in text columns, as a 500 after the fact).
+unpaired surrogates (PostgreSQL refuses both in text columns, as a 500 after the fact); and
+what Python's ``json`` will not read (``messages_api.json_limits``).
 Only ``application/json`` is parsed, so a form-encoded body gets DRF's 415.
 """
 
@@ -20,8 +21,8 @@ from django.http import HttpRequest
 from rest_framework.parsers import BaseParser
 
 from messages_api.errors import InvalidJson, PayloadTooLarge
+from messages_api.json_limits import MAX_DEPTH, UnreadableJson, read_json, too_deep
 
-MAX_DEPTH = 32  # arrays and objects; a message is 4 deep ({"unit": [{"coverage": {}}]})
 READ_SIZE = 64 * 1024
 SURROGATE = re.compile("[\ud800-\udfff]")
 # Raw NUL and control characters are invalid JSON already; a string can only hold NUL or a
@@ -109,11 +110,11 @@ class StrictJSONParser(BaseParser):
 
 def _decode(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return read_json(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         raise InvalidJson(f"The body is not valid JSON: {error}.") from error
-    except RecursionError as error:
-        raise InvalidJson(_too_deep()) from error
+    except UnreadableJson as error:
+        raise InvalidJson(f"The JSON {error}.") from error
 
 
 def _refuse_constant(name: str) -> Any:
@@ -121,7 +122,7 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _too_deep() -> str:
-    return f"The JSON is nested more than {MAX_DEPTH} levels deep."
+    return f"The JSON {too_deep()}."
 
 
 def _check_values(data: Any, text: str) -> None:

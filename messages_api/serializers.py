@@ -100,6 +100,27 @@ class StrictChoiceField(serializers.ChoiceField):
         return data
 
 
+class FiniteJSONObjectField(serializers.DictField):
+    """A JSON object stored as it came (a unit result's ``coverage``). Every number in it
+    must be finite: Python reads ``1e999`` as infinity, which PostgreSQL's json cannot hold
+    (the insert would fail after validation). Walked without recursion."""
+
+    def to_internal_value(self, data: Any) -> dict:
+        value = super().to_internal_value(data)
+        pending: list[tuple[Any, str]] = [(item, str(key)) for key, item in value.items()]
+        while pending:
+            item, where = pending.pop()
+            if isinstance(item, float) and not math.isfinite(item):
+                raise serializers.ValidationError(
+                    f"The number at {where} is too large to be finite."
+                )
+            if isinstance(item, dict):
+                pending += [(child, f"{where}.{key}") for key, child in item.items()]
+            elif isinstance(item, list):
+                pending += [(child, f"{where}[{i}]") for i, child in enumerate(item)]
+        return value
+
+
 class UnitResultSerializer(serializers.Serializer):
     """One unit result of a message (Harbormaster's unit message, spec §2.3).
 
@@ -114,7 +135,7 @@ class UnitResultSerializer(serializers.Serializer):
     path = StrictCharField(required=False, allow_blank=True)
     details = StrictCharField(required=False, allow_blank=True)
     format = StrictChoiceField(UNIT_FORMATS, what="unit details format", required=False)
-    coverage = serializers.DictField(required=False)
+    coverage = FiniteJSONObjectField(required=False)
 
 
 class LintMessageSerializer(serializers.Serializer):

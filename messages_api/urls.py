@@ -1,6 +1,6 @@
 """REST API routes, included under ``api/`` by ``harbor/urls.py``."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from messages_api import build_commands, views
 
@@ -25,8 +25,9 @@ urlpatterns += [
     path("v1/logs/<int:pk>/download", log_views.LogDownloadView.as_view(), name="api-log-download"),
 ]
 
-# Issue 5: JUnit reports, the OpenAPI description and the Conduit-compatible API. The
-# Conduit route comes last and its method names never contain "/", so it shadows nothing.
+# JUnit reports, the OpenAPI description and the Conduit-compatible API. The Conduit
+# route comes after the REST routes and its method names never contain "/", so it shadows
+# nothing; whatever no route takes gets the API's JSON 404, not Django's HTML page.
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
 
 from messages_api import openapi  # noqa: E402,F401  (registers the schema extensions)
@@ -38,4 +39,5 @@ urlpatterns += [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("schema/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("<str:method_name>", conduit_view, name="conduit"),
+    re_path(r"", views.not_found, name="api-not-found"),
 ]

@@ -4,7 +4,9 @@ serialize the result (DESIGN.md §4). What a message or a build does is the engi
 
 from django.db import transaction
 from django.db.models import Prefetch, Q
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -205,3 +207,11 @@ def load_build(pk: int) -> Build:
         targets
     )
     return get_object_or_404(queryset, pk=pk)
+
+
+@csrf_exempt  # any method may arrive here; the answer is a 404, never a CSRF page
+def not_found(request: HttpRequest) -> JsonResponse:
+    """Every path under ``/api/`` that no route takes: 404 in the API's error shape rather
+    than Django's HTML page, whatever the method."""
+    detail = f"There is no API endpoint at {request.path}; /api/schema/ describes the API."
+    return JsonResponse({"error": "not_found", "detail": detail}, status=404)

@@ -15,7 +15,15 @@ from builds import phids
 from builds.engine import rows
 from builds.engine.commands import command_refusal
 from builds.engine.targets import request_update
-from builds.models import Build, Buildable, BuildMessage, BuildTarget, LintMessage, UnitResult
+from builds.models import (
+    Build,
+    Buildable,
+    BuildMessage,
+    BuildTarget,
+    LintMessage,
+    StatusEvent,
+    UnitResult,
+)
 from builds.permissions import can_message, check_can_message
 
 UNIT_FIELDS = (
@@ -76,6 +84,7 @@ def receive_message(
     unit: list[dict] | None = None,
     lint: list[dict] | None = None,
     idempotency_key: str | None = None,
+    repeat_succeeds: bool = False,
 ) -> Receipt:
     """Store a message for a build target (``pass``/``fail``/``work`` with unit results
     and lint messages) or a command (``restart``/``abort``/``pause``/``resume``) for a build
@@ -87,11 +96,22 @@ def receive_message(
     ``builds.permissions.can_message`` (checked here, once the receiver is found and locked,
     so every caller gets the same rule). Raises ReceiverNotFound, NotPermitted,
     InvalidMessage or MessageRefused; nothing is stored then.
+
+    With ``repeat_succeeds`` (Conduit, whose clients have no idempotency key: a re-run CI
+    job re-sends what it sent), a verdict to a complete target that repeats the message
+    which decided it, from the same user, returns that message's Receipt (``created``
+    False), as Harbormaster would accept it, instead of MessageRefused.
     """
     kind = phids.phid_type(receiver_phid)
     if kind == phids.BUILD_TARGET:
         return _receive_for_target(
-            receiver_phid, message_type, author, unit or [], lint or [], idempotency_key
+            receiver_phid,
+            message_type,
+            author,
+            unit or [],
+            lint or [],
+            idempotency_key,
+            repeat_succeeds,
         )
     if kind in (phids.BUILD, phids.BUILDABLE):
         results_sent = unit is not None or lint is not None
@@ -101,7 +121,9 @@ def receive_message(
     raise ReceiverNotFound.for_phid(receiver_phid)
 
 
-def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) -> Receipt:
+def _receive_for_target(
+    receiver_phid, message_type, author, unit, lint, key, repeat_succeeds
+) -> Receipt:
     if message_type not in BuildMessage.TARGET_TYPES:
         raise InvalidMessage(
             f'Message type "{message_type}" can not be sent to a build target; '
@@ -112,6 +134,8 @@ def _receive_for_target(receiver_phid, message_type, author, unit, lint, key) ->
         # Before the duplicate check: a repeated key must not show an outsider the message.
         check_can_message(author, target.build, target)
         duplicate = _find_duplicate(receiver_phid, key)
+        if duplicate is None and repeat_succeeds:
+            duplicate = _deciding_message(target, message_type, author)
         if duplicate:
             return Receipt(duplicate, created=False)
         _check_target_can_take(target, message_type)
@@ -144,6 +168,26 @@ def _find_duplicate(receiver_phid: str, key: str | None) -> BuildMessage | None:
     if key is None:
         return None
     return BuildMessage.objects.filter(receiver_phid=receiver_phid, idempotency_key=key).first()
+
+
+def _deciding_message(target: BuildTarget, message_type: str, author) -> BuildMessage | None:
+    """The message that settled ``target``, if the target is complete and that message was
+    ``message_type`` from ``author`` (a user), read from the status event that records it.
+    The target row is locked and a complete target never moves again, so this holds."""
+    if not target.is_complete or not isinstance(author, get_user_model()):
+        return None
+    event = (
+        StatusEvent.objects.filter(
+            target=target,
+            to_status=target.status,
+            cause=StatusEvent.Cause.MESSAGE,
+            message__type=message_type,
+            message__author=author,
+        )
+        .select_related("message")
+        .first()
+    )
+    return event.message if event else None
 
 
 def _check_target_can_take(target: BuildTarget, message_type: str) -> None:

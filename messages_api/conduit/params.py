@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from messages_api.conduit.errors import CallError, CoreError
+from messages_api.json_limits import MAX_DEPTH, too_deep
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -102,19 +103,22 @@ def get_typed(params: dict, key: str, spec: str, default: Any = None) -> Any:
 def check_storable(params: dict) -> None:
     """Refuse a string (or map key) anywhere in ``params`` holding a NUL character or an
     unpaired surrogate: PostgreSQL stores neither, and a query or insert would fail after
-    the fact. Raises CoreError naming where (``artifactData.uri``, ``constraints.phids[0]``).
-    Walked without recursion."""
-    pending: list[tuple[Any, str]] = [(value, key) for key, value in params.items()]
-    pending += [(key, "a parameter name") for key in params]
+    the fact. Refuse nesting deeper than the REST API accepts (``MAX_DEPTH``, counting the
+    parameters as one level). Raises CoreError naming where (``artifactData.uri``,
+    ``constraints.phids[0]``). Walked without recursion."""
+    pending: list[tuple[Any, str, int]] = [(value, key, 1) for key, value in params.items()]
+    pending += [(key, "a parameter name", 1) for key in params]
     while pending:
-        value, where = pending.pop()
+        value, where, depth = pending.pop()
         if isinstance(value, str):
             _check_string(value, where)
+        elif isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            raise CoreError(f"Parameter '{where}' {too_deep()}.")
         elif isinstance(value, dict):
-            pending += [(item, f"{where}.{key}") for key, item in value.items()]
-            pending += [(key, f"a key of '{where}'") for key in value]
+            pending += [(item, f"{where}.{key}", depth + 1) for key, item in value.items()]
+            pending += [(key, f"a key of '{where}'", depth + 1) for key in value]
         elif isinstance(value, list):
-            pending += [(item, f"{where}[{index}]") for index, item in enumerate(value)]
+            pending += [(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
 
 
 def _check_string(value: str, where: str) -> None:

@@ -14,7 +14,6 @@ the database or broker is down: 503 with ``Retry-After`` around ``ERR-UNAVAILABL
 checks is Harbormaster's: decode, method exists, no unknown parameter, authenticate, run.
 """
 
-import json
 import logging
 import re
 from typing import Any
@@ -24,9 +23,11 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from builds.numbers import ascii_int
 from messages_api.conduit import auth, registry
 from messages_api.conduit.errors import CallError, ConduitError, CoreError
 from messages_api.conduit.params import check_storable
+from messages_api.json_limits import MAX_DEPTH, UnreadableJson, read_json, too_deep
 from messages_api.outage import OUTAGE_ERRORS, unavailable_envelope
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def _form_fields(request: HttpRequest) -> list[tuple[str, str]]:
     form call may have more fields than Django's default field count allows."""
     if request.method != "POST":
         return _pairs(request.GET)
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    length = ascii_int(request.META.get("CONTENT_LENGTH") or "") or 0  # as Django reads it
     if length > max_body_bytes():
         raise CoreError(f"The request body is larger than {max_body_bytes()} bytes.")
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
@@ -101,7 +102,14 @@ def _form_fields(request: HttpRequest) -> list[tuple[str, str]]:
     if content_type not in ("", FORM_CONTENT_TYPE):
         # Conduit reads form fields only; a JSON body carries no parameters (spec §6.1).
         return []
-    return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as error:
+        # Replacing the bytes would store text the client never sent; REST refuses too.
+        raise CoreError(
+            "The request body is not UTF-8 (a form field, percent-decoded, holds an invalid "
+            "byte); Conduit parameters must be sent as UTF-8."
+        ) from error
 
 
 def _pairs(querydict) -> list[tuple[str, str]]:
@@ -110,18 +118,22 @@ def _pairs(querydict) -> list[tuple[str, str]]:
 
 def decode_params(method_name: str, fields: list[tuple[str, str]]) -> tuple[dict, dict, bool]:
     """Return ``(metadata, params, strictly_typed)`` from the call's form fields, trying
-    the three encodings in Harbormaster's order. Raises CoreError for undecodable JSON."""
+    the three encodings in Harbormaster's order. Raises CoreError for undecodable JSON
+    (saying why when it is valid JSON Python will not read) or keys nested too deeply."""
     console = [(key[7:-1], value) for key, value in fields if _is_console_key(key)]
     if console:
         return _split_metadata(dict(_decode_console_value(k, v) for k, v in console)) + (True,)
     params_json = dict(fields).get("params", "")
     if params_json:
+        invalid = f"Invalid parameter information was passed to method '{method_name}'"
         try:
-            params = json.loads(params_json)
+            params = read_json(params_json)
+        except UnreadableJson as error:
+            raise CoreError(f"{invalid}: the JSON {error}.") from error
         except ValueError:
             params = None
         if not isinstance(params, dict):
-            raise CoreError(f"Invalid parameter information was passed to method '{method_name}'.")
+            raise CoreError(f"{invalid}.")
         return _split_metadata(params) + (True,)
     return _decode_plain(fields) + (False,)
 
@@ -132,7 +144,9 @@ def _is_console_key(key: str) -> bool:
 
 def _decode_console_value(key: str, value: str) -> tuple[str, Any]:
     try:
-        return key, json.loads(value) if value != "" else None
+        return key, read_json(value) if value != "" else None
+    except UnreadableJson as error:
+        raise CoreError(f"The value for parameter '{key}' {error}.") from error
     except ValueError as error:
         raise CoreError(
             f"The value for parameter '{key}' is not valid JSON. All parameters must be "
@@ -153,7 +167,10 @@ def _decode_plain(fields: list[tuple[str, str]]) -> tuple[dict, dict]:
         if key.startswith("api."):
             metadata[key[4:]] = value
         elif key not in _TRANSPORT_FIELDS and not key.startswith("__"):
-            _assign(params, _key_path(key), value)
+            path = _key_path(key)
+            if len(path) > MAX_DEPTH:  # before _php_lists recurses into it
+                raise CoreError(f"Parameter '{path[0]}' {too_deep()}.")
+            _assign(params, path, value)
     return metadata, {key: _php_lists(value) for key, value in params.items()}
 
 

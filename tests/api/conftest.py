@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from builds.models import (
+    Artifact,
     Build,
     Buildable,
     BuildMessage,
@@ -24,7 +25,16 @@ from builds.models import (
 from tests.conftest import make_plan
 
 # Every table a message or a build request could write to.
-WATCHED_MODELS = (BuildMessage, UnitResult, LintMessage, StatusEvent, Build, BuildTarget, Buildable)
+WATCHED_MODELS = (
+    BuildMessage,
+    UnitResult,
+    LintMessage,
+    StatusEvent,
+    Build,
+    BuildTarget,
+    Buildable,
+    Artifact,
+)
 
 
 @pytest.fixture

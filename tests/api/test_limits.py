@@ -177,6 +177,24 @@ def test_json_harbor_cannot_store_gets_400_invalid_json(client, waiting_target, 
     assert words in body["detail"]
 
 
+HUGE_INTEGER = "1" * 5000  # Python's json refuses more than 4,300 digits with a ValueError
+
+
+@pytest.mark.parametrize(
+    "url", [URL, "/api/v1/builds", "/api/v1/builds/{build}/commands"], ids=lambda u: u[8:]
+)
+@pytest.mark.parametrize(
+    "body",
+    [HUGE_INTEGER, f'{{"command": {HUGE_INTEGER}}}', f'{{"plan": "x", "a": [-{HUGE_INTEGER}]}}'],
+    ids=["top level", "a field", "in a list"],
+)
+def test_an_integer_of_5000_digits_gets_400_invalid_json(client, waiting_target, url, body):
+    url = url.format(build=waiting_target.build_id)
+    with assert_nothing_stored():
+        response = client.post(url, body, content_type="application/json")
+    assert_error(response, 400, "invalid_json", "more than 4300 digits")
+
+
 def test_a_valid_surrogate_pair_escape_is_one_character(client, waiting_target):
     response = client.post(
         URL, raw(waiting_target, r'"\ud83d\ude00"'), content_type="application/json"

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 import pytest
 from django.db import connection
 
+from builds import engine
 from builds.models import BuildMessage, BuildTarget, LintMessage, UnitResult
 from tests.api.conftest import assert_nothing_stored, make_build, make_target
 
@@ -202,6 +203,16 @@ def test_it_answers_409_with_statuses_for_a_verdict_to_a_complete_target(
     assert body["build_status"] == "failed"
 
 
+def test_a_repeat_of_the_deciding_verdict_without_a_key_still_answers_409(client, waiting_target):
+    """Only Conduit takes the same sender's repeat as a success; REST has idempotency keys."""
+    response = client.post(URL, message(waiting_target, unit=[], lint=[]), format="json")
+    assert response.status_code == 202, response.content
+    engine.update_build(waiting_target.build_id)
+    with assert_nothing_stored():
+        response = client.post(URL, message(waiting_target, unit=[], lint=[]), format="json")
+    assert_error(response, 409, "conflict", "already passed")
+
+
 @pytest.mark.parametrize(
     "authorization",
     ["", "Bearer api-" + "x" * 28, "Token whatever", "Bearer"],
@@ -333,3 +344,14 @@ def test_it_refuses_an_item_that_is_not_an_object_naming_it(client, waiting_targ
     with assert_nothing_stored():
         response = client.post(URL, message(waiting_target, **{key: [item]}), format="json")
     assert_error(response, 400, "validation_error", f"{key}[0]")
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+def test_it_refuses_a_coverage_number_too_large_to_be_finite(client, waiting_target, number):
+    # PostgreSQL's json has no infinity: stored, the insert failed as a 500.
+    coverage = f'"coverage": {{"app.py": "NUC", "ratio": [0.5, {number}]}}'
+    raw = json.dumps(message(waiting_target)).replace('"duration": 0.25', coverage)
+    with assert_nothing_stored():
+        response = client.post(URL, raw, content_type="application/json")
+    body = assert_error(response, 400, "validation_error", "unit[0].coverage")
+    assert "ratio[1]" in " ".join(body["fields"]["unit[0].coverage"])

@@ -30,7 +30,10 @@ class Conduit:
         return self.raw(method, fields)
 
     def raw(self, method: str, fields: dict, **extra) -> dict:
-        body = urlencode(fields, doseq=True)
+        return self.raw_bytes(method, urlencode(fields, doseq=True).encode(), **extra)
+
+    def raw_bytes(self, method: str, body: bytes, **extra) -> dict:
+        """Post ``body`` as it is, form-encoded; return the envelope."""
         response = self.client.post(
             f"/api/{method}", body, content_type="application/x-www-form-urlencoded", **extra
         )

@@ -3,7 +3,8 @@
 import pytest
 
 from builds.models import Artifact, Build, BuildPlan, BuildTarget
-from tests.conduit.conftest import error, ok
+from tests.api.conftest import assert_nothing_stored
+from tests.conduit.conftest import error, make_target, ok
 
 
 def test_createartifact_stores_a_uri_artifact_for_the_targets_run(conduit, waiting_target):
@@ -74,11 +75,79 @@ def test_createartifact_refuses_an_unknown_target_and_a_duplicate_key(conduit, w
         f'No such build target "{unknown}"!',
     )
     ok(conduit("harbormaster.createartifact", buildTargetPHID=waiting_target.phid, **params))
-    code, info = error(
-        conduit("harbormaster.createartifact", buildTargetPHID=waiting_target.phid, **params)
-    )
+    other = {**params, "artifactData": {"filePHID": "F2"}}
+    with assert_nothing_stored():
+        code, info = error(
+            conduit("harbormaster.createartifact", buildTargetPHID=waiting_target.phid, **other)
+        )
     assert code == "ERR-CONDUIT-CORE"
-    assert 'key "k" already exists' in info
+    assert 'key "k" already exists' in info and "different data" in info
+
+
+def create(conduit, target, **params) -> dict:
+    """Call ``harbormaster.createartifact`` for ``target``; return the envelope."""
+    return conduit("harbormaster.createartifact", buildTargetPHID=target.phid, **params)
+
+
+URI_PARAMS = {
+    "artifactKey": "ci.uri",
+    "artifactType": "uri",
+    "artifactData": {"uri": "https://ci.example.com/1", "ui.external": True},
+}
+
+
+def test_createartifact_repeated_with_the_same_data_returns_the_existing_artifact(
+    conduit, waiting_target
+):
+    first = ok(create(conduit, waiting_target, **URI_PARAMS))
+    with assert_nothing_stored():
+        again = ok(create(conduit, waiting_target, **URI_PARAMS))
+    assert again == first == {"data": [{"phid": Artifact.objects.get().phid}]}
+
+
+def test_createartifact_repeated_as_plain_form_fields_compares_the_data_as_stored(
+    conduit, waiting_target
+):
+    first = ok(create(conduit, waiting_target, **URI_PARAMS))
+    fields = {
+        "buildTargetPHID": waiting_target.phid,
+        "artifactKey": "ci.uri",
+        "artifactType": "uri",
+        "artifactData[uri]": "https://ci.example.com/1",
+        "artifactData[ui.external]": "1",  # stored as true, as the first call sent it
+    }
+    with assert_nothing_stored():
+        assert ok(conduit.form("harbormaster.createartifact", fields)) == first
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"artifactType": "file", "artifactData": {"filePHID": "F1"}}, 'type "uri", not "file"'),
+        ({"artifactData": {"uri": "https://ci.example.com/2"}}, "different data"),
+        (
+            {"artifactData": {"uri": "https://ci.example.com/1", "ui.external": False}},
+            "different data",
+        ),
+    ],
+)
+def test_createartifact_under_an_existing_key_with_other_type_or_data_is_refused(
+    conduit, waiting_target, changes, reason
+):
+    ok(create(conduit, waiting_target, **URI_PARAMS))
+    with assert_nothing_stored():
+        code, info = error(create(conduit, waiting_target, **{**URI_PARAMS, **changes}))
+    assert code == "ERR-CONDUIT-CORE"
+    assert 'key "ci.uri" already exists' in info and reason in info
+
+
+def test_createartifact_of_a_key_another_target_of_the_run_made_is_refused(conduit, waiting_target):
+    ok(create(conduit, waiting_target, **URI_PARAMS))
+    sibling = make_target(waiting_target.build, step_key="deploy")
+    with assert_nothing_stored():
+        code, info = error(create(conduit, sibling, **URI_PARAMS))
+    assert code == "ERR-CONDUIT-CORE"
+    assert 'key "ci.uri" already exists' in info and "another build target" in info
 
 
 def test_queryautotargets_creates_the_arcanist_build_with_its_targets(conduit):

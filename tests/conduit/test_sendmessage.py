@@ -8,7 +8,7 @@ import pytest
 from builds import engine
 from builds.models import BuildMessage, LintMessage, UnitResult
 from tests.api.conftest import assert_nothing_stored
-from tests.conduit.conftest import error, make_target, ok
+from tests.conduit.conftest import Conduit, error, make_target, ok
 
 UNKNOWN = "PHID-HMBT-aaaaaaaaaaaaaaaaaaaa"
 
@@ -251,3 +251,79 @@ def test_a_duration_too_large_to_be_finite_is_a_core_error(conduit, waiting_targ
     code, info = error(envelope)
     assert code == "ERR-CONDUIT-CORE"
     assert "duration" in info and "finite" in info
+
+
+def decide(conduit, target, verdict: str) -> None:
+    """Send ``verdict`` over Conduit and run the engine pass that settles ``target`` by it."""
+    ok(conduit("harbormaster.sendmessage", receiver=target.phid, type=verdict))
+    engine.update_build(target.build_id)
+    target.refresh_from_db()
+    assert target.status == {"pass": "passed", "fail": "failed"}[verdict]
+
+
+@pytest.mark.parametrize("verdict", ["pass", "fail"])
+def test_a_repeat_of_the_verdict_that_decided_the_target_succeeds_storing_nothing(
+    conduit, waiting_target, verdict
+):
+    decide(conduit, waiting_target, verdict)
+    with assert_nothing_stored():
+        result = ok(conduit("harbormaster.sendmessage", receiver=waiting_target.phid, type=verdict))
+    assert result is None
+    assert BuildMessage.objects.filter(target=waiting_target).count() == 1
+
+
+def test_a_repeat_sent_as_plain_form_fields_also_succeeds(conduit, waiting_target):
+    decide(conduit, waiting_target, "pass")
+    fields = {"receiver": waiting_target.phid, "type": "pass"}
+    with assert_nothing_stored():
+        assert ok(conduit.form("harbormaster.sendmessage", fields)) is None
+
+
+def test_the_other_verdict_after_the_deciding_one_is_still_refused(conduit, waiting_target):
+    decide(conduit, waiting_target, "pass")
+    with assert_nothing_stored():
+        code, info = error(
+            conduit("harbormaster.sendmessage", receiver=waiting_target.phid, type="fail")
+        )
+    assert code == "ERR-CONDUIT-CORE"
+    assert "already passed" in info
+
+
+def test_the_deciding_verdict_repeated_by_another_sender_is_still_refused(conduit, waiting_target):
+    from accounts.models import ApiToken, User
+
+    decide(conduit, waiting_target, "pass")
+    bob = User.objects.create_user(username="bob")
+    bobs_conduit = Conduit(conduit.client, ApiToken.issue(bob, name="ci")[1])
+    with assert_nothing_stored():
+        code, info = error(
+            bobs_conduit("harbormaster.sendmessage", receiver=waiting_target.phid, type="pass")
+        )
+    assert code == "ERR-CONDUIT-CORE"
+    assert "already passed" in info
+
+
+def test_a_work_message_to_a_decided_target_is_still_refused(conduit, waiting_target):
+    decide(conduit, waiting_target, "pass")
+    with assert_nothing_stored():
+        code, info = error(
+            conduit("harbormaster.sendmessage", receiver=waiting_target.phid, type="work")
+        )
+    assert code == "ERR-CONDUIT-CORE"
+    assert "already passed" in info
+
+
+def test_a_coverage_number_too_large_to_be_finite_is_a_core_error(conduit, waiting_target):
+    params = json.dumps(
+        {
+            "receiver": waiting_target.phid,
+            "type": "work",
+            "unit": [{"name": "t", "result": "pass", "coverage": {"ratio": 0.5}}],
+            "__conduit__": {"token": conduit.token},
+        }
+    ).replace('"ratio": 0.5', '"ratio": 1e999')
+    with assert_nothing_stored():
+        envelope = conduit.raw("harbormaster.sendmessage", {"params": params, "output": "json"})
+    code, info = error(envelope)
+    assert code == "ERR-CONDUIT-CORE"
+    assert "coverage" in info and "finite" in info

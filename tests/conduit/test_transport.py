@@ -3,8 +3,11 @@ harbormaster-observed.md §d)."""
 
 import json
 
+import pytest
+
 from accounts.models import ApiToken
 from builds.models import BuildMessage
+from tests.api.conftest import assert_nothing_stored
 from tests.conduit.conftest import error, ok
 
 
@@ -104,3 +107,100 @@ def test_conduit_query_lists_methods_with_parameter_types(conduit):
 
 def test_getcapabilities_lists_token_authentication(anonymous):
     assert "token" in ok(anonymous("conduit.getcapabilities"))["authentication"]
+
+
+HUGE = "1" * 5000  # Python's json and int() refuse more than 4,300 digits with a ValueError
+
+
+def params_json(token: str, receiver: str, unit_json: str) -> dict:
+    """Form fields of a ``params`` call whose ``unit`` is the raw JSON text ``unit_json``."""
+    params = json.dumps({"receiver": receiver, "type": "work", "__conduit__": {"token": token}})
+    return {"params": params[:-1] + f', "unit": {unit_json}}}'}
+
+
+@pytest.mark.parametrize(
+    ("unit_json", "words"),
+    [
+        (f'[{{"name": "t", "result": "pass", "duration": {HUGE}}}]', "more than 4300 digits"),
+        ("[" * 100_000 + "]" * 100_000, "nested more than 32 levels"),
+    ],
+    ids=["5000 digits", "nested 100000 deep"],
+)
+def test_params_json_python_cannot_read_is_refused_saying_why(
+    conduit, waiting_target, unit_json, words
+):
+    fields = params_json(conduit.token, waiting_target.phid, unit_json)
+    with assert_nothing_stored():
+        code, info = error(conduit.raw("harbormaster.sendmessage", fields))
+    assert code == "ERR-CONDUIT-CORE"
+    assert info.startswith("Invalid parameter information was passed to method")
+    assert words in info
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [(HUGE, "more than 4300 digits"), ("[" * 100_000 + "]" * 100_000, "nested more than 32")],
+    ids=["5000 digits", "nested 100000 deep"],
+)
+def test_a_console_value_python_cannot_read_is_refused_saying_why(
+    conduit, waiting_target, value, words
+):
+    fields = {
+        "params[__conduit__]": json.dumps({"token": conduit.token}),
+        "params[receiver]": json.dumps(waiting_target.phid),
+        "params[type]": '"work"',
+        "params[unit]": value,
+    }
+    with assert_nothing_stored():
+        code, info = error(conduit.raw("harbormaster.sendmessage", fields))
+    assert code == "ERR-CONDUIT-CORE"
+    assert "'unit'" in info and words in info
+    assert HUGE not in info
+
+
+def test_params_nested_deeper_than_the_rest_api_allows_are_refused(conduit, waiting_target):
+    coverage = '{"a": ' + "[" * 30 + "]" * 30 + "}"  # 34 levels below the params object
+    unit_json = f'[{{"name": "t", "result": "pass", "coverage": {coverage}}}]'
+    with assert_nothing_stored():
+        code, info = error(
+            conduit.raw(
+                "harbormaster.sendmessage",
+                params_json(conduit.token, waiting_target.phid, unit_json),
+            )
+        )
+    assert code == "ERR-CONDUIT-CORE"
+    assert "unit[0].coverage.a" in info and "nested more than 32 levels" in info
+
+
+def test_plain_form_keys_nested_too_deeply_are_refused(conduit, waiting_target):
+    fields = {"receiver": waiting_target.phid, "type": "work", "unit" + "[0]" * 5000: "x"}
+    with assert_nothing_stored():
+        code, info = error(conduit.form("harbormaster.sendmessage", fields))
+    assert code == "ERR-CONDUIT-CORE"
+    assert "nested more than 32 levels" in info
+
+
+@pytest.mark.parametrize("digits", ["9" * 30, HUGE], ids=["30 digits", "5000 digits"])
+def test_a_buildable_monogram_with_too_many_digits_is_unable_to_load(conduit, digits):
+    with assert_nothing_stored():
+        envelope = conduit("harbormaster.sendmessage", receiver=f"B{digits}", type="pause")
+    assert error(envelope) == (
+        "ERR-CONDUIT-CORE",
+        f'Unable to load object "B{digits}" to receive message.',
+    )
+
+
+def test_a_form_body_that_is_not_utf8_is_refused_not_replaced(conduit, waiting_target):
+    fields = f"api.token={conduit.token}&receiver={waiting_target.phid}&type=work"
+    body = (fields + "&unit[0][name]=caf%E9&unit[0][result]=pass").encode()
+    with assert_nothing_stored():
+        code, info = error(conduit.raw_bytes("harbormaster.sendmessage", body))
+    assert code == "ERR-CONDUIT-CORE"
+    assert "not UTF-8" in info
+
+
+def test_a_content_length_that_is_not_a_number_is_no_length(conduit):
+    body = f"api.token={conduit.token}".encode()
+    envelope = conduit.raw_bytes("user.whoami", body, CONTENT_LENGTH="12abc")
+    # Django reads no body then, so no token arrives.
+    assert error(envelope) == ("ERR-INVALID-SESSION", "Session key is not present.")

@@ -27,7 +27,8 @@ PLAIN_TRUE = ("1", "true")
 def createartifact(call: Call) -> dict:
     """Create the artifact; return ``{"data": [{"phid": …}]}``. Raises CallError for absent
     parameters or data keys, CoreError for an unknown target or type, bad data or a key the
-    build already has in this run."""
+    build already has in this run with another target, type or data. The same call
+    repeated (a retried CI job) returns the artifact it created."""
     params = call.params
     absent = [key for key in call.method.params if key not in params]
     if absent:

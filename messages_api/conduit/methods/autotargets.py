@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from builds import engine, phids
 from builds.models import Build, Buildable, BuildPlan, BuildStep, BuildTarget
+from builds.numbers import ascii_int
 from messages_api.conduit.errors import CoreError
 from messages_api.conduit.params import get_typed, missing
 from messages_api.conduit.registry import Call, conduit_method
@@ -87,7 +88,8 @@ def _buildable_for(name: str) -> Buildable:
     match = MONOGRAM.match(name)
     kind = phids.phid_type(name)
     if match or kind == phids.BUILDABLE:
-        lookup = {"pk": int(match.group(1))} if match else {"phid": name}
+        # ascii_int is None (no buildable) for more digits than int() converts.
+        lookup = {"pk": ascii_int(match.group(1))} if match else {"phid": name}
         buildable = Buildable.objects.filter(**lookup).first()
         if buildable is None:
             raise CoreError(f'No such object "{name}" exists.')
