@@ -17,7 +17,7 @@ SECRET_KEY := $(shell PYTHON3=$(PYTHON3) bash scripts/dev-secret-key.sh)
 endif
 export SECRET_KEY
 
-.PHONY: install services db migrate demo stop test lint format
+.PHONY: install services db migrate demo stop test check lint format
 
 ## install: create .venv and install Harbor with its test tools (again only if pyproject changed)
 install: $(VENV)/.installed
@@ -53,6 +53,10 @@ test: install db
 	@status=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
+
+## check: what review forgets (CI runs it beside the tests): lint, format, missing migrations
+check: lint
+	$(MANAGE) makemigrations --check --dry-run
 
 ## lint: ruff's checks and formatting, as configured in pyproject.toml
 lint: install
