@@ -2,10 +2,11 @@
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from builds import engine
 from builds.variables import UnknownVariable
@@ -58,6 +59,34 @@ def unexpected_failure(exc: Exception) -> str:
     )
 
 
+def record_outcome(claim: engine.Claim, outcome: StepOutcome) -> None:
+    """Finish the claimed target with its step's ``outcome`` (or postpone it, for a step
+    that yielded), retrying with backoff while the database is briefly unreachable (a
+    restart, a failover).
+
+    The step has already run: if its result were dropped, the target would be claimed again
+    once its lease lapsed and the step would run a second time. The retries last at most
+    half a lease, which still holds (it was renewed while the step ran); then the database
+    error propagates. A retry is safe: the finish is conditional on the claim's attempt.
+    """
+    deadline = time.monotonic() + settings.HARBOR_TARGET_LEASE / 2
+    delay = 0.25
+    while True:
+        try:
+            if outcome.yield_seconds is not None:
+                engine.postpone_target(claim, outcome.yield_seconds)
+            else:
+                engine.finish_target(claim, error=outcome.error)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("finishing target %s: database unreachable, retrying", claim.target.pk)
+            connection.close()  # the retry opens a new connection
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
+
 class LeaseKeeper:
     """Watches a claim from a thread while its step runs: every ``HARBOR_ABORT_POLL``
     seconds it checks the claim is still current, and every third of
@@ -86,13 +115,27 @@ class LeaseKeeper:
         try:
             while not self.done.wait(poll):
                 since_renewal += poll
-                if since_renewal >= renew_every:
+                renew = since_renewal >= renew_every
+                current = self._check(renew)
+                if current is None:
+                    continue  # the database is briefly away: try again at the next tick
+                if renew:
                     since_renewal = 0.0
-                    current = engine.renew_lease(self.claim)
-                else:
-                    current = engine.claim_is_current(self.claim)
                 if not current:
                     self.stop_event.set()
                     return
         finally:
             connection.close()
+
+    def _check(self, renew: bool) -> bool | None:
+        """Renew the lease (or only check the claim); None if the database could not be
+        reached. A restart of the database must not end the watch: the step would run on
+        with a lease nobody renews, and be claimed again and run twice once it lapsed."""
+        try:
+            if renew:
+                return engine.renew_lease(self.claim)
+            return engine.claim_is_current(self.claim)
+        except (OperationalError, InterfaceError):
+            logger.warning("lease keeper of target %s: database unreachable", self.claim.target.pk)
+            connection.close()  # the next tick opens a new connection
+            return None

@@ -14,7 +14,7 @@ from builds import engine, locks
 from builds.engine import dispatch
 from builds.models import BuildTarget
 from workers import cancel_hooks
-from workers.runner import execute_step
+from workers.runner import execute_step, record_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,7 @@ def run_target(target_id: int) -> None:
     claim = engine.begin_target(target_id)
     if claim is None:
         return
-    outcome = execute_step(claim)
-    if outcome.yield_seconds is not None:
-        engine.postpone_target(claim, outcome.yield_seconds)
-    else:
-        engine.finish_target(claim, error=outcome.error)
+    record_outcome(claim, execute_step(claim))
 
 
 @shared_task(acks_late=True)

@@ -201,8 +201,8 @@ def _log_discarded_result(claim: Claim, outcome: str, detail: str) -> None:
     and another was made, or the target was settled (aborted, say) meanwhile. Without it,
     a worker that was cut off past its lease would see its step's result vanish."""
     now = BuildTarget.objects.filter(pk=claim.target.pk).values("status", "attempt").first()
-    if now is None:
-        return
+    if now is None or (now["attempt"], now["status"]) == (claim.attempt, outcome):
+        return  # gone, or this very result is recorded (a retried finish whose commit went through)
     result = f"{outcome}: {detail}" if detail else outcome
     text = (
         f"Attempt {claim.attempt} finished ({result}), but its claim was no longer current: "

@@ -19,10 +19,12 @@ def own_postgres():
 
 @pytest.fixture(scope="module")
 def stack(own_postgres, tmp_path_factory):
-    """Harbor on ``own_postgres``, with the wait-for-message plan imported."""
+    """Harbor on ``own_postgres``, with the wait-for-message and sleep-step plans."""
     prefix = f"harboroutage{os.getpid()}"
     harbor = HarborStack(own_postgres.url(), prefix, tmp_path_factory.mktemp("stack"))
     try:
-        yield harbor.start(plans=["examples/plans/wait-for-message.yaml"])
+        yield harbor.start(
+            plans=["examples/plans/wait-for-message.yaml", "tests/outage/plans/sleep-step.yaml"]
+        )
     finally:
         harbor.stop()

@@ -86,8 +86,9 @@ class OwnPostgres:
 
 
 class HarborStack:
-    """gunicorn (2 workers) and one Celery worker on ``database_url``, queue prefix of
-    their own; ``api(...)`` calls the REST API with an admin's token."""
+    """gunicorn (2 workers) and one Celery worker (2 processes, with beat) on
+    ``database_url``, queue prefix of their own; ``api(...)`` calls the REST API with an
+    admin's token."""
 
     def __init__(self, database_url: str, prefix: str, tmp_path: Path):
         self.port = free_port()
@@ -120,7 +121,17 @@ class HarborStack:
         for plan in plans:
             self.manage("importplan", str(ROOT / plan))
         self.token = self.manage("createapitoken", "admin").strip().splitlines()[-1]
-        self.worker = WorkerProcess(concurrency=1, **self.env).start()
+        # Short leases and repair bounds, and beat running the repair, so that a step whose
+        # result was lost would be claimed again (and run twice) within the test.
+        self.worker = WorkerProcess(
+            concurrency=2,
+            HARBOR_TARGET_LEASE="3",
+            HARBOR_REPAIR_BOUND="2",
+            HARBOR_ABORT_POLL="0.5",
+            **self.env,
+        )
+        self.worker.command += ["-B", "-s", str(self.tmp_path / "beat-schedule")]
+        self.worker.start()
         self._start_web()
         return self
 

@@ -127,3 +127,23 @@ def test_while_postgresql_is_down_every_write_answers_a_json_503(stack, own_post
     send_until_accepted(stack, phid, "down-1", retried)
     assert retried[-1].status_code == 202, retried[-1].text
     eventually(lambda: all_passed(stack, [build_id]), 30, "the build did not pass")
+
+
+def test_a_step_running_through_a_restart_runs_once_and_its_result_counts(stack, own_postgres):
+    build_id = stack.start_build("sleep-step")
+    eventually(
+        lambda: [t["status"] for t in stack.build(build_id)["targets"]] == ["building"],
+        30,
+        "the step never started",
+    )
+    time.sleep(1)
+    own_postgres.restart()  # under the running step: its lease keeper and its finish
+    eventually(lambda: all_passed(stack, [build_id]), 30, "the build did not pass")
+    claims = own_postgres.psql(
+        "SELECT count(*) FROM builds_statusevent e JOIN builds_buildtarget t"
+        f" ON t.id = e.target_id WHERE t.build_id = {build_id} AND e.to_status = 'building'"
+    )
+    attempt = own_postgres.psql(
+        f"SELECT attempt FROM builds_buildtarget WHERE build_id = {build_id}"
+    )
+    assert (claims, attempt) == ("1", "1"), "the step was claimed again and ran twice"
