@@ -127,7 +127,7 @@ TEMPLATES = [
 ]
 
 # Persistent connections with health checks: opening a connection per request cuts a minimal
-# insert endpoint from about 700 to about 130 requests/s on a 2-core machine (DESIGN.md §4).
+# insert endpoint from about 700 to about 130 requests/s on a 2-core machine (docs/design.md §4.1).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/harbor"),
@@ -209,7 +209,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Keep a worker's database connection across tasks: closing it around every task cut a
-# lock-and-update task from about 225 to about 70 decisions/s here (DESIGN.md §4).
+# lock-and-update task from about 225 to about 70 decisions/s here (docs/design.md §4.1).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULE = {
     "repair-builds": {
