@@ -59,8 +59,8 @@ class ApiToken(models.Model):
     @classmethod
     def find_active(cls, token: str) -> "ApiToken | None":
         """Return the unrevoked token row matching the clear ``token``, with its user, or
-        None. Made on every API request, so in SQL: the ORM took three times as long to build
-        this query (1.0 ms of CPU on a 2-core machine) as PostgreSQL took to answer it."""
+        None. Made on every API request, so in SQL: building this query with the ORM costs
+        more CPU than PostgreSQL spends answering it (README, "Benchmark")."""
         found = sql.fetch_one(ACTIVE_TOKEN_SQL, [hash_token(token)])
         if found is None:
             return None

@@ -1,4 +1,5 @@
-"""Creating artifacts: what a build target produced, a ``uri`` or a ``file`` (spec §4).
+"""Creating artifacts: what a build target produced, a ``uri`` or a ``file``
+(docs/harbormaster.md §4).
 
 Used by Conduit's ``harbormaster.createartifact`` and by build steps. The artifact belongs to
 the target's build and generation; keys are unique per (build, generation), so a restarted

@@ -1,4 +1,5 @@
-"""The per-build Redis lock and dirty mark: the only code that touches them (DESIGN.md §3).
+"""The per-build Redis lock and dirty mark: the only code that touches them
+(docs/design.md §3.6–3.7).
 
 The lock is for efficiency, not correctness (the build row lock in PostgreSQL gives that):
 it keeps one worker running a build's passes while the others hand their update to it.

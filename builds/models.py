@@ -1,8 +1,8 @@
 """Harbor's domain data: plans and steps, buildables, builds, targets, and what targets report.
 
-Statuses are stored here but changed only by ``builds.engine`` (DESIGN.md §2). Status values
+Statuses are stored here but changed only by ``builds.engine`` (docs/design.md §2). Status values
 and groups follow Harbormaster (``HarbormasterBuildStatus``, ``HarbormasterBuildTarget``,
-``HarbormasterBuildableStatus``; spec §1.1–1.3).
+``HarbormasterBuildableStatus``; docs/harbormaster.md §1.1–1.3).
 """
 
 from django.conf import settings
@@ -355,7 +355,8 @@ class StatusEvent(EngineOwned):
 
 
 class UnitResult(EngineOwned):
-    """A unit test result reported for a target (Harbormaster's unit message, spec §2.3)."""
+    """A unit test result reported for a target (Harbormaster's unit message,
+    docs/harbormaster.md §2.3)."""
 
     class Result(models.TextChoices):
         PASS = "pass"
@@ -378,7 +379,8 @@ class UnitResult(EngineOwned):
 
 
 class LintMessage(EngineOwned):
-    """A lint message reported for a target (Harbormaster's lint message, spec §2.3)."""
+    """A lint message reported for a target (Harbormaster's lint message,
+    docs/harbormaster.md §2.3)."""
 
     class Severity(models.TextChoices):
         ADVICE = "advice"
@@ -427,7 +429,8 @@ class BuildLogChunk(EngineOwned):
 
 class Artifact(EngineOwned):
     """Something a target produced: a ``uri`` or a ``file``. Keys are unique per build and
-    generation, so a restarted build can produce the same keys again (spec §1.10)."""
+    generation, so a restarted build can produce the same keys again
+    (docs/harbormaster.md §1.10)."""
 
     class Type(models.TextChoices):
         URI = "uri"

@@ -14,8 +14,8 @@ The model, as simple as it can be:
   principal, never None.
 
 Reading (``GET``) is open to every signed-in user, as Harbormaster requires only view
-access to the receiver (spec §2.2); a run group decides who may act, not who may look.
-Harbormaster asks only for view access to send a message; Harbor asks for the right to run
+access to the receiver (docs/harbormaster.md §2.2); a run group decides who may act, not who may
+look. Harbormaster asks only for view access to send a message; Harbor asks for the right to run
 the plan, so no one outside a plan's group can forge its verdict.
 """
 

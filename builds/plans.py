@@ -1,6 +1,6 @@
 """Plans are code: read a plan from YAML, check it whole, then create or update it by name.
 
-The YAML shape is DESIGN.md §4 "Plan YAML"::
+The YAML shape (docs/design.md §4.2)::
 
     name: example
     description: Trigger the external CI and wait for its verdict.
@@ -23,12 +23,12 @@ The YAML shape is DESIGN.md §4 "Plan YAML"::
         on_timeout: fail            # optional, fail (default) or pass
         on_abort: {url: "http://...", method: POST}  # optional cancel hook
 
-Behaviors follow Harbormaster's ``HarbormasterBuildPlanBehavior`` (spec §3 "Plan behaviors"):
-``restartable`` is always/failed/never and ``affects_buildable`` (Harbormaster's
+Behaviors follow Harbormaster's ``HarbormasterBuildPlanBehavior`` (docs/harbormaster.md §3 "Plan
+behaviors"): ``restartable`` is always/failed/never and ``affects_buildable`` (Harbormaster's
 ``buildable``) is always/building/never; a missing behavior means ``always``.
 
-Artifacts add implicit dependencies, as Harbormaster's (spec §1.6 step 8): a step that
-``consumes`` a key depends on the step that ``produces`` it, added to its ``depends_on``
+Artifacts add implicit dependencies, as Harbormaster's (docs/harbormaster.md §1.6 step 8): a step
+that ``consumes`` a key depends on the step that ``produces`` it, added to its ``depends_on``
 here, so the engine needs to know nothing about artifacts. A consumed key no step produces,
 or a key two steps produce, is refused. Each step's options are checked against its
 type's declaration (``builds/step_options.py``, via ``builds/plan_steps.py``).

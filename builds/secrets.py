@@ -1,4 +1,4 @@
-"""Per-target callback secrets (DESIGN.md §5: "a per-target callback secret lets an outside
+"""Per-target callback secrets (docs/design.md §5: "a per-target callback secret lets an outside
 system report on its own target only, without a user's API token").
 
 A target's secret is derived, never stored: the HMAC-SHA256 of the target's PHID under

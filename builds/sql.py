@@ -1,7 +1,7 @@
 """SQL for the hot paths, where building an ORM query costs more than running it.
 
-On the 2-core benchmark machine the ORM spends 0.4–1.0 ms of CPU building each statement
-that PostgreSQL answers in a tenth of that (issue 9). The API's per-request lookups and the
+The ORM spends more CPU building each of these statements than PostgreSQL spends answering
+it (README, "Benchmark"). The API's per-request lookups and the
 engine pass's statements therefore use these helpers; everything else uses the ORM.
 
 - Reads that join several tables (the API token and its user, a receiving build target with

@@ -1,4 +1,4 @@
-"""Build variables and ``${name}`` substitution (spec §5; DESIGN.md §4 "Variables").
+"""Build variables and ``${name}`` substitution (docs/harbormaster.md §5; docs/design.md §4.3).
 
 A target's variables are snapshotted when the engine creates it; ``target.id``,
 ``target.phid`` and ``target.secret`` are added when read. Names match ``[a-z0-9._/-]+``.

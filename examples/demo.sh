@@ -96,7 +96,7 @@ start_all() {
     start_process web "$VENV/bin/gunicorn" harbor.wsgi -w 2 --bind 127.0.0.1:8000 \
         --no-control-socket --access-logfile - --error-logfile -
     # The engine's queue has a worker of its own, so steps that run long never delay a
-    # decision (DESIGN.md §3).
+    # decision (docs/design.md §4.1).
     start_process engine "$VENV/bin/celery" -A harbor worker -Q "$PREFIX.engine" -c 1 \
         -n "engine@%h" -l INFO
     start_process worker "$VENV/bin/celery" -A harbor worker -Q "$PREFIX.targets" -c 2 \

@@ -126,8 +126,8 @@ TEMPLATES = [
     },
 ]
 
-# Persistent connections with health checks: opening a connection per request cuts a minimal
-# insert endpoint from about 700 to about 130 requests/s on a 2-core machine (DESIGN.md §4).
+# Persistent connections with health checks: opening a connection per request costs more
+# than a small request's own work (docs/design.md §4.1).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/harbor"),
@@ -208,8 +208,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Keep a worker's database connection across tasks: closing it around every task cut a
-# lock-and-update task from about 225 to about 70 decisions/s here (DESIGN.md §4).
+# Keep a worker's database connection across tasks: opening one per task costs more than an
+# engine pass (docs/design.md §4.1). workers/connections.py drops a broken one.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULE = {
     "repair-builds": {
@@ -249,7 +249,7 @@ HARBOR_HTTP_ALLOWED_URLS = (
     os.environ.get("HARBOR_HTTP_ALLOWED_URLS", "http://*:*, https://*:*").replace(",", " ").split()
 )
 
-# --- Conduit-compatible API, JUnit reports and the OpenAPI description (issue 5) ---
+# --- Conduit-compatible API, JUnit reports and the OpenAPI description ---
 INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 SPECTACULAR_SETTINGS = {

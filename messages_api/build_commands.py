@@ -1,7 +1,7 @@
 """``POST /api/v1/builds/<id>/commands``: restart, pause, resume or abort a build.
 
 The same engine call as a command sent through ``sendmessage`` to the build's PHID, so both
-routes share the can-apply rules (spec §3) and the permission check.
+routes share the can-apply rules (docs/harbormaster.md §3) and the permission check.
 """
 
 from django.shortcuts import get_object_or_404

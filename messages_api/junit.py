@@ -1,4 +1,4 @@
-"""Reading JUnit XML test reports into unit results (spec §2.3's unit messages).
+"""Reading JUnit XML test reports into unit results (docs/harbormaster.md §2.3's unit messages).
 
 Safe by construction: the document is size-limited before parsing, and parsed with
 ``defusedxml`` with DTDs, entity declarations and external references all refused, so no

@@ -1,7 +1,7 @@
 """Validation of REST input and the shape of REST output.
 
-Input is checked strictly, more strictly than Harbormaster (spec §2.3): a message's ``type``
-must be a known type, unit results and lint severities must be documented values, and
+Input is checked strictly, more strictly than Harbormaster (docs/harbormaster.md §2.3): a message's
+``type`` must be a known type, unit results and lint severities must be documented values, and
 Harbormaster's type rules apply (strings must be JSON strings; ``line``/``char`` JSON
 integers; ``duration`` a JSON number, never a numeric string; an optional key present with
 ``null`` is refused). Unknown keys are ignored, as Harbormaster drops them. Everything is
@@ -122,7 +122,7 @@ class FiniteJSONObjectField(serializers.DictField):
 
 
 class UnitResultSerializer(serializers.Serializer):
-    """One unit result of a message (Harbormaster's unit message, spec §2.3).
+    """One unit result of a message (Harbormaster's unit message, docs/harbormaster.md §2.3).
 
     Only keys present in the input appear in ``validated_data``; the engine fills defaults.
     """
@@ -139,7 +139,7 @@ class UnitResultSerializer(serializers.Serializer):
 
 
 class LintMessageSerializer(serializers.Serializer):
-    """One lint message of a message (Harbormaster's lint message, spec §2.3)."""
+    """One lint message of a message (Harbormaster's lint message, docs/harbormaster.md §2.3)."""
 
     name = StrictCharField(max_length=255)
     code = StrictCharField(max_length=128)

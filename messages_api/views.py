@@ -1,5 +1,5 @@
 """The REST API's views: authenticate, validate with a serializer, make one engine call,
-serialize the result (DESIGN.md §4). What a message or a build does is the engine's business.
+serialize the result (docs/design.md §4.4). What a message or a build does is the engine's business.
 """
 
 from django.db import transaction

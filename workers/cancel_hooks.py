@@ -1,4 +1,4 @@
-"""Cancel hooks (Beyond Harbormaster, DESIGN.md §5): telling an outside system that the
+"""Cancel hooks (Beyond Harbormaster, docs/design.md §5): telling an outside system that the
 build it works for was aborted or restarted.
 
 A step may configure ``on_abort: {url, method}``; the URL takes the target's variables,

@@ -92,7 +92,7 @@ class LeaseKeeper:
     seconds it checks the claim is still current, and every third of
     ``HARBOR_TARGET_LEASE`` it renews the lease. Sets ``stop_event`` once the claim is lost
     (the build was aborted or restarted, or another worker took over), so the step stops
-    within a poll interval (Harbormaster polls every 5 s, spec §1.10)."""
+    within a poll interval (Harbormaster polls every 5 s, docs/harbormaster.md §1.10)."""
 
     def __init__(self, claim: engine.Claim, stop_event: threading.Event):
         self.claim = claim

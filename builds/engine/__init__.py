@@ -1,7 +1,7 @@
 """The build engine: the one place that changes a build's, target's or buildable's status.
 
 Views, tasks and commands call these functions; they never write a status themselves
-(DESIGN.md §2–3). Everything here is safe to replay.
+(docs/design.md §2–3). Everything here is safe to replay.
 """
 
 import logging
@@ -84,7 +84,7 @@ def update_build(build_id: int) -> PassResult | None:
 
     Returns the pass's result, or None if the build no longer exists. Infrastructure errors
     propagate unchanged for the caller to retry. Any other exception is a bug in Harbor: the
-    build is set to ``error`` (Harbormaster's ``continueBuild``, spec §1.6) and the
+    build is set to ``error`` (Harbormaster's ``continueBuild``, docs/harbormaster.md §1.6) and the
     exception re-raised.
     """
     try:

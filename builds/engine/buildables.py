@@ -1,5 +1,5 @@
 """The buildable's status, aggregated over its builds (``HarbormasterBuildEngine::
-updateBuildable``, spec §1.8)."""
+updateBuildable``, docs/harbormaster.md §1.8)."""
 
 from django.db import transaction
 

@@ -1,10 +1,11 @@
 """Build commands (restart, pause, resume, abort): Harbormaster's can-apply rules and effects.
 
-Rules follow ``HarbormasterBuildMessage*Transaction`` (spec §3). Unlike Harbormaster, which
-applies only the latest unconsumed command and drops the rest, Harbor applies every command
-in the order received, each checked at that moment (DESIGN.md §3), so an abort cannot vanish
-behind a later pause. Beyond Harbormaster, abort and restart move the affected generation's
-unfinished targets to ``aborted`` so nothing is left waiting for ever (DESIGN.md §3.4).
+Rules follow ``HarbormasterBuildMessage*Transaction`` (docs/harbormaster.md §3). Unlike
+Harbormaster, which applies only the latest unconsumed command and drops the rest, Harbor applies
+every command in the order received, each checked at that moment (docs/design.md §3.4), so an abort
+cannot vanish behind a later pause. Beyond Harbormaster, abort and restart move the affected
+generation's unfinished targets to ``aborted`` so nothing is left waiting for ever
+(docs/design.md §3.4).
 """
 
 from functools import partial
@@ -130,7 +131,7 @@ def _pause(build: Build, message: BuildMessage) -> None:
 
 def _resume(build: Build, message: BuildMessage) -> None:
     # A build paused before its first pass resumes as run 1, not run 0 (Harbormaster's
-    # quirk, spec §1.13, would run it as generation 0).
+    # quirk, docs/harbormaster.md §1.13, would run it as generation 0).
     move_build(build, B.BUILDING, COMMAND, message=message, generation=build.generation or 1)
 
 

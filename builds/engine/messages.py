@@ -1,4 +1,5 @@
-"""Receiving messages: the inbox side of ``sendmessage`` (spec §2; DESIGN.md §3 and §5).
+"""Receiving messages: the inbox side of ``sendmessage`` (docs/harbormaster.md §2;
+docs/design.md §3.5, §5).
 
 The receiving row is locked first (the target's row for a verdict, the build's row for a
 command), then the message is checked, stored with its unit results and lint messages in
@@ -45,7 +46,8 @@ class ReceiverNotFound(LookupError):
 
     @classmethod
     def for_phid(cls, receiver_phid: str) -> "ReceiverNotFound":
-        """The error with Harbormaster's text (``harbormaster.sendmessage``, spec §2.2)."""
+        """The error with Harbormaster's text (``harbormaster.sendmessage``,
+        docs/harbormaster.md §2.2)."""
         return cls(f'Unable to load object "{receiver_phid}" to receive message.')
 
 
@@ -91,8 +93,8 @@ def receive_message(
     or for each build of a buildable it can apply to, and fire ``update_build``.
 
     ``unit``/``lint`` of None mean absent; sent to a build or buildable, even an empty list
-    is refused (spec §2.2 step 6). ``author`` is a User, a ``TargetSecretHolder`` (stored as
-    no author), or None for Harbor itself; it must be allowed by
+    is refused (docs/harbormaster.md §2.2 step 6). ``author`` is a User, a ``TargetSecretHolder``
+    (stored as no author), or None for Harbor itself; it must be allowed by
     ``builds.permissions.can_message`` (checked here, once the receiver is found and locked,
     so every caller gets the same rule). Raises ReceiverNotFound, NotPermitted,
     InvalidMessage or MessageRefused; nothing is stored then.
@@ -263,7 +265,7 @@ def _receive_command(receiver_phid, kind, command, author, key, results_sent) ->
 
 def _lock_builds(receiver_phid: str, kind: str) -> list[Build]:
     """Lock the receiving build, or every build of the receiving buildable in id order
-    (the lock order of DESIGN.md §3: build rows first). Raises ReceiverNotFound."""
+    (the lock order of docs/design.md §3.2: build rows first). Raises ReceiverNotFound."""
     builds = Build.objects.select_for_update(no_key=True, of=("self",)).select_related("plan")
     if kind == phids.BUILD:
         found = list(builds.filter(phid=receiver_phid))
@@ -291,7 +293,7 @@ def _permitted_builds(builds: list[Build], author) -> list[Build]:
 
 def _builds_accepting(builds: list[Build], command: str, kind: str) -> list[Build]:
     """For a build receiver, the build if the command can apply, else MessageRefused; for a
-    buildable, the builds it can apply to (spec §2.5–2.6)."""
+    buildable, the builds it can apply to (docs/harbormaster.md §2.5–2.6)."""
     accepting = [b for b in builds if command_refusal(b, command) is None]
     if kind == phids.BUILD and not accepting:
         build = builds[0]

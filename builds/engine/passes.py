@@ -1,8 +1,8 @@
 """One engine pass over a build: the only code that decides a build's status.
 
 Follows ``HarbormasterBuildEngine::continueBuild`` / ``updateBuild`` / ``updateBuildSteps``
-(spec §1.6–1.7) with the changes of DESIGN.md §3. A pass is one transaction whose first
-statement locks the build row, so passes of one build take turns in PostgreSQL whatever
+(docs/harbormaster.md §1.6–1.7) with the changes of docs/design.md §3.3. A pass is one transaction
+whose first statement locks the build row, so passes of one build take turns in PostgreSQL whatever
 happens to the Redis lock; every write in it is conditional and counted.
 
 Row locks are always taken in this order: build, then target, then message rows. The build
@@ -53,7 +53,7 @@ def run_pass(build_id: int) -> PassResult:
 
     The buildable's status is recomputed in the same transaction when the build became
     complete or left a complete status (its row is locked after the build's, the lock order
-    of DESIGN.md §3), and the pass's status events are written in one insert. Raises
+    of docs/design.md §3.2), and the pass's status events are written in one insert. Raises
     ``Build.DoesNotExist`` for an unknown id; database errors propagate (the caller
     retries). The targets it created are queued to run after the commit.
     """
@@ -111,8 +111,8 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]
 
 def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
     """Settle each waiting target by its lowest-id unconsumed pass/fail message (the first
-    received wins, as Harbormaster's emergent order gives, spec §1.7); the later verdicts
-    for that target are consumed as superseded. ``work`` messages are never consumed."""
+    received wins, as Harbormaster's emergent order gives, docs/harbormaster.md §1.7); the later
+    verdicts for that target are consumed as superseded. ``work`` messages are never consumed."""
     waiting = {t.pk: t for t in targets if t.status == T.WAITING}
     by_target: dict[int, list[BuildMessage]] = {}
     for message in verdicts:
@@ -198,7 +198,8 @@ class StepStatus:
 def classify_steps(steps: list[dict], targets: dict[str, BuildTarget]) -> StepStatus:
     """Sort a build's steps by their current-generation targets (``targets`` by step key)
     into complete, failed, waiting and underway, and list the runnable ones: no target yet
-    and every dependency complete (``updateBuildSteps``, spec §1.6 steps 4 and 8)."""
+    and every dependency complete (``updateBuildSteps``,
+    docs/harbormaster.md §1.6 steps 4 and 8)."""
     status = StepStatus([], [], [], [], [])
     for step in steps:
         target = targets.get(step["key"])

@@ -1,4 +1,4 @@
-"""Finding work whose follow-up was lost (DESIGN.md §3, "the repair task").
+"""Finding work whose follow-up was lost (docs/design.md §6.5).
 
 A follow-up task can be lost when a worker dies (with the Redis broker an unacknowledged
 task returns only after the visibility timeout, an hour by default) or when Redis loses its

@@ -1,10 +1,8 @@
 """The engine's hot reads, written as SQL (its hot writes, the transitions, use
 ``builds.sql.update``; everything else in the engine uses the ORM).
 
-Every decision runs these reads, and building an ORM query costs more than running it: on
-the 2-core benchmark machine, ``Build.objects.select_for_update().get()`` takes 0.7 ms of
-CPU against 0.33 ms for the same row through ``raw()``, and the pass's message query 1.28
-against 0.33 ms (issue 9; ``bench/perf.py`` prints the pass's statements). ``raw()`` still
+Every decision runs these reads, and building an ORM query costs more CPU than running it
+(README, "Benchmark"; ``bench/perf.py`` prints the pass's statements). ``raw()`` still
 returns model instances, so the rest of the engine is unchanged; so does the receiving
 target's lookup, which joins its build and plan (``builds.sql``). Each query's plan is
 printed by the benchmark (it uses an index); keep them matching the indexes in

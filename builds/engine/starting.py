@@ -38,8 +38,8 @@ def start_build(
 ) -> Build:
     """Create a ``pending`` build of ``plan`` for ``buildable`` with the plan's steps as they
     are now, move the buildable to ``building``, and fire the first ``update_build`` after
-    commit (``HarbormasterBuildable::applyPlan``, spec §1.4). Raises PlanNotRunnable for a
-    disabled plan."""
+    commit (``HarbormasterBuildable::applyPlan``, docs/harbormaster.md §1.4). Raises PlanNotRunnable
+    for a disabled plan."""
     if plan.status != BuildPlan.Status.ACTIVE:
         raise PlanNotRunnable(f'Build plan "{plan.name}" is disabled.')
     with transaction.atomic():

@@ -1,7 +1,7 @@
 """The target worker's transitions: claim a target, renew its lease, finish it.
 
-The worker moves a target in every state but ``waiting`` (D8788; spec §1.5), outside the
-build's locks. Claims carry an attempt number and a lease: a finish counts only for the
+The worker moves a target in every state but ``waiting`` (D8788; docs/harbormaster.md §1.5), outside
+the build's locks. Claims carry an attempt number and a lease: a finish counts only for the
 claim that is still current, so a duplicate ``run_target`` delivery or a worker that
 stalled past its lease cannot finish a target another claim now owns.
 """
@@ -36,8 +36,8 @@ def begin_target(target_id: int) -> Claim | None:
 
     Returns None when there is nothing to run: the target is unknown or past ``building``,
     its lease is still held, or it belongs to an older generation or a complete build (then
-    it is moved to ``aborted``, as Harbormaster's TargetWorker does, spec §1.9); in those
-    cases ``update_build`` is fired after commit here, as the finish would have.
+    it is moved to ``aborted``, as Harbormaster's TargetWorker does, docs/harbormaster.md §1.9); in
+    those cases ``update_build`` is fired after commit here, as the finish would have.
     """
     with transaction.atomic():
         try:
@@ -132,8 +132,8 @@ def renew_lease(claim: Claim) -> bool:
 
 def postpone_target(claim: Claim, seconds: float) -> bool:
     """Let the claimed target's step run again in ``seconds`` without holding a worker
-    meanwhile (Harbormaster's ``PhabricatorWorkerYieldException``, spec §1.9): the target
-    stays ``building``, its lease is set to lapse then, and ``run_target`` is queued for
+    meanwhile (Harbormaster's ``PhabricatorWorkerYieldException``, docs/harbormaster.md §1.9): the
+    target stays ``building``, its lease is set to lapse then, and ``run_target`` is queued for
     then; the next claim resumes it. If the worker that would run it is lost, the lapsed
     lease is what the repair task looks for. Returns False if the claim was no longer
     current (nothing is queued then)."""

@@ -1,4 +1,4 @@
-"""Finding waiting targets whose wait has timed out (Beyond Harbormaster, DESIGN.md §5).
+"""Finding waiting targets whose wait has timed out (Beyond Harbormaster, docs/design.md §6.6).
 
 The deadline is stored on the target when it starts waiting; a periodic task looks for
 builds with a waiting target past its deadline and fires ``update_build``; the pass itself

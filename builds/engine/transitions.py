@@ -3,7 +3,7 @@
 A transition is a conditional update, ``UPDATE … WHERE id = … AND status IN (<allowed
 predecessors>)``: one row changed means this call made the move, zero means it already
 happened or is not allowed, so a replayed pass or a duplicate task changes nothing
-(DESIGN.md §2). Each move that happens writes one ``StatusEvent`` for the timeline. Every
+(docs/design.md §2.5). Each move that happens writes one ``StatusEvent`` for the timeline. Every
 decision makes several of these writes, so they go through ``builds.sql``, not the ORM.
 """
 
@@ -29,8 +29,8 @@ BUILD_ALLOWED_FROM: dict[str, frozenset[str]] = {
     B.ABORTED: frozenset({B.PENDING, B.BUILDING, B.PAUSED}),
     B.ERROR: frozenset({B.INACTIVE, B.PENDING, B.BUILDING, B.PAUSED}),
 }
-# A restart may start any build again, complete or not (spec §3); it is guarded instead by
-# consuming its message conditionally, so it is applied at most once.
+# A restart may start any build again, complete or not (docs/harbormaster.md §3); it is guarded
+# instead by consuming its message conditionally, so it is applied at most once.
 RESTARTABLE_FROM = frozenset(set(B) - {B.INACTIVE})
 
 TARGET_ALLOWED_FROM: dict[str, frozenset[str]] = {

@@ -17,7 +17,7 @@ from builds.views.access import can_message
 from builds.views.builds import COMMANDS
 from builds.views.common import sign_in_required
 
-# What each command does, for the confirmation page (DESIGN.md §3; spec §3).
+# What each command does, for the confirmation page (docs/design.md §3.4; docs/harbormaster.md §3).
 EFFECTS = {
     "restart": "The unfinished targets of run {run} are aborted and run {next} starts again "
     "from the first step.",

@@ -1,4 +1,5 @@
-"""Harbor's Conduit-compatible API: ``POST /api/<method.name>`` (spec §6; DESIGN.md §4).
+"""Harbor's Conduit-compatible API: ``POST /api/<method.name>`` (docs/harbormaster.md §6;
+docs/design.md §4.5).
 
 - ``transport``: decodes the three request encodings and writes the envelope.
 - ``auth``: API tokens (``__conduit__.token`` / ``api.token``).

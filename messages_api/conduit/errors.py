@@ -2,7 +2,7 @@
 
 Harbormaster raises plain exceptions from method bodies (``ERR-CONDUIT-CORE``) and
 ``ConduitException`` from the framework (``ERR-CONDUIT-CALL``); authentication failures use
-their own codes (``PhabricatorConduitAPIController``, spec §6.2).
+their own codes (``PhabricatorConduitAPIController``, docs/harbormaster.md §6.2).
 """
 
 CORE = "ERR-CONDUIT-CORE"

@@ -73,7 +73,7 @@ def invalid_type(key: str, spec: str, value: Any) -> CoreError:
 
 def missing(keys: list[str]) -> CallError:
     """The error for required map keys that are absent (Harbormaster answers these with
-    ``ERR-CONDUIT-CALL``, harbormaster-observed.md §d)."""
+    ``ERR-CONDUIT-CALL``, docs/harbormaster.md §9)."""
     return CallError("Missing required parameters: " + ", ".join(keys))
 
 

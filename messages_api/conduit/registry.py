@@ -17,8 +17,8 @@ from messages_api.conduit.errors import CallError
 @dataclass(frozen=True)
 class Call:
     """One call as a method sees it: parameters with nulls removed (null means absent,
-    spec §2.1), the authenticated user (None for methods that need none), and whether the
-    parameters came JSON-encoded (``strict``) or as plain form strings."""
+    docs/harbormaster.md §2.1), the authenticated user (None for methods that need none), and
+    whether the parameters came JSON-encoded (``strict``) or as plain form strings."""
 
     method: "Method"
     params: dict[str, Any]

@@ -1,5 +1,5 @@
 """The generic ``*.search`` machinery (``PhabricatorApplicationSearchEngine::
-buildConduitResponse``, spec §6.3).
+buildConduitResponse``, docs/harbormaster.md §6.3).
 
 Parameters: ``queryKey`` (a builtin query), ``constraints`` (always including ``ids`` and
 ``phids``), ``attachments``, ``order`` (``newest``, the default, or ``oldest``; or the vectors
@@ -198,7 +198,7 @@ def _descending(order: Any) -> bool:
 
 
 def read_limit(params: dict, strict: bool, max_limit: int) -> int:
-    """The page size, default 100; refused outside 1…``max_limit`` (spec §6.3)."""
+    """The page size, default 100; refused outside 1…``max_limit`` (docs/harbormaster.md §6.3)."""
     limit = params.get("limit", 100)
     if not strict:
         limit = _int_or_same(limit)

@@ -1,7 +1,8 @@
 """The Conduit transport: decode a call, authenticate it, run the method, write the envelope.
 
-Request encodings (spec §6.1; ``PhabricatorConduitAPIController::decodeConduitParams``), as
-form fields of a POST (or a GET's query string):
+Request encodings (docs/harbormaster.md §6.1;
+``PhabricatorConduitAPIController::decodeConduitParams``), as form fields of a POST (or a GET's
+query string):
 
 1. ``params=<JSON object>`` with authentication under ``__conduit__`` (what ``arc`` and the
    ``phabricator`` client send); strictly typed.
@@ -9,9 +10,10 @@ form fields of a POST (or a GET's query string):
 3. plain fields: ``api.token=…`` (any ``api.*`` key is metadata) and parameters as strings or
    PHP-style arrays (``unit[0][name]=…``); every scalar arrives as a string.
 
-Every answer is HTTP 200 ``{"result", "error_code", "error_info"}`` (spec §6.2), except while
-the database or broker is down: 503 with ``Retry-After`` around ``ERR-UNAVAILABLE``. The order of
-checks is Harbormaster's: decode, method exists, no unknown parameter, authenticate, run.
+Every answer is HTTP 200 ``{"result", "error_code", "error_info"}`` (docs/harbormaster.md §6.2),
+except while the database or broker is down: 503 with ``Retry-After`` around
+``ERR-UNAVAILABLE``. The order of checks is Harbormaster's: decode, method exists, no unknown
+parameter, authenticate, run.
 """
 
 import logging
@@ -100,7 +102,8 @@ def _form_fields(request: HttpRequest) -> list[tuple[str, str]]:
     if len(body) > max_body_bytes():
         raise CoreError(f"The request body is larger than {max_body_bytes()} bytes.")
     if content_type not in ("", FORM_CONTENT_TYPE):
-        # Conduit reads form fields only; a JSON body carries no parameters (spec §6.1).
+        # Conduit reads form fields only; a JSON body carries no parameters
+        # (docs/harbormaster.md §6.1).
         return []
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")

@@ -1,4 +1,4 @@
-"""``POST /api/v1/builds`` and ``GET /api/v1/builds/<id>`` (DESIGN.md §4)."""
+"""``POST /api/v1/builds`` and ``GET /api/v1/builds/<id>`` (docs/design.md §4.4)."""
 
 from datetime import datetime
 

@@ -1,5 +1,5 @@
 """``POST /api/v1/sendmessage``: strict validation, the JSON error shape, and nothing stored
-for a refused message (spec §2.3, DESIGN.md §4–5)."""
+for a refused message (docs/harbormaster.md §2.3, docs/design.md §3.5, §5)."""
 
 import json
 from urllib.parse import urlencode

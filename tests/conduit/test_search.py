@@ -1,4 +1,4 @@
-"""The ``*.search`` methods and the deprecated query methods (spec §6.3–6.4)."""
+"""The ``*.search`` methods and the deprecated query methods (docs/harbormaster.md §6.3–6.4)."""
 
 import pytest
 

@@ -1,5 +1,5 @@
 """``harbormaster.sendmessage`` over Conduit: the engine call it shares with REST, and
-Harbormaster's error texts (spec §2.2, harbormaster-observed.md §d)."""
+Harbormaster's error texts (docs/harbormaster.md §2.2 and §9)."""
 
 import json
 

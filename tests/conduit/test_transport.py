@@ -1,5 +1,5 @@
-"""The Conduit transport: encodings, envelope, authentication, framework errors (spec §6.1–6.2,
-harbormaster-observed.md §d)."""
+"""The Conduit transport: encodings, envelope, authentication, framework errors
+(docs/harbormaster.md §6.1–6.2 and §9)."""
 
 import json
 

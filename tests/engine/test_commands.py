@@ -1,5 +1,5 @@
-"""Build commands, one test per cell of Harbormaster's command × build-state table (spec §3),
-plus plan behaviors and restart history."""
+"""Build commands, one test per cell of Harbormaster's command × build-state table
+(docs/harbormaster.md §3), plus plan behaviors and restart history."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""Wait timeouts (Beyond Harbormaster) and the buildable's aggregate status (spec §1.8)."""
+"""Wait timeouts (Beyond Harbormaster) and the buildable's aggregate status
+(docs/harbormaster.md §1.8)."""
 
 from datetime import timedelta
 

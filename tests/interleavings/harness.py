@@ -1,4 +1,4 @@
-"""Run one order of events against the real engine and check the invariants of DESIGN.md §3.
+"""Run one order of events against the real engine and check the invariants of docs/design.md §8.
 
 Each order runs in a savepoint of the test's transaction that is rolled back afterwards, so
 thousands of orders share one test database cheaply. Follow-up tasks are not sent: the

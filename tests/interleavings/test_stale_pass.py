@@ -2,7 +2,7 @@
 lease expired, while the build goes on around it.
 
 The model. The Redis lock is only for efficiency; correctness comes from the build row lock
-(DESIGN.md §3). A holder that stalls *before* its transaction starts is harmless: when it
+(docs/design.md §3.1). A holder that stalls *before* its transaction starts is harmless: when it
 resumes, its pass locks the row and reads the current state, so it is just a later pass
 (the harness in test_interleavings.py covers that). The dangerous stall is *inside* the
 pass, after it locked the build row and read the inbox: its lease has expired, so another

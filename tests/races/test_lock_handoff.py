@@ -1,7 +1,7 @@
 """The Redis lock hand-off (builds/locks.py) with real Redis, driven step by step.
 
 No database: the pass is a recorder, so these tests isolate the lock and dirty-mark
-protocol of DESIGN.md §3. Build ids are made unique per test run, so keys never collide
+protocol of docs/design.md §3.6. Build ids are made unique per test run, so keys never collide
 with another run sharing the Redis database.
 """
 

@@ -1,4 +1,4 @@
-"""Artifacts a ``command`` step produces and consumes (spec §1.6 step 8, §4).
+"""Artifacts a ``command`` step produces and consumes (docs/harbormaster.md §1.6 step 8, §4).
 
 A step declares them in its plan entry::
 

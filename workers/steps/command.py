@@ -1,7 +1,7 @@
 """Run Command: run a shell command on the worker host, in a fresh working directory.
 
-Not in Harbormaster itself (its Drydock "Run Command" needs leased hosts, spec §4); Harbor
-runs the command on the worker that runs the target. **This runs code from plan files and
+Not in Harbormaster itself (its Drydock "Run Command" needs leased hosts, docs/harbormaster.md §4);
+Harbor runs the command on the worker that runs the target. **This runs code from plan files and
 repositories on worker hosts**: operators who do not want that set
 ``HARBOR_ALLOW_COMMAND_STEPS`` to false, which refuses such steps at plan import and at run
 time (README "Command steps").

@@ -1,4 +1,4 @@
-"""Flow control: ``wait-for-previous-builds`` and ``abort-older-builds`` (spec §4).
+"""Flow control: ``wait-for-previous-builds`` and ``abort-older-builds`` (docs/harbormaster.md §4).
 
 Harbormaster's versions follow commit parents and revision diffs; Harbor has neither, so it
 uses what buildables do have, the repository and the ref:

@@ -1,7 +1,7 @@
 """Make HTTP Request: call an outside system, optionally waiting for its message.
 
-Follows Harbormaster's ``HarbormasterHTTPRequestBuildStepImplementation`` (spec §4): the
-``uri`` takes variables, URI-encoded; ``method`` defaults to POST; a ``credential`` adds
+Follows Harbormaster's ``HarbormasterHTTPRequestBuildStepImplementation`` (docs/harbormaster.md §4):
+the ``uri`` takes variables, URI-encoded; ``method`` defaults to POST; a ``credential`` adds
 HTTP basic auth; any 2xx succeeds and anything else (or no answer within ``timeout``)
 fails; the response's status line, headers and body go to the target's log. Beyond it,
 ``headers`` and a ``body`` may be set, a credential may also be a bearer token or a header

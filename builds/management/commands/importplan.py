@@ -7,7 +7,7 @@ from builds.plans import PlanError, import_plan, load_plan_file
 
 class Command(BaseCommand):
     help = (
-        "Create or update a build plan (by name) from a YAML file; see DESIGN.md §4. A plan "
+        "Create or update a build plan (by name) from a YAML file; see docs/design.md §4.2. A plan "
         "with problems is refused with all of them listed, and nothing is written."
     )
 

@@ -1,5 +1,6 @@
 """``harbormaster.createartifact``: attach a ``uri`` or ``file`` artifact to a build target
-(``HarbormasterCreateArtifactConduitAPIMethod``, spec §6.4). Any target state is accepted."""
+(``HarbormasterCreateArtifactConduitAPIMethod``, docs/harbormaster.md §6.4). Any target state is
+accepted."""
 
 from builds.artifacts import ArtifactError, MissingArtifactData, create_artifact
 from builds.models import Artifact, BuildTarget

@@ -1,5 +1,5 @@
 """``harbormaster.queryautotargets``: the targets ``arc diff`` reports lint and unit results
-to (``HarbormasterTargetEngine``, spec §4 "Autotargets", §2.7).
+to (``HarbormasterTargetEngine``, docs/harbormaster.md §4 "Autotargets", §2.7).
 
 The autoplan ``arcanist`` ("arc lint + arc unit") has the steps ``arcanist.lint`` and
 ``arcanist.unit``, which do nothing and wait for a message. For an object and a list of

@@ -1,6 +1,7 @@
-"""``harbormaster.{build,buildable,target,buildplan,artifact}.search`` (spec §6.4, the search
-engines in ``HM/query/*SearchEngine.php``). Statuses appear as Harbormaster's values:
-targets as ``target/waiting``; builds with their name and ANSI color (spec §1.1–1.2)."""
+"""``harbormaster.{build,buildable,target,buildplan,artifact}.search`` (docs/harbormaster.md §6.4,
+the search engines in ``HM/query/*SearchEngine.php``). Statuses appear as Harbormaster's values:
+targets as ``target/waiting``; builds with their name and ANSI color
+(docs/harbormaster.md §1.1–1.2)."""
 
 from datetime import UTC, datetime
 
@@ -18,7 +19,7 @@ from messages_api.conduit.search import (
     epoch,
 )
 
-# Build status -> (display name, ANSI color) (HarbormasterBuildStatus, spec §1.1).
+# Build status -> (display name, ANSI color) (HarbormasterBuildStatus, docs/harbormaster.md §1.1).
 BUILD_STATUSES = {
     "inactive": ("Inactive", "yellow"),
     "pending": ("Pending", "yellow"),

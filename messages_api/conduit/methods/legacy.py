@@ -1,5 +1,5 @@
 """The deprecated query methods ``harbormaster.querybuilds`` and
-``harbormaster.querybuildables`` (spec §6.4), still called by older clients."""
+``harbormaster.querybuildables`` (docs/harbormaster.md §6.4), still called by older clients."""
 
 from typing import Any
 

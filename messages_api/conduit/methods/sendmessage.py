@@ -1,12 +1,12 @@
 """``harbormaster.sendmessage``: the same engine call as ``POST /api/v1/sendmessage``.
 
-Follows ``HarbormasterSendMessageConduitAPIMethod`` (spec §2) for the parameters, their order
-of checks and the error texts. Unit results and lint messages are checked first with
+Follows ``HarbormasterSendMessageConduitAPIMethod`` (docs/harbormaster.md §2) for the parameters,
+their order of checks and the error texts. Unit results and lint messages are checked first with
 Harbormaster's type rules (``PhutilTypeSpec``: missing keys are ``ERR-CONDUIT-CALL``, wrong
 types ``ERR-CONDUIT-CORE``), then with the REST API's serializers, which also refuse values
 Harbormaster would store (an undocumented result or severity). What the message does is the
 engine's decision; its refusals come back as ``ERR-CONDUIT-CORE`` with the same explanation
-the REST API gives (Beyond Harbormaster, DESIGN.md §5), except that the same sender
+the REST API gives (Beyond Harbormaster, docs/design.md §5), except that the same sender
 repeating the verdict which decided a target succeeds and stores nothing, as a retried CI
 job expects (Harbormaster stores every message; REST has idempotency keys instead).
 """
@@ -140,7 +140,7 @@ def _unable_to_load(name: str) -> str:
 
 def _results(params: dict, kind: str) -> tuple[list[dict] | None, list[dict] | None]:
     """The validated ``unit`` and ``lint`` lists (None when absent). Sent to anything but a
-    build target, even an empty list is refused (spec §2.2 step 6)."""
+    build target, even an empty list is refused (docs/harbormaster.md §2.2 step 6)."""
     if kind != phids.BUILD_TARGET:
         for key in ("unit", "lint"):
             if key in params:
@@ -149,7 +149,7 @@ def _results(params: dict, kind: str) -> tuple[list[dict] | None, list[dict] | N
                     "the receiver is not a Build Target."
                 )
         return None, None
-    # Harbormaster converts lint before unit (spec §2.3).
+    # Harbormaster converts lint before unit (docs/harbormaster.md §2.3).
     lint = _validated("lint", params.get("lint"), LINT_SPECS, LintMessageSerializer, "lint message")
     unit = _validated("unit", params.get("unit"), UNIT_SPECS, UnitResultSerializer, "unit result")
     return unit, lint
