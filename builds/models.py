@@ -201,8 +201,10 @@ class BuildTarget(EngineOwned):
     """One run of one step in one generation of a build.
 
     ``attempt`` counts claims by target workers; ``lease_expires`` is when the current
-    claim lapses unless renewed. ``config`` and ``variables`` are snapshots taken when the
-    engine creates the target.
+    claim lapses unless renewed; ``lost_claims`` counts the claims that lapsed while the
+    step ran (its worker died or stalled; a yielded step's resumption is not one), so a
+    step that keeps losing its worker fails. ``config`` and ``variables`` are snapshots
+    taken when the engine creates the target.
     """
 
     class Status(models.TextChoices):
@@ -228,6 +230,7 @@ class BuildTarget(EngineOwned):
     wait_for_message = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempt = models.PositiveIntegerField(default=0)
+    lost_claims = models.PositiveIntegerField(default=0)
     lease_expires = models.DateTimeField(null=True, blank=True)
     # Set while the step has yielded (paused to run again later, freeing its worker): the
     # claim's lease is left to lapse then, and the next claim resumes the step quietly.

@@ -5,14 +5,16 @@ Python's ``json`` raises more than ``JSONDecodeError`` on text that is valid JSO
 ``sys.set_int_max_str_digits`` says otherwise) and a ``RecursionError`` for nesting deeper
 than the interpreter's stack allows. ``read_json`` turns both into ``UnreadableJson``, whose
 text says why, so no caller answers them as a server error. ``MAX_DEPTH`` is the nesting
-both APIs accept.
+both APIs accept, and ``unstorable`` the strings both refuse.
 """
 
 import json
+import re
 import sys
 from typing import Any
 
 MAX_DEPTH = 32  # arrays and objects; a message is 4 deep ({"unit": [{"coverage": {}}]})
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class UnreadableJson(ValueError):
@@ -38,3 +40,14 @@ def read_json(text: str, **options: Any) -> Any:
     except ValueError as error:  # int()'s digit limit: json's only other ValueError
         limit = sys.get_int_max_str_digits()
         raise UnreadableJson(f"holds a number of more than {limit} digits") from error
+
+
+def unstorable(text: str) -> str:
+    """Why PostgreSQL cannot store the string ``text`` (it refuses NUL and unpaired
+    surrogates in text columns, as a server error after the fact), as a verb phrase for
+    "The string …" ("contains a NUL character (\\u0000)"); "" if it can."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000)"
+    if SURROGATE.search(text):
+        return "contains an unpaired surrogate (\\ud800-\\udfff), which is not a Unicode character"
+    return ""

@@ -15,8 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from builds import engine
-from messages_api import junit
+from builds import engine, junit
 from messages_api.errors import PayloadTooLarge
 from messages_api.parsers import load_body
 from messages_api.serializers import MessageReceiptSerializer, UnitResultSerializer

@@ -21,10 +21,9 @@ from django.http import HttpRequest
 from rest_framework.parsers import BaseParser
 
 from messages_api.errors import InvalidJson, PayloadTooLarge
-from messages_api.json_limits import MAX_DEPTH, UnreadableJson, read_json, too_deep
+from messages_api.json_limits import MAX_DEPTH, UnreadableJson, read_json, too_deep, unstorable
 
 READ_SIZE = 64 * 1024
-SURROGATE = re.compile("[\ud800-\udfff]")
 # Raw NUL and control characters are invalid JSON already; a string can only hold NUL or a
 # surrogate through an escape, so bodies without one (nearly all) skip the string checks.
 ESCAPED_NUL_OR_SURROGATE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
@@ -151,11 +150,7 @@ def _check_values(data: Any, text: str) -> None:
 
 
 def _check_string(value: str, path: str) -> None:
-    where = f" at {path}" if path else ""
-    if "\x00" in value:
-        raise InvalidJson(f"The string{where} contains a NUL character (\\u0000).")
-    if SURROGATE.search(value):
-        raise InvalidJson(
-            f"The string{where} contains an unpaired surrogate (\\ud800-\\udfff), "
-            "which is not a Unicode character."
-        )
+    reason = unstorable(value)
+    if reason:
+        where = f" at {path}" if path else ""
+        raise InvalidJson(f"The string{where} {reason}.")

@@ -64,7 +64,8 @@ def _claim(target: BuildTarget) -> Claim | None:
         return None
     reclaimed = target.status == T.BUILDING
     resumed = reclaimed and target.resume_after is not None
-    if reclaimed and not resumed and _lost_claims(target) >= settings.HARBOR_TARGET_MAX_LOST:
+    lost = reclaimed and not resumed
+    if lost and target.lost_claims >= settings.HARBOR_TARGET_MAX_LOST:
         _give_up(target)
         return None
     moved = move_target(
@@ -72,23 +73,16 @@ def _claim(target: BuildTarget) -> Claim | None:
         T.BUILDING,
         WORKER,
         on_attempt=target.attempt,
-        detail=f"{LOST_CLAIM}attempt {target.attempt}'s lease expired" if reclaimed else "",
+        detail=f"claimed again: attempt {target.attempt}'s lease expired" if reclaimed else "",
         record=not resumed,
         attempt=target.attempt + 1,
+        # A plain value is safe: the UPDATE applies only on the attempt it was read with.
+        lost_claims=target.lost_claims + int(lost),
         lease_expires=now + timedelta(seconds=settings.HARBOR_TARGET_LEASE),
         resume_after=None,
         date_started=target.date_started or now,
     )
     return Claim(target, target.attempt) if moved else None
-
-
-LOST_CLAIM = "claimed again: "
-
-
-def _lost_claims(target: BuildTarget) -> int:
-    """How many times a claim on ``target`` lapsed while its step ran (its worker died or
-    stalled); a yielded step's resumption does not count."""
-    return StatusEvent.objects.filter(target=target, detail__startswith=LOST_CLAIM).count()
 
 
 def _give_up(target: BuildTarget) -> None:

@@ -5,13 +5,10 @@ PhutilTypeSpec.php``), e.g. "Parameter 'duration' has invalid type. Expected typ
 'optional float|int', got type 'string'." Only the types Harbor's methods declare are known.
 """
 
-import re
 from typing import Any
 
 from messages_api.conduit.errors import CallError, CoreError
-from messages_api.json_limits import MAX_DEPTH, too_deep
-
-SURROGATE = re.compile("[\ud800-\udfff]")
+from messages_api.json_limits import MAX_DEPTH, too_deep, unstorable
 
 
 def type_of(value: Any) -> str:
@@ -122,10 +119,6 @@ def check_storable(params: dict) -> None:
 
 
 def _check_string(value: str, where: str) -> None:
-    if "\x00" in value:
-        raise CoreError(f"Parameter '{where}' contains a NUL character (\\u0000).")
-    if SURROGATE.search(value):
-        raise CoreError(
-            f"Parameter '{where}' contains an unpaired surrogate (\\ud800-\\udfff), which "
-            "is not a Unicode character."
-        )
+    reason = unstorable(value)
+    if reason:
+        raise CoreError(f"Parameter '{where}' {reason}.")

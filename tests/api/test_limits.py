@@ -10,6 +10,7 @@ from django.db import connection
 from django.test import override_settings
 
 from builds.models import BuildMessage, UnitResult
+from messages_api.json_limits import unstorable
 from tests.api.conftest import assert_nothing_stored
 from tests.api.test_sendmessage import UNIT, assert_error, message
 
@@ -175,6 +176,24 @@ def test_json_harbor_cannot_store_gets_400_invalid_json(client, waiting_target, 
         response = client.post(URL, build_body(waiting_target), content_type="application/json")
     body = assert_error(response, 400, "invalid_json", named)
     assert words in body["detail"]
+
+
+UNPAIRED = "contains an unpaired surrogate (\\ud800-\\udfff), which is not a Unicode character"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("a\x00b", "contains a NUL character (\\u0000)"),
+        ("a\ud800b", UNPAIRED),
+        ("\udfff", UNPAIRED),
+        ("\U0001f600", ""),
+        ("", ""),
+    ],
+    ids=["NUL", "high surrogate", "low surrogate", "paired", "empty"],
+)
+def test_a_string_with_nul_or_an_unpaired_surrogate_is_unstorable_saying_why(text, reason):
+    assert unstorable(text) == reason
 
 
 HUGE_INTEGER = "1" * 5000  # Python's json refuses more than 4,300 digits with a ValueError

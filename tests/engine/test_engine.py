@@ -246,6 +246,30 @@ def test_a_target_whose_worker_keeps_dying_is_failed_not_run_for_ever(start, set
     assert driver.refresh().status == "failed"
 
 
+def test_an_event_that_reads_like_a_lost_claim_does_not_count_towards_giving_up(start, settings):
+    settings.HARBOR_TARGET_LEASE = -1  # every claim lapses at once, as if its worker died
+    settings.HARBOR_TARGET_MAX_LOST = 1
+    driver = start([waiting_step("ci")])
+    assert driver.claim("ci").attempt == 1
+    target = driver.target("ci")
+    detail = "claimed again: a note that only reads like a lost claim"
+    StatusEvent(target=target, to_status="building", cause="worker", detail=detail).save()
+    assert driver.claim("ci").attempt == 2  # one claim was lost, not two
+    assert driver.claim("ci") is None  # the second lost claim gives up
+    assert driver.target("ci").status == "failed"
+
+
+def test_a_lost_claim_counts_towards_giving_up_whatever_its_event_says(start, settings):
+    settings.HARBOR_TARGET_LEASE = -1
+    settings.HARBOR_TARGET_MAX_LOST = 1
+    driver = start([waiting_step("ci")])
+    driver.claim("ci")
+    assert driver.claim("ci").attempt == 2
+    StatusEvent.objects.filter(target=driver.target("ci")).update(detail="reworded")
+    assert driver.claim("ci") is None
+    assert driver.target("ci").status == "failed"
+
+
 def test_a_failed_build_leaves_no_target_pending_or_waiting_but_lets_running_ones_finish(start):
     steps = [
         waiting_step("a"),

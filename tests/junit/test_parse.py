@@ -3,7 +3,7 @@ broken documents refused."""
 
 import pytest
 
-from messages_api import junit
+from builds import junit
 from tests.junit.conftest import sample
 
 MAX = 1024 * 1024

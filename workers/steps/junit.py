@@ -1,7 +1,7 @@
 """JUnit XML files a step names become the target's unit results.
 
 The files come from the build, i.e. from code Harbor does not trust; they are read with
-``messages_api.junit.parse`` (size-limited, ``defusedxml`` with DTDs and entities refused),
+``builds.junit.parse`` (size-limited, ``defusedxml`` with DTDs and entities refused),
 the same reader as the REST API's JUnit upload, so a report means the same either way.
 """
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 from django.db import transaction
 
+from builds.junit import JUnitError as ReportError
+from builds.junit import parse
 from builds.models import BuildTarget, UnitResult
-from messages_api.junit import JUnitError as ReportError
-from messages_api.junit import parse
 
 ENGINE = "junit"
 MAX_REPORT_BYTES = 32 * 1024 * 1024
