@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = secrets.token_urlsafe(50)
-# Everything the settings read that a case sets; the rest of the environment is inherited.
+# What the settings and checks read that a case sets (or must not inherit from this test
+# process); the rest of the environment is inherited.
 OURS = (
     "SECRET_KEY",
     "DEBUG",
@@ -26,6 +27,8 @@ OURS = (
     "HARBOR_HTTPS",
     "HARBOR_BEHIND_PROXY",
     "HARBOR_HSTS_SECONDS",
+    # Set by the browser tests' conftest for Playwright; no deployment sets it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 # The production environment of README "Production".
 PRODUCTION = {
