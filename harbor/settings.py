@@ -267,9 +267,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Schema-generation notes are about the API's description, not about a deployment, so
-    # they stay out of ``check --deploy``: see them with ``manage.py spectacular --validate``.
-    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 # Largest Conduit call body and JUnit report accepted, in bytes.
 HARBOR_CONDUIT_MAX_BODY_BYTES = env_int("HARBOR_CONDUIT_MAX_BODY_BYTES", 16 * 1024 * 1024)

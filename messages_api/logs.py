@@ -42,8 +42,30 @@ class IsActiveUser(BasePermission):
 class LogRangeSerializer(serializers.Serializer):
     """The query of a byte-range read."""
 
-    offset = serializers.IntegerField(min_value=0, default=0)
-    length = serializers.IntegerField(min_value=1, max_value=MAX_LENGTH, default=DEFAULT_LENGTH)
+    offset = serializers.IntegerField(
+        min_value=0, default=0, help_text="First byte to read, from 0."
+    )
+    length = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_LENGTH,
+        default=DEFAULT_LENGTH,
+        help_text="Bytes to read at most; the range is narrowed to whole characters.",
+    )
+
+
+class LogRangeOutputSerializer(serializers.Serializer):
+    """A byte range of a log: bytes ``[offset, end)`` of its ``size`` bytes of UTF-8 text."""
+
+    id = serializers.IntegerField()
+    target = serializers.CharField(help_text="The build target's PHID.")
+    build = serializers.IntegerField()
+    source = serializers.CharField()
+    log_type = serializers.CharField()
+    is_live = serializers.BooleanField(help_text="True while a step may still append to it.")
+    size = serializers.IntegerField(help_text="Bytes of text the log holds now.")
+    offset = serializers.IntegerField()
+    end = serializers.IntegerField(help_text="Where to read on from.")
+    text = serializers.CharField()
 
 
 class LogView(APIView):
@@ -66,18 +88,20 @@ class LogRangeView(LogView):
         log = self.get_log(pk)
         part = logs.read_range(log, query.validated_data["offset"], query.validated_data["length"])
         return Response(
-            {
-                "id": log.pk,
-                "target": log.target.phid,
-                "build": log.target.build_id,
-                "source": log.source,
-                "log_type": log.log_type,
-                "is_live": log.is_live,
-                "size": part.size,
-                "offset": part.offset,
-                "end": part.end,
-                "text": part.text,
-            }
+            LogRangeOutputSerializer(
+                {
+                    "id": log.pk,
+                    "target": log.target.phid,
+                    "build": log.target.build_id,
+                    "source": log.source,
+                    "log_type": log.log_type,
+                    "is_live": log.is_live,
+                    "size": part.size,
+                    "offset": part.offset,
+                    "end": part.end,
+                    "text": part.text,
+                }
+            ).data
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from builds.models import (
@@ -288,6 +289,7 @@ class BuildOutputSerializer(BuildSummarySerializer):
 
     targets = serializers.SerializerMethodField()
 
+    @extend_schema_field(TargetOutputSerializer(many=True))
     def get_targets(self, build: Build) -> list[dict]:
         # Filtered here rather than in the prefetch: a Prefetch queryset cannot refer to
         # each build's own generation, and older generations are few.
@@ -295,14 +297,34 @@ class BuildOutputSerializer(BuildSummarySerializer):
         return TargetOutputSerializer(current, many=True).data
 
 
+class BuildPageSerializer(serializers.Serializer):
+    """A page of ``GET /api/v1/builds``: how many builds match, this page's number (from 1),
+    how many pages there are, and this page's builds, newest first."""
+
+    count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    results = BuildSummarySerializer(many=True)
+
+
 class BuildFilterSerializer(serializers.Serializer):
     """The query of ``GET /api/v1/builds``: ``status`` (one or more, comma-separated),
     ``plan`` (name or PHID), ``buildable`` (PHID or id), ``page`` (from 1)."""
 
-    status = serializers.CharField(required=False)
-    plan = serializers.CharField(required=False)
-    buildable = serializers.CharField(required=False)
-    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    status = serializers.CharField(
+        required=False,
+        help_text="Only builds in these statuses, comma-separated: "
+        + ", ".join(Build.Status.values),
+    )
+    plan = serializers.CharField(
+        required=False, help_text="Only builds of this plan (name or PHID)."
+    )
+    buildable = serializers.CharField(
+        required=False, help_text="Only builds of this buildable (PHID or id)."
+    )
+    page = serializers.IntegerField(
+        required=False, min_value=1, default=1, help_text="Page number, 50 builds a page."
+    )
 
     def validate_status(self, value: str) -> list[str]:
         statuses = [status.strip() for status in value.split(",") if status.strip()]

@@ -23,7 +23,7 @@ from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes
 from messages_api.serializers import (
     BuildFilterSerializer,
     BuildOutputSerializer,
-    BuildSummarySerializer,
+    BuildPageSerializer,
     MessageOutputSerializer,
     MessageReceiptSerializer,
     SendMessageSerializer,
@@ -109,14 +109,8 @@ class BuildListView(ApiView):
             raise NotFound(f"Page {page} is past the last page ({pages}).")
         offset = (page - 1) * BUILDS_PER_PAGE
         results = builds[offset : offset + BUILDS_PER_PAGE]
-        return Response(
-            {
-                "count": count,
-                "page": page,
-                "pages": pages,
-                "results": BuildSummarySerializer(results, many=True).data,
-            }
-        )
+        body = {"count": count, "page": page, "pages": pages, "results": results}
+        return Response(BuildPageSerializer(body).data)
 
     def post(self, request: Request) -> Response:
         serializer = StartBuildSerializer(data=request.data)

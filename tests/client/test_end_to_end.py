@@ -1,0 +1,112 @@
+"""``harbor-report``, installed in a virtual environment of its own and run as a CI job runs
+it, against a running Harbor with real workers: a verdict accepted and applied, the re-run
+of the job answered duplicate, a verdict that can no longer count refused, and a 503 retried
+and accepted exactly once."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug import Response
+
+from builds import engine
+from builds.models import Build, BuildMessage, BuildTarget, UnitResult
+from builds.secrets import target_secret
+from tests.conftest import make_plan
+from tests.junit.conftest import SAMPLES
+from tests.workers import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+GITHUB = {"GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "8812345", "GITHUB_JOB": "test"}
+
+
+def run(command: Path, *args: str, **environ: str) -> subprocess.CompletedProcess:
+    """The client in a clean environment holding only ``environ`` (and a PATH)."""
+    return subprocess.run(
+        [str(command), *args],
+        env={"PATH": os.environ["PATH"], **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def waiting_target(buildable) -> BuildTarget:
+    plan = make_plan("ci", [{"key": "ci", "step_type": "sleep", "wait_for_message": True}])
+    build = engine.start_build(plan, buildable)
+    return wait_for(lambda: BuildTarget.objects.filter(build=build, status="waiting").first())
+
+
+@pytest.mark.workers
+def test_a_ci_job_reports_its_verdict_its_rerun_is_a_duplicate_and_a_late_one_refused(
+    harbor_report_command, celery_workers, live_server, waiting_target, tmp_path
+):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "go.xml").write_bytes((SAMPLES / "gotestsum.xml").read_bytes())
+    args = ["auto", "--receiver", waiting_target.phid, "--base-url", live_server.url]
+    args += ["--junit", f"{tmp_path}/reports/*.xml"]
+    environ = {**GITHUB, "HARBOR_TARGET_SECRET": target_secret(waiting_target.phid)}
+
+    done = run(harbor_report_command, *args, **environ)
+    assert done.returncode == 0, done.stderr
+    assert "pass accepted" in done.stdout
+    wait_for(lambda: Build.objects.get(pk=waiting_target.build_id).status == "passed")
+    assert UnitResult.objects.filter(target=waiting_target).count() == 3
+
+    rerun = run(harbor_report_command, *args, **environ, GITHUB_RUN_ATTEMPT="2")
+    assert rerun.returncode == 3, rerun.stderr
+    assert "pass duplicate" in rerun.stdout
+
+    late = run(harbor_report_command, "fail", *args[1:], **environ)
+    assert late.returncode == 4
+    assert "fail refused (HTTP 409 conflict)" in late.stderr
+    assert "[target passed, build passed]" in late.stderr
+    assert BuildMessage.objects.count() == 1
+    for output in (done, rerun, late):
+        assert environ["HARBOR_TARGET_SECRET"] not in output.stdout + output.stderr
+
+
+def test_a_report_answered_503_is_sent_again_and_accepted_once(
+    harbor_report_command, live_server, httpserver, api_token, waiting_target
+):
+    """A proxy in front of Harbor answers the first attempt 503 with Retry-After, as Harbor
+    does while its database is down, and forwards every later one."""
+
+    def forward(request):
+        answer = requests.post(
+            live_server.url + request.path,
+            data=request.get_data(),
+            headers={k: request.headers[k] for k in ("Authorization", "Content-Type")},
+            timeout=30,
+        )
+        return Response(answer.content, answer.status_code, content_type="application/json")
+
+    unavailable = {"error": "unavailable", "detail": "Harbor's database is unavailable."}
+    proxy = httpserver.expect_ordered_request("/api/v1/sendmessage", method="POST")
+    proxy.respond_with_json(unavailable, status=503, headers={"Retry-After": "1"})
+    httpserver.expect_ordered_request("/api/v1/sendmessage").respond_with_handler(forward)
+
+    done = run(
+        harbor_report_command,
+        "pass",
+        "--receiver",
+        waiting_target.phid,
+        "--base-url",
+        httpserver.url_for("/"),
+        HARBOR_TOKEN=api_token,
+        GITLAB_CI="true",
+        CI_PIPELINE_ID="901",
+        CI_JOB_NAME="test",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HTTP 503; trying again" in done.stderr
+    first, second = (json.loads(request.get_data()) for request, _ in httpserver.log)
+    assert first["idempotency_key"] == second["idempotency_key"]
+    message = BuildMessage.objects.get()
+    assert message.idempotency_key == first["idempotency_key"]
+    assert message.type == "pass"
