@@ -5,9 +5,9 @@ import json
 import time
 
 import pytest
-from harbor_report import cli
 from pytest_httpserver import HTTPServer
 
+from harbor_report import cli
 from tests.junit.conftest import SAMPLES
 
 RECEIVER = "PHID-HMBT-aaaaaaaaaaaaaaaaaaaa"

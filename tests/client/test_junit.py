@@ -2,9 +2,9 @@
 results, exactly as Harbor's server reads them."""
 
 import pytest
-from harbor_report import junit
 
-from messages_api import junit as server_junit
+from builds import junit as server_junit
+from harbor_report import junit
 from tests.junit.conftest import SAMPLES, run_pytest_on_sample_project
 
 
