@@ -1,10 +1,12 @@
 """Plan import reads ``triggers`` and refuses, naming the trigger, one that names a forge
 not in HARBOR_FORGES, an unknown event, or is otherwise malformed; nothing is written."""
 
+from pathlib import Path
+
 import pytest
 
 from builds.models import BuildPlan
-from builds.plans import PlanError, import_plan
+from builds.plans import PlanError, import_plan, load_plan_file
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +110,19 @@ def test_without_any_forge_configured_a_trigger_is_refused_saying_so(settings):
     settings.HARBOR_FORGES = {}
     with pytest.raises(PlanError, match=r"configured forges: none; set HARBOR_FORGES"):
         import_plan(plan({"forge": "github", "repository": "acme/widgets", "events": ["push"]}))
+
+
+def test_the_example_forge_plan_imports_with_a_github_forge_configured():
+    example = Path(__file__).parents[2] / "examples" / "forge-plans" / "widgets-ci.yaml"
+    stored = import_plan(load_plan_file(example))
+    assert [trigger["events"] for trigger in stored.triggers] == [
+        ["push"],
+        ["pull_request"],
+        ["tag"],
+    ]
+
+
+def test_the_demo_plans_import_with_no_forge_configured(settings):
+    settings.HARBOR_FORGES = {}
+    for path in sorted((Path(__file__).parents[2] / "examples" / "plans").glob("*.yaml")):
+        import_plan(load_plan_file(path))
