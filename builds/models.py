@@ -63,6 +63,9 @@ class BuildPlan(models.Model):
     run_group = models.ForeignKey(
         "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Forge events that start the plan's builds, as checked at import
+    # (builds/plan_triggers.py); matched by forges/triggers.py.
+    triggers = models.JSONField(default=list, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 
@@ -113,8 +116,10 @@ class BuildStep(models.Model):
 
 
 class Buildable(EngineOwned):
-    """What is built: a commit or a diff of a repository. Found or created by
-    (repository, commit, diff); becomes ``building`` once its first build starts."""
+    """What is built: a commit or a diff of a repository, or a pull request's head commit.
+    Found or created by (repository, commit, diff, revision), so a pull request's buildable
+    is its own even when its commit was also pushed to a branch; becomes ``building`` once
+    its first build starts."""
 
     class Status(models.TextChoices):
         PREPARING = "preparing"
@@ -128,7 +133,9 @@ class Buildable(EngineOwned):
     ref = models.CharField(max_length=255, blank=True)
     commit = models.CharField(max_length=64, blank=True)
     diff = models.CharField(max_length=64, blank=True)
+    # A pull (merge) request's number, and the ref it would change (``refs/heads/main``).
     revision = models.CharField(max_length=64, blank=True)
+    base_ref = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREPARING)
     is_manual = models.BooleanField(default=False)
     date_created = models.DateTimeField(auto_now_add=True)
@@ -137,7 +144,8 @@ class Buildable(EngineOwned):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["repository", "commit", "diff"], name="unique_buildable_object"
+                fields=["repository", "commit", "diff", "revision"],
+                name="unique_buildable_object",
             )
         ]
 

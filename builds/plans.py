@@ -6,6 +6,8 @@ The YAML shape (docs/design.md §4.2)::
     description: Trigger the external CI and wait for its verdict.
     behaviors: {restartable: always, affects_buildable: always}
     run_group: release-team         # optional: only this group may run it (builds/permissions.py)
+    triggers:                       # optional: forge events starting it (plan_triggers.py)
+      - {forge: github, repository: acme/widgets, events: [push], branches: [main]}
     steps:
       - key: external-ci            # [a-z0-9._-]+, unique within the plan
         name: Run the external CI   # optional, defaults to the key
@@ -46,8 +48,9 @@ from django.db import transaction
 
 from builds.models import BuildPlan, BuildStep
 from builds.plan_steps import length_problem, parse_step
+from builds.plan_triggers import parse_triggers
 
-PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps", "run_group"})
+PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps", "run_group", "triggers"})
 BEHAVIOR_OPTIONS = {
     "restartable": ("always", "failed", "never"),
     "affects_buildable": ("always", "building", "never"),
@@ -92,8 +95,9 @@ def import_plan(data: dict) -> BuildPlan:
     an unknown option (the nearest known one suggested), a missing required option, an
     option of the wrong kind, an unknown ``${variable}``, ``wait_for_message`` on a step type
     that never waits (Harbormaster: only steps handing work to another system), bad
-    lifecycle options or ``artifacts``, an artifact consumed but never produced or produced
-    twice, a ``depends_on`` naming a missing step, or a dependency cycle.
+    lifecycle options or ``artifacts``, a trigger naming an unknown forge or event (or
+    otherwise malformed: ``builds.plan_triggers``), an artifact consumed but never produced
+    or produced twice, a ``depends_on`` naming a missing step, or a dependency cycle.
     """
     problems = _nul_problems(data)
     plan_fields = _parse_plan(data, problems)
@@ -138,6 +142,7 @@ def _parse_plan(data: Any, problems: list[str]) -> dict:
         "description": description,
         "behaviors": _parse_behaviors(data.get("behaviors"), problems),
         "run_group": _run_group_name(name, data.get("run_group"), problems),
+        "triggers": parse_triggers(data.get("triggers"), problems),
     }
 
 
@@ -277,7 +282,9 @@ def _save_plan(fields: dict, steps: list[dict]) -> BuildPlan:
     else:
         for name, value in fields.items():
             setattr(plan, name, value)
-        plan.save(update_fields=["description", "behaviors", "run_group", "date_modified"])
+        plan.save(
+            update_fields=["description", "behaviors", "run_group", "triggers", "date_modified"]
+        )
     existing = {step.key: step for step in plan.steps.all()}
     plan.steps.exclude(key__in=[step["key"] for step in steps]).delete()
     for sequence, step in enumerate(steps):

@@ -37,6 +37,7 @@ VARIABLE_NAMES = (
     "buildable.ref",
     "buildable.diff",
     "buildable.revision",
+    "buildable.base_ref",
     "repository.uri",
     "target.id",
     "target.phid",
@@ -110,6 +111,7 @@ def snapshot_variables(build: Build, step: dict, now: datetime) -> dict[str, str
         "buildable.ref": buildable.ref or None,
         "buildable.diff": buildable.diff or None,
         "buildable.revision": buildable.revision or None,
+        "buildable.base_ref": buildable.base_ref or None,
         "repository.uri": buildable.repository or None,
     }
     for name, value in build.parameters.items():

@@ -19,6 +19,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from forges.config import load_forges
 from harbor.credentials import load_credentials
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -92,6 +93,7 @@ INSTALLED_APPS = [
     "builds",
     "messages_api",
     "workers",
+    "forges",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +233,10 @@ LOGGING = {
 # "value": "…"}} (harbor/credentials.py). Plans refer to them by name, so secrets never sit
 # in plan files or logs. A malformed entry stops Harbor here, at start, rather than a build.
 HARBOR_CREDENTIALS = load_credentials(os.environ.get("HARBOR_CREDENTIALS", "{}"))
+# Forges whose webhooks start builds, as JSON: {"name": {"type": "github" | "gitlab" |
+# "gitea", "url": "<API base URL>", "token": "…", "webhook_secret": "…"}} (forges/config.py).
+# A malformed entry stops Harbor here, at start, rather than at the first webhook.
+HARBOR_FORGES = load_forges(os.environ.get("HARBOR_FORGES", "{}"))
 
 # Serve static files straight from the apps' and project's folders, so gunicorn serves them
 # without a collectstatic step (a deployment may still collect them for a proxy).

@@ -18,14 +18,23 @@ def find_or_create_buildable(
     diff: str = "",
     object_phid: str = "",
     is_manual: bool = True,
+    revision: str = "",
+    base_ref: str = "",
 ) -> Buildable:
-    """Return the buildable for (repository, commit, diff), creating it if needed.
+    """Return the buildable for (repository, commit, diff, revision), creating it if needed.
 
-    ``ref`` and ``object_phid`` are recorded on creation. Safe under concurrency: two
-    callers creating the same buildable end with the same row.
+    ``revision`` is a pull (merge) request's number, so a pull request's buildable is not
+    the one of the same commit pushed to a branch. ``ref``, ``base_ref`` (the ref a pull
+    request targets) and ``object_phid`` are recorded on creation. Safe under concurrency:
+    two callers creating the same buildable end with the same row.
     """
-    lookup = {"repository": repository, "commit": commit, "diff": diff}
-    defaults = {"ref": ref, "object_phid": object_phid, "is_manual": is_manual}
+    lookup = {"repository": repository, "commit": commit, "diff": diff, "revision": revision}
+    defaults = {
+        "ref": ref,
+        "base_ref": base_ref,
+        "object_phid": object_phid,
+        "is_manual": is_manual,
+    }
     try:
         with transaction.atomic():
             return Buildable.objects.get_or_create(**lookup, defaults=defaults)[0]

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from builds.models import Buildable
 from tests.conftest import make_plan
 from tests.ui.conftest import make_build, plan_of
 
@@ -39,6 +40,19 @@ def test_a_buildable_page_shows_its_fields_status_and_builds(signed_in, buildabl
     assert buildable.repository in html and buildable.commit in html and buildable.phid in html
     assert "preparing" in html
     assert f'href="{build.get_absolute_url()}"' in html
+
+
+def test_a_pull_requests_buildable_page_shows_its_number_and_base_ref(signed_in):
+    buildable = Buildable.objects.create(
+        repository="https://github.com/acme/widgets.git",
+        ref="refs/pull/7/head",
+        commit="e" * 40,
+        revision="7",
+        base_ref="refs/heads/main",
+    )
+    html = signed_in.get(reverse("buildable-detail", args=[buildable.id])).content.decode()
+    assert "<dt>Revision</dt><dd>7</dd>" in html
+    assert "<dt>Base ref</dt><dd>refs/heads/main</dd>" in html
 
 
 def test_the_build_page_links_to_its_buildable(signed_in, buildable):
