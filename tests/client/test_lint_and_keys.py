@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from harbor_report.junit import ReportError
 
 from harbor_report import idempotency, lint
+from harbor_report.junit import ReportError
 
 CHECKSTYLE = """<?xml version="1.0" encoding="utf-8"?>
 <checkstyle version="4.3">
