@@ -17,13 +17,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from builds.shapes import BuildOutputSerializer
 from messages_api.build_commands import BuildCommandSerializer
 from messages_api.junit_views import JUnitOptionsSerializer, JUnitReportSerializer
 from messages_api.logs import LogRangeOutputSerializer, LogRangeSerializer
 from messages_api.outage import RETRY_AFTER_SECONDS
 from messages_api.serializers import (
     BuildFilterSerializer,
-    BuildOutputSerializer,
     BuildPageSerializer,
     MessageOutputSerializer,
     MessageReceiptSerializer,

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from builds.models import (
@@ -23,6 +22,7 @@ from builds.models import (
     LintMessage,
     UnitResult,
 )
+from builds.shapes import BuildSummarySerializer, TargetOutputSerializer
 from builds.variables import parameter_name_problem
 
 UNIT_FORMATS = ("text", "remarkup")
@@ -242,59 +242,6 @@ class StartBuildSerializer(serializers.Serializer):
         if problem:
             raise serializers.ValidationError(problem)
         return value
-
-
-class BuildableOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    phid = serializers.CharField()
-    repository = serializers.CharField()
-    ref = serializers.CharField()
-    commit = serializers.CharField()
-
-
-class TargetOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    phid = serializers.CharField()
-    name = serializers.CharField()
-    step = serializers.CharField(source="step_key")
-    status = serializers.CharField()
-    generation = serializers.IntegerField()
-    date_started = serializers.DateTimeField()
-    date_completed = serializers.DateTimeField()
-
-
-class BuildSummarySerializer(serializers.Serializer):
-    """A build as ``GET /api/v1/builds`` lists it: ``GET /api/v1/builds/<id>`` without the
-    targets. Statuses are the stored, bare values (``building``); dates are ISO 8601.
-    Expects plan, buildable and initiator joined, so it issues no queries of its own."""
-
-    id = serializers.IntegerField()
-    phid = serializers.CharField()
-    url = serializers.CharField(source="absolute_url")
-    plan = serializers.CharField(source="plan.name")
-    buildable = BuildableOutputSerializer()
-    status = serializers.CharField()
-    generation = serializers.IntegerField()
-    initiator = serializers.CharField(source="initiator.username", default=None)
-    date_created = serializers.DateTimeField()
-    date_modified = serializers.DateTimeField()
-
-
-class BuildOutputSerializer(BuildSummarySerializer):
-    """A build as ``GET /api/v1/builds/<id>`` shows it, with its current generation's targets.
-
-    Expects the build loaded by ``views.load_build`` (plan, buildable and initiator joined,
-    targets prefetched), so it issues no queries of its own.
-    """
-
-    targets = serializers.SerializerMethodField()
-
-    @extend_schema_field(TargetOutputSerializer(many=True))
-    def get_targets(self, build: Build) -> list[dict]:
-        # Filtered here rather than in the prefetch: a Prefetch queryset cannot refer to
-        # each build's own generation, and older generations are few.
-        current = [t for t in build.targets.all() if t.generation == build.generation]
-        return TargetOutputSerializer(current, many=True).data
 
 
 class BuildPageSerializer(serializers.Serializer):

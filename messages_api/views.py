@@ -18,11 +18,11 @@ from builds import engine, permissions
 from builds.models import Build, BuildLog, BuildMessage, BuildTarget, LintMessage, UnitResult
 from builds.numbers import ascii_int
 from builds.secrets import TargetSecretHolder
+from builds.shapes import BuildOutputSerializer, load_build
 from messages_api.authentication import BearerTokenAuthentication, TargetSecretAuthentication
 from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes
 from messages_api.serializers import (
     BuildFilterSerializer,
-    BuildOutputSerializer,
     BuildPageSerializer,
     MessageOutputSerializer,
     MessageReceiptSerializer,
@@ -189,16 +189,6 @@ def load_target(pk: int) -> BuildTarget:
         Prefetch("unit_results", queryset=UnitResult.objects.order_by("id")),
         Prefetch("lint_messages", queryset=LintMessage.objects.order_by("id")),
         Prefetch("logs", queryset=BuildLog.objects.order_by("id")),
-    )
-    return get_object_or_404(queryset, pk=pk)
-
-
-def load_build(pk: int) -> Build:
-    """The build ``pk`` with what ``BuildOutputSerializer`` reads, in two queries; raises
-    ``Http404`` if there is none."""
-    targets = Prefetch("targets", queryset=BuildTarget.objects.order_by("id"))
-    queryset = Build.objects.select_related("plan", "buildable", "initiator").prefetch_related(
-        targets
     )
     return get_object_or_404(queryset, pk=pk)
 
