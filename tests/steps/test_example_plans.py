@@ -5,7 +5,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 
 from builds.models import Artifact, Build, BuildTarget, UnitResult
 from tests.steps.conftest import git, log_text
@@ -15,15 +15,18 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.workers]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def build_and_wait(*args: str) -> tuple[Build, str]:
-    """``manage.py build ... --wait``; the build and what the command printed. Raises
-    CommandError as the command does when the build does not pass."""
+def build_and_wait(*args: str) -> tuple[Build, str, int]:
+    """``manage.py build ... --wait``; the build, what the command printed and its exit
+    status."""
     out = StringIO()
+    status = 0
     try:
         call_command("build", *args, "--wait", "--timeout", "120", stdout=out)
+    except SystemExit as exited:
+        status = exited.code
     finally:
         print(out.getvalue())  # shown by pytest when a test fails
-    return Build.objects.latest("id"), out.getvalue()
+    return Build.objects.latest("id"), out.getvalue(), status
 
 
 @pytest.fixture
@@ -46,11 +49,11 @@ def test_the_command_junit_plan_passes_and_reports_its_unit_results(
 ):
     repo, commit = sample_repository
     call_command("importplan", str(EXAMPLES / "plans" / "command-junit.yaml"), stdout=StringIO())
-    build, output = build_and_wait(
+    build, output, status = build_and_wait(
         "command-junit", "--repository", f"file://{repo}", "--commit", commit
     )
-    assert build.status == Build.Status.PASSED
-    assert output.rstrip().endswith(f"Build {build.pk} passed")
+    assert (build.status, status) == (Build.Status.PASSED, 0)
+    assert output.rstrip().endswith(f"build {build.pk} passed")
     results = dict(UnitResult.objects.filter(target__build=build).values_list("name", "result"))
     assert len(results) == 5
     assert results["test_adds_the_prices"] == "pass"
@@ -62,18 +65,19 @@ def test_the_command_junit_plan_fails_with_the_failing_test_reported(
 ):
     repo, commit = sample_repository
     call_command("importplan", str(EXAMPLES / "plans" / "command-junit.yaml"), stdout=StringIO())
-    with pytest.raises(CommandError, match="ended failed"):
-        build_and_wait(
-            "command-junit", "--repository", str(repo), "--commit", commit, "--param", "fail=yes"
-        )
-    build = Build.objects.latest("id")
+    build, output, status = build_and_wait(
+        "command-junit", "--repository", str(repo), "--commit", commit, "--param", "fail=yes"
+    )
+    assert (build.status, status) == (Build.Status.FAILED, 1)
+    assert "test_the_build_is_not_asked_to_fail" in output
+    assert output.rstrip().splitlines()[-1].startswith(f"build {build.pk} failed: step ")
     failed = UnitResult.objects.get(target__build=build, result="fail")
     assert failed.name == "test_the_build_is_not_asked_to_fail"
 
 
 def test_the_fan_out_plan_runs_three_steps_in_parallel_then_joins_them(celery_workers):
     call_command("importplan", str(EXAMPLES / "plans" / "fan-out.yaml"), stdout=StringIO())
-    build, _ = build_and_wait("fan-out")
+    build, _, _ = build_and_wait("fan-out")
     assert build.status == Build.Status.PASSED
     targets = {t.step_key: t for t in BuildTarget.objects.filter(build=build)}
     branches = [targets[key] for key in ("lint", "unit", "docs")]

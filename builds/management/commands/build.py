@@ -1,22 +1,28 @@
 """``manage.py build PLAN``: start a build of a plan, and optionally follow it to the end.
 
-Exit status with ``--wait``: 0 if the build passed, 1 if it ended any other way, 2 if
-``--timeout`` ran out first.
+With ``--wait`` it prints each change of the build and its targets as it happens (see
+``builds.progress``), then one last line saying how the build ended. Exit status with
+``--wait``: 0 if the build passed, 1 if it ended any other way, 2 if ``--timeout`` ran out
+first. ``--json`` prints the build as ``GET /api/v1/builds/<id>`` shows it (at the end, with
+``--wait``) as the only output on stdout; the other lines go to stderr then.
 """
 
+import json
 import re
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from builds import engine
-from builds.models import Build, BuildPlan, BuildTarget
+from builds import engine, progress
+from builds.models import Build, BuildPlan
+from builds.shapes import build_shape
 
 PARAMETER_NAME = re.compile(r"[a-z0-9._/-]+")
 POLL_SECONDS = 0.2
 
 
 class Command(BaseCommand):
+    people_on_stderr = False  # with --json, stdout carries the JSON alone
     help = "Start a build of PLAN (name or PHID); print its id and URL, and follow it with --wait."
 
     def add_arguments(self, parser):
@@ -41,6 +47,11 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="with --wait: give up after this many seconds (exit status 2)",
         )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="print the build as the REST API shows it, as the only output on stdout",
+        )
 
     def handle(self, *args, **options):
         plan = find_plan(options["plan"])
@@ -52,52 +63,45 @@ class Command(BaseCommand):
             build = engine.start_build(plan, buildable, parameters=parameters)
         except engine.PlanNotRunnable as exc:  # disabled since find_plan looked
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Started build {build.id} ({build.phid}) of plan {plan.name}")
-        self.stdout.write(build.absolute_url())
-        if options["wait"]:
-            self.stdout.flush()
-            self.follow(build.id, options["timeout"])
+        self.people_on_stderr = options["json"]
+        self.say(f"Started build {build.id} ({build.phid}) of plan {plan.name}")
+        self.say(build.absolute_url())
+        status = self.follow(build.id, options["timeout"]) if options["wait"] else 0
+        if options["json"]:
+            self.stdout.write(json.dumps(build_shape(build.id), indent=2))
+        if status:
+            raise SystemExit(status)
 
-    def follow(self, build_id: int, timeout: float | None) -> None:
-        """Poll the database until the build is complete, printing every status change.
+    def follow(self, build_id: int, timeout: float | None) -> int:
+        """Print every change of the build and its targets until the build is complete, then
+        a last line saying how it ended; return the exit status (0 passed, 1 ended
+        otherwise, 2 still running at ``timeout`` seconds).
 
-        Each poll reads the build and its targets fresh (autocommit: every query sees what
-        the workers have committed). Raises ``CommandError`` with return code 1 if the build
-        ends other than passed, and 2 on timeout.
+        Each poll reads the build and then its events afresh (autocommit: every query sees
+        what the workers have committed).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen: dict[str, str] = {}
+        seen: set[int] = set()
         while True:
-            # The build is read first so that, once it is complete, the targets read next are
-            # at least as fresh. Its completion is printed after the targets' changes that
-            # caused it; any other change of the build before the targets it starts.
-            status = Build.objects.values_list("status", flat=True).get(pk=build_id)
-            targets = list(BuildTarget.objects.filter(build_id=build_id).order_by("id"))
-            if status not in Build.COMPLETE:
-                self.report(seen, "build", status)
-            for target in targets:
-                self.report(seen, target_label(target), target.status)
-            self.report(seen, "build", status)
-            if status in Build.COMPLETE:
-                break
+            # The build first: once it is complete, the events read next include every
+            # change up to its completion, committed with it.
+            build = Build.objects.get(pk=build_id)
+            for event in progress.new_events(build_id, seen):
+                for line in progress.event_lines(event, build.date_created):
+                    self.say(line)
+            if build.is_complete:
+                self.say(progress.ending_line(build))
+                return 0 if build.status == Build.Status.PASSED else 1
             if deadline is not None and time.monotonic() >= deadline:
-                raise CommandError(
-                    f"Build {build_id} still {status} after {timeout:g} s", returncode=2
-                )
+                self.say(f"build {build_id} still {build.status} after {timeout:g} s (--timeout)")
+                return 2
             time.sleep(POLL_SECONDS)
-        if status != Build.Status.PASSED:
-            raise CommandError(f"Build {build_id} ended {status}", returncode=1)
-        self.stdout.write(f"Build {build_id} passed")
 
-    def report(self, seen: dict[str, str], label: str, status: str) -> None:
-        """Print ``label``'s status if it is new or changed since the last poll."""
-        before = seen.get(label)
-        if before == status:
-            return
-        seen[label] = status
-        change = status if before is None else f"{before} -> {status}"
-        self.stdout.write(f"{label}: {change}")
-        self.stdout.flush()
+    def say(self, line: str) -> None:
+        """Print a line for people: on stdout, or on stderr when stdout carries --json."""
+        stream: OutputWrapper = self.stderr if self.people_on_stderr else self.stdout
+        stream.write(line, style_func=str)  # not in stderr's error colour
+        stream.flush()
 
 
 def find_plan(name_or_phid: str) -> BuildPlan:
@@ -120,10 +124,3 @@ def parse_parameters(pairs: list[str]) -> dict[str, str]:
             raise CommandError(f"--param {pair!r}: expected NAME=VALUE, NAME in [a-z0-9._/-]+")
         parameters[name] = value
     return parameters
-
-
-def target_label(target: BuildTarget) -> str:
-    """``target <step key>``, with the generation once a restart has made more than one."""
-    if target.generation > 1:
-        return f"target {target.step_key} (generation {target.generation})"
-    return f"target {target.step_key}"
