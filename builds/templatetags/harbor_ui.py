@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from builds import variables as build_variables
 from builds.queries import safe_uri
 from builds.secrets import MASK, mask_config
+from builds.unit_results import target_counts
 
 register = template.Library()
 
@@ -201,9 +202,17 @@ def get_item(mapping, key: str):
 
 
 @register.filter
-def failing_count(results) -> int:
-    """How many unit results need attention (fail, broken, unsound)."""
-    return sum(1 for result in results if result.result in ("fail", "broken", "unsound"))
+def unit_counts(target) -> list[tuple[str, int]]:
+    """``[(result, how many)]`` of a target loaded by ``queries.targets_of_generation``
+    (``builds.unit_results.target_counts``)."""
+    return target_counts(target)
+
+
+@register.filter
+def capped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``…`` when it was longer."""
+    text, limit = text or "", int(limit)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @register.filter
