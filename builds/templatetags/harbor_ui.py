@@ -98,9 +98,20 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     return format_seconds(_seconds(end - start))
 
 
+def ticking(seconds: float) -> str:
+    """``seconds`` formatted, in a span static/harbor.js advances every second: a live
+    region is re-sent only when something in it changed, so a time that grows by itself
+    is counted on in the browser (from the seconds, not the clocks, which may differ)."""
+    return format_html(
+        '<span class="ticking" data-seconds="{}">{}</span>',
+        f"{seconds:.1f}",
+        format_seconds(seconds),
+    )
+
+
 def elapsed(start: datetime) -> str:
-    """Time from ``start`` until now, marked as still running."""
-    return f"{format_seconds(_seconds(timezone.now() - start))} so far"
+    """Time from ``start`` until now, marked as still running (counting on in the page)."""
+    return format_html("{} so far", ticking(_seconds(timezone.now() - start)))
 
 
 @register.simple_tag
@@ -146,7 +157,7 @@ def target_status_for(target, since: datetime | None) -> str:
     if not target.is_complete:
         if since is None:
             return target.status
-        return f"{target.status} for {format_seconds(_seconds(timezone.now() - since))}"
+        return format_html("{} for {}", target.status, ticking(_seconds(timezone.now() - since)))
     took = duration(target.date_started or target.date_created, target.date_completed)
     return target.status if took == "—" else f"{target.status} after {took}"
 
