@@ -388,6 +388,11 @@ class UnitResult(EngineOwned):
     format = models.CharField(max_length=16, default="text")
     coverage = models.JSONField(null=True, blank=True)
 
+    class Meta:
+        # A target's newest unit result in one index probe: the build page's live version
+        # (builds.queries.live_version) asks for it on every poll, however many there are.
+        indexes = [models.Index(fields=["target", "-id"], name="unit_result_target_newest")]
+
 
 class LintMessage(EngineOwned):
     """A lint message reported for a target (Harbormaster's lint message,

@@ -5,6 +5,7 @@ the build list and the build page cost the same number of queries for one build 
 thousand, one target or fifty (guarded by ``tests/ui/test_queries.py``).
 """
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,17 +14,15 @@ from typing import TypeVar
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
-    Case,
     Count,
-    IntegerField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
-    When,
+    Sum,
 )
-from django.db.models import Value as V
 
 from builds import engine
 from builds.models import (
@@ -36,13 +35,12 @@ from builds.models import (
     BuildPlan,
     BuildStep,
     BuildTarget,
+    LintMessage,
     StatusEvent,
     UnitResult,
 )
 from builds.numbers import ascii_int
-
-# Unit results that need attention sort before the rest (pass, skip).
-FAILING_RESULTS = ("fail", "broken", "unsound")
+from builds.unit_results import count_annotations
 
 Item = TypeVar("Item")
 
@@ -127,23 +125,16 @@ def is_live(build: Build, status_shown: str) -> bool:
     return not build.is_complete or status_shown != build.status
 
 
-def unit_results_failures_first() -> QuerySet[UnitResult]:
-    """Unit results ordered failing results first, then by namespace and name."""
-    failing = Case(
-        When(result__in=FAILING_RESULTS, then=V(0)), default=V(1), output_field=IntegerField()
-    )
-    return UnitResult.objects.order_by(failing, "namespace", "name", "id")
-
-
 def targets_of_generation(build: Build, generation: int) -> list[BuildTarget]:
-    """The build's targets of ``generation``, with messages (and authors), unit results
-    (failures first), lint messages, artifacts and logs (with chunks) prefetched."""
-    targets = build.targets.filter(generation=generation).prefetch_related(
+    """The build's targets of ``generation``, with messages (and authors), lint messages,
+    artifacts and logs (with chunks) prefetched, and their unit results counted by result
+    (``builds.unit_results.count_annotations``), not loaded: a run may have thousands."""
+    targets = build.targets.filter(generation=generation).annotate(**count_annotations())
+    targets = targets.prefetch_related(
         Prefetch(
             "messages",
             queryset=BuildMessage.objects.select_related("author").order_by("id"),
         ),
-        Prefetch("unit_results", queryset=unit_results_failures_first()),
         "lint_messages",
         Prefetch("artifacts", queryset=Artifact.objects.order_by("key", "id")),
         Prefetch(
@@ -275,3 +266,51 @@ def status_counts(statuses: Iterable[str]) -> list[tuple[str, int]]:
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _of_build(model, build_path: str, aggregate=None, **conditions) -> Subquery:
+    """``aggregate`` (default ``Max("id")``) over ``model``'s rows whose ``build_path`` is
+    the outer build and that match ``conditions`` (a subquery; NULL when there are none)."""
+    rows = model.objects.filter(**{build_path: OuterRef("pk")}, **conditions).order_by()
+    value = Max("id") if aggregate is None else aggregate
+    return Subquery(rows.values(build_path).annotate(value=value).values("value"))
+
+
+def newest_unit_result() -> Subquery:
+    """The id of the outer target's newest unit result (a subquery; one probe of the index
+    ``unit_result_target_newest``, where a maximum over the build's rows would read them
+    all)."""
+    newest = UnitResult.objects.filter(target=OuterRef("pk")).order_by("-id").values("id")
+    return Subquery(newest[:1])
+
+
+def live_version(build_id: int) -> str | None:
+    """A fingerprint of what the build page's live region shows of build ``build_id``, in
+    one query, or None if there is no such build. It changes whenever the build or one of
+    its targets changes status, a message arrives or is consumed, a unit result, lint
+    message, artifact or log chunk is added, or a log is closed (rows are only ever added,
+    so the largest ids and times say it). Compute it before reading what the region shows:
+    a change landing in between then only costs one more render, never a missed one."""
+    fingerprint = {
+        "event": _of_build(StatusEvent, "build"),
+        "target_event": _of_build(StatusEvent, "target__build"),
+        "target": _of_build(BuildTarget, "build"),
+        "attempts": _of_build(BuildTarget, "build", Sum("attempt")),
+        "message": _of_build(BuildMessage, "build"),
+        "consumed": _of_build(BuildMessage, "build", Count("id"), is_consumed=True),
+        "unit": _of_build(BuildTarget, "build", Max(newest_unit_result())),
+        "lint": _of_build(LintMessage, "target__build"),
+        "artifact": _of_build(Artifact, "build"),
+        "chunk": _of_build(BuildLogChunk, "log__target__build"),
+        "log": _of_build(BuildLog, "target__build"),
+        "open_logs": _of_build(BuildLog, "target__build", Count("id"), is_live=True),
+    }
+    parts = (
+        Build.objects.filter(pk=build_id)
+        .annotate(**fingerprint)
+        .values_list("status", "generation", "date_modified", *fingerprint)
+        .first()
+    )
+    if parts is None:
+        return None
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()

@@ -3,7 +3,9 @@
 //    polling after an error, so the banner clears itself when Harbor answers again);
 //  - sections the user opened or closed stay so when a live region is replaced;
 //  - a live log follows its tail unless the user scrolled up in it;
-//  - buttons with data-confirm ask before submitting.
+//  - buttons with data-confirm ask before submitting;
+//  - running times (.ticking, in seconds when rendered) count on every second, since a live
+//    region that did not change is not sent again (its poll gets an empty 204).
 (function () {
   "use strict";
 
@@ -80,6 +82,29 @@
   document.addEventListener("DOMContentLoaded", function () {
     restore(document);
   });
+
+  // As builds/templatetags/harbor_ui.py's format_seconds.
+  function formatSeconds(seconds) {
+    if (seconds < 1) return Number(seconds.toPrecision(2)) + " s";
+    if (seconds < 10) return seconds.toFixed(1) + " s";
+    var whole = Math.floor(seconds);
+    var hours = Math.floor(whole / 3600);
+    var minutes = Math.floor((whole % 3600) / 60);
+    if (hours) return hours + " h " + minutes + " min";
+    return minutes ? minutes + " min " + (whole % 60) + " s" : whole + " s";
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll(".ticking[data-seconds]").forEach(function (element) {
+      if (!element.dataset.shownAt) element.dataset.shownAt = String(now);
+      var seconds =
+        parseFloat(element.dataset.seconds) + (now - Number(element.dataset.shownAt)) / 1000;
+      element.textContent = formatSeconds(seconds);
+    });
+  }
+
+  setInterval(tick, 1000);
 
   // A new API token's field selects itself, ready to copy.
   document.addEventListener("focusin", function (event) {

@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from builds import variables as build_variables
 from builds.queries import safe_uri
 from builds.secrets import MASK, mask_config
+from builds.unit_results import target_counts
 
 register = template.Library()
 
@@ -97,9 +98,20 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     return format_seconds(_seconds(end - start))
 
 
+def ticking(seconds: float) -> str:
+    """``seconds`` formatted, in a span static/harbor.js advances every second: a live
+    region is re-sent only when something in it changed, so a time that grows by itself
+    is counted on in the browser (from the seconds, not the clocks, which may differ)."""
+    return format_html(
+        '<span class="ticking" data-seconds="{}">{}</span>',
+        f"{seconds:.1f}",
+        format_seconds(seconds),
+    )
+
+
 def elapsed(start: datetime) -> str:
-    """Time from ``start`` until now, marked as still running."""
-    return f"{format_seconds(_seconds(timezone.now() - start))} so far"
+    """Time from ``start`` until now, marked as still running (counting on in the page)."""
+    return format_html("{} so far", ticking(_seconds(timezone.now() - start)))
 
 
 @register.simple_tag
@@ -145,7 +157,7 @@ def target_status_for(target, since: datetime | None) -> str:
     if not target.is_complete:
         if since is None:
             return target.status
-        return f"{target.status} for {format_seconds(_seconds(timezone.now() - since))}"
+        return format_html("{} for {}", target.status, ticking(_seconds(timezone.now() - since)))
     took = duration(target.date_started or target.date_created, target.date_completed)
     return target.status if took == "—" else f"{target.status} after {took}"
 
@@ -201,9 +213,17 @@ def get_item(mapping, key: str):
 
 
 @register.filter
-def failing_count(results) -> int:
-    """How many unit results need attention (fail, broken, unsound)."""
-    return sum(1 for result in results if result.result in ("fail", "broken", "unsound"))
+def unit_counts(target) -> list[tuple[str, int]]:
+    """``[(result, how many)]`` of a target loaded by ``queries.targets_of_generation``
+    (``builds.unit_results.target_counts``)."""
+    return target_counts(target)
+
+
+@register.filter
+def capped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``…`` when it was longer."""
+    text, limit = text or "", int(limit)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @register.filter

@@ -11,6 +11,7 @@ from builds.views.builds import (
     build_list,
     buildable_detail,
     log_download,
+    unit_result_detail,
 )
 from builds.views.commands import build_command
 from builds.views.health import healthz
@@ -32,4 +33,5 @@ __all__ = [
     "plan_run",
     "token_list",
     "token_revoke",
+    "unit_result_detail",
 ]

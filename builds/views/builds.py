@@ -9,13 +9,13 @@ while what it shows can still change, so polling stops by itself once the build 
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
-from builds import engine, queries
-from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildPlan
+from builds import engine, queries, unit_results
+from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildPlan, UnitResult
 from builds.numbers import ascii_int
 from builds.views.access import can_message
 from builds.views.common import is_partial, page_query, poll_url, sign_in_required
@@ -90,14 +90,17 @@ def allowed_commands(user, build: Build, status: str) -> list[str]:
     return [command for command in COMMANDS if engine.command_refusal(build, command) is None]
 
 
-def build_page_context(build: Build, user, generation: int | None = None) -> dict:
+def build_page_context(
+    build: Build, user, generation: int | None = None, params: QueryDict | None = None
+) -> dict:
     """What the build page and its live region show, for run ``generation`` (default the
-    current one)."""
+    current one), its unit results narrowed by GET ``params`` (``unit_results.unit_filters``)."""
     status = queries.shown_status(build)
     shown = build.generation if generation is None else generation
     targets = queries.targets_of_generation(build, shown)
     timeline = queries.build_timeline(build)
     return {
+        "units": unit_results_context(build, shown, targets, params or QueryDict()),
         "build": build,
         "status": status,
         "live": queries.is_live(build, status),
@@ -109,6 +112,26 @@ def build_page_context(build: Build, user, generation: int | None = None) -> dic
         "timeline": timeline,
         "commands": allowed_commands(user, build, status),
         "log_limit": LOG_LIMIT,
+    }
+
+
+def unit_results_context(build: Build, generation: int, targets, params: QueryDict) -> dict:
+    """The unit results part of the build page: the run's ``counts`` by result, the
+    ``filters``, one ``page`` of results and the ``query`` its links keep."""
+    filters = unit_results.unit_filters(params)
+    counts = unit_results.run_counts(targets)
+    query = params.copy()
+    for name in ("unit_page", "partial", "version"):
+        query.pop(name, None)
+    return {
+        "counts": counts,
+        "total": sum(count for _, count in counts),
+        "filters": filters,
+        "page": unit_results.results_page(build, generation, filters, counts),
+        "query": query.urlencode(),
+        "results": unit_results.RESULT_ORDER,
+        "name_shown": unit_results.NAME_SHOWN,
+        "details_shown": unit_results.DETAILS_SHOWN,
     }
 
 
@@ -126,14 +149,31 @@ def requested_generation(build: Build, value) -> int | None:
 def build_detail(request: HttpRequest, pk: int, generation: int | None = None) -> HttpResponse:
     """A build: its status, the targets of one run with what they reported, its runs and
     its timeline. ``generation`` comes from ``runs/<n>/`` (404 if the build has no such run)
-    or ``?generation=N``."""
+    or ``?generation=N``. The live region (``?partial=1``) polls with the version it shows
+    (``?version=``, ``queries.live_version``) and gets an empty 204 while that is still
+    the build's."""
+    version = queries.live_version(pk)
+    if is_partial(request) and version is not None and request.GET.get("version") == version:
+        return HttpResponse(status=204)  # nothing changed: htmx swaps nothing
     build = get_object_or_404(queries.builds_for_display(), pk=pk)
     shown = requested_generation(build, generation or request.GET.get("generation"))
     if generation is not None and shown is None:
         raise Http404(f"Build {pk} has no run {generation}.")
-    context = {**build_page_context(build, request.user, shown), "poll_url": poll_url(request)}
+    context = {
+        **build_page_context(build, request.user, shown, request.GET),
+        "poll_url": poll_url(request, version=version),
+    }
     template = "builds/_build_live.html" if is_partial(request) else "builds/build_detail.html"
     return render(request, template, context)
+
+
+@require_safe
+@sign_in_required
+def unit_result_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One unit result in full: its name, namespace and details however long (the build
+    page shows them capped)."""
+    unit = get_object_or_404(UnitResult.objects.select_related("target__build"), pk=pk)
+    return render(request, "builds/unit_result_detail.html", {"unit": unit})
 
 
 @require_safe

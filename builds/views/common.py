@@ -39,10 +39,14 @@ def is_partial(request: HttpRequest) -> bool:
     return request.GET.get("partial") == "1"
 
 
-def poll_url(request: HttpRequest) -> str:
-    """The current URL with ``partial=1``: what a live region polls."""
+def poll_url(request: HttpRequest, version: str | None = None) -> str:
+    """The current URL with ``partial=1`` (and ``version=``, the version of what the
+    region shows, when given): what a live region polls."""
     query = request.GET.copy()
     query["partial"] = "1"
+    query.pop("version", None)
+    if version is not None:
+        query["version"] = version
     return f"{request.path}?{query.urlencode()}"
 
 

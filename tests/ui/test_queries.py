@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from builds.models import Artifact, BuildMessage
+from builds.models import Artifact, BuildMessage, UnitResult
 from tests.ui.conftest import make_build, make_target, plan_of, report
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +83,27 @@ def test_plan_and_buildable_pages_cost_the_same_for_one_build_as_for_ten(
         urls += [reverse("buildable-detail", args=[buildable.id]), reverse("token-list")]
         counts.append([count_queries(signed_in, url) for url in urls])
     assert counts[0] == counts[1]
+
+
+def build_page_with_unit_results(count: int, client, buildable, params: dict) -> int:
+    build = make_build(plan_of(2, name=f"plan-units-{count}-{len(params)}"), buildable)
+    for key in ("step-0", "step-1"):
+        target = make_target(build, key)
+        UnitResult.objects.bulk_create(
+            UnitResult(target=target, name=f"test_{i}", result=("fail", "pass", "skip")[i % 3])
+            for i in range(count)
+        )
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(reverse("build-detail", args=[build.id]), params)
+    assert response.status_code == 200
+    return len(context.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"unit_q": "TEST_", "unit_result": "fail", "unit_page": "2"}]
+)
+def test_the_build_page_costs_the_same_for_5_unit_results_as_for_500(signed_in, buildable, params):
+    few = build_page_with_unit_results(5, signed_in, buildable, params)
+    many = build_page_with_unit_results(500, signed_in, buildable, params)
+    assert few == many
+    assert many <= 13

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from builds.queries import in_dependency_order
 from builds.secrets import MASK
@@ -87,7 +88,9 @@ def test_steps_are_ordered_after_what_they_depend_on_and_cycles_go_last():
 def test_a_targets_status_reads_as_how_long_it_has_been_so():
     waiting = SimpleNamespace(status="waiting", is_complete=False)
     since = timezone.now() - timedelta(minutes=3, seconds=5)
-    assert target_status_for(waiting, since) == "waiting for 3 min 5 s"
+    shown = target_status_for(waiting, since)
+    assert strip_tags(shown) == "waiting for 3 min 5 s"
+    assert '<span class="ticking" data-seconds="185.' in shown  # counted on in the browser
     assert target_status_for(waiting, None) == "waiting"
     passed = SimpleNamespace(
         status="passed",

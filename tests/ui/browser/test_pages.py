@@ -57,7 +57,7 @@ def test_a_build_page_shows_links_failures_first_lint_and_the_log(
     expect(page.get_by_role("link", name="CI run 42")).to_have_attribute(
         "href", "https://ci.example/run/42"
     )
-    unit = page.locator("#step-step-1 table.unit-results tbody tr")
+    unit = page.locator("#unit-results table.unit-results tbody tr")
     expect(unit.first).to_contain_text("test_broken")  # failures first
     expect(page.locator("#step-step-1 .log pre")).to_contain_text("widget missing")
     page.locator("#step-step-1 summary", has_text="Configuration").click()
