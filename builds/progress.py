@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from builds.logs import HARBOR_SOURCE
 from builds.models import Build, BuildLogChunk, BuildTarget, StatusEvent, UnitResult
-from builds.queries import FAILING_RESULTS
+from builds.unit_results import FAILING_RESULTS
 
 FAILURES_NAMED = 5
 
