@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 from werkzeug import Request, Response
@@ -62,7 +63,8 @@ class FakeForge:
             }
         )
         status, headers = self.answers.pop(0) if self.answers else (201, {})
-        return Response(json.dumps({"id": len(self.calls)}), status, headers)
+        body = {"id": len(self.calls)} if status < 400 else {"message": f"Fake error {status}"}
+        return Response(json.dumps(body), status, headers)
 
     @property
     def states(self) -> list[str]:
@@ -408,3 +410,41 @@ def test_a_webhook_build_is_tied_to_its_forge_and_repository(client, fake):
     assert (row.forge, row.repository, row.commit) == ("github", "acme/widgets", commit)
     assert row.payload["state"] == "pending"
     assert row.payload["context"] == "harbor/unit"
+
+
+def test_the_commit_queues_the_delivery_of_its_status(settings, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        forge_build("github", [waiting_step("ci")])
+    row = StatusDelivery.objects.get()
+    sent = []
+    with current_app.connection_for_read() as connection:
+        queue = connection.SimpleQueue(f"{settings.HARBOR_QUEUE_PREFIX}.targets")
+        while True:
+            try:
+                message = queue.get(timeout=1)
+            except queue.Empty:
+                break
+            message.ack()
+            sent.append((message.headers["task"], message.headers["argsrepr"]))
+        queue.close()
+    assert ("forges.tasks.deliver_status", f"({row.pk},)") in sent
+
+
+def test_the_build_page_lists_each_status_sent_with_its_outcome(client, user, fake):
+    fake.answers = [(500, {})]
+    driver = forge_build("github", [waiting_step("ci")])
+    deliver_pending()
+    client.force_login(user)
+    page = client.get(f"/builds/{driver.build.pk}/").content.decode()
+    assert "Statuses sent to github" in page
+    assert f"acme/widgets@{SHA[:12]}" in page
+    assert "waiting to start" in page
+    assert "Fake error 500" in page  # the start of the forge's answer
+    assert "<td>1</td>" in page  # attempts
+    assert TOKENS["github"] not in page
+
+
+def test_the_page_of_a_build_without_a_forge_lists_no_statuses(client, user, buildable):
+    build = engine.start_build(make_plan("p", [waiting_step("ci")]), buildable)
+    client.force_login(user)
+    assert "Statuses sent to" not in client.get(f"/builds/{build.pk}/").content.decode()
