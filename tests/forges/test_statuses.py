@@ -52,7 +52,7 @@ class FakeForge:
     def __init__(self, httpserver):
         self.calls: list[dict] = []
         self.answers: list[tuple[int, dict]] = []
-        httpserver.expect_request(path_or_none(), method="POST").respond_with_handler(self)
+        httpserver.expect_request(any_path(), method="POST").respond_with_handler(self)
 
     def __call__(self, request: Request) -> Response:
         self.calls.append(
@@ -71,7 +71,7 @@ class FakeForge:
         return [call["body"]["state"] for call in self.calls]
 
 
-def path_or_none() -> re.Pattern:
+def any_path() -> re.Pattern:
     """Every path: the fake checks the raw path itself (the server decodes %2F)."""
     return re.compile(".*")
 
