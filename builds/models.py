@@ -136,6 +136,10 @@ class Buildable(EngineOwned):
     # A pull (merge) request's number, and the ref it would change (``refs/heads/main``).
     revision = models.CharField(max_length=64, blank=True)
     base_ref = models.CharField(max_length=255, blank=True)
+    # For a buildable a forge's webhook made: the forge's name in HARBOR_FORGES and its path
+    # of the repository (``acme/widgets``), where its builds report commit statuses.
+    forge = models.CharField(max_length=64, blank=True)
+    forge_repository = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREPARING)
     is_manual = models.BooleanField(default=False)
     date_created = models.DateTimeField(auto_now_add=True)

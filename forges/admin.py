@@ -4,7 +4,7 @@ the record of what a webhook started)."""
 from django.contrib import admin
 
 from builds.admin import EngineOwnedAdmin
-from forges.models import Delivery
+from forges.models import Delivery, StatusDelivery
 
 
 @admin.register(Delivery)
@@ -13,3 +13,10 @@ class DeliveryAdmin(EngineOwnedAdmin):
     list_filter = ("forge", "kind")
     search_fields = ("delivery_id", "repository", "commit")
     readonly_fields = ("builds",)
+
+
+@admin.register(StatusDelivery)
+class StatusDeliveryAdmin(EngineOwnedAdmin):
+    list_display = ("date_created", "build", "forge", "repository", "state", "outcome", "attempts")
+    list_filter = ("forge", "outcome", "state")
+    search_fields = ("repository", "commit")

@@ -78,12 +78,12 @@ def _record_and_start(
             )
     except IntegrityError as error:
         raise DuplicateDelivery from error
-    builds = [_start(plan, event) for plan in plans]
+    builds = [_start(forge, plan, event) for plan in plans]
     delivery.builds.add(*builds)
     return DeliveryReceipt(delivery_id, [build.pk for build in builds], ignored, False)
 
 
-def _start(plan: BuildPlan, event: ForgeEvent) -> Build:
+def _start(forge: Forge, plan: BuildPlan, event: ForgeEvent) -> Build:
     buildable = engine.find_or_create_buildable(
         repository=event.clone_url,
         ref=event.ref,
@@ -91,6 +91,8 @@ def _start(plan: BuildPlan, event: ForgeEvent) -> Build:
         revision=str(event.pr_number) if event.pr_number is not None else "",
         base_ref=event.base_ref,
         is_manual=False,
+        forge=forge.name,
+        forge_repository=event.repository,
     )
     return engine.start_build(plan, buildable)
 

@@ -204,6 +204,8 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.repair_builds": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
     "workers.tasks.expire_waits": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
     "workers.tasks.call_cancel_hook": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
+    "forges.tasks.deliver_status": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
+    "forges.tasks.sweep_status_deliveries": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -219,6 +221,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
     },
     "expire-waits": {"task": "workers.tasks.expire_waits", "schedule": HARBOR_WAIT_CHECK},
+    "sweep-status-deliveries": {
+        "task": "forges.tasks.sweep_status_deliveries",
+        "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
+    },
 }
 
 LOGGING = {
@@ -237,6 +243,8 @@ HARBOR_CREDENTIALS = load_credentials(os.environ.get("HARBOR_CREDENTIALS", "{}")
 # "gitea", "url": "<API base URL>", "token": "…", "webhook_secret": "…"}} (forges/config.py).
 # A malformed entry stops Harbor here, at start, rather than at the first webhook.
 HARBOR_FORGES = load_forges(os.environ.get("HARBOR_FORGES", "{}"))
+# Seconds a commit status request to a forge may wait to connect, and then for each read.
+HARBOR_STATUS_TIMEOUT = env_int("HARBOR_STATUS_TIMEOUT", 10)
 
 # Serve static files straight from the apps' and project's folders, so gunicorn serves them
 # without a collectstatic step (a deployment may still collect them for a proxy).

@@ -3,7 +3,7 @@
 from django.db import IntegrityError, transaction
 
 from builds.engine.targets import request_update
-from builds.engine.transitions import move_buildable
+from builds.engine.transitions import build_changed, move_buildable
 from builds.models import Build, Buildable, BuildPlan, StatusEvent
 
 
@@ -20,6 +20,8 @@ def find_or_create_buildable(
     is_manual: bool = True,
     revision: str = "",
     base_ref: str = "",
+    forge: str = "",
+    forge_repository: str = "",
 ) -> Buildable:
     """Return the buildable for (repository, commit, diff, revision), creating it if needed.
 
@@ -34,6 +36,8 @@ def find_or_create_buildable(
         "base_ref": base_ref,
         "object_phid": object_phid,
         "is_manual": is_manual,
+        "forge": forge,
+        "forge_repository": forge_repository,
     }
     try:
         with transaction.atomic():
@@ -66,6 +70,7 @@ def start_build(
             cause=StatusEvent.Cause.COMMAND,
             actor=initiator,
         )
+        build_changed.send(Build, build=build)
         move_buildable(
             buildable,
             Buildable.Status.BUILDING,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from builds import logs
 from builds.engine import dispatch
-from builds.engine.transitions import move_target
+from builds.engine.transitions import build_changed, move_target
 from builds.models import Build, BuildTarget, StatusEvent
 
 T = BuildTarget.Status
@@ -182,6 +182,8 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
         moved = move_target(
             target, outcome, WORKER, on_attempt=claim.attempt, detail=detail, **fields
         )
+        if moved and outcome == T.WAITING:
+            build_changed.send(Build, build=build)  # it now waits for this target's verdict
         if moved and error is not None:
             logs.write(target, "harbor", "error", error)
         elif not moved:

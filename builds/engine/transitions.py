@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.dispatch import Signal
 from django.utils import timezone
 
 from builds import sql
@@ -19,6 +20,14 @@ from builds.models import Build, Buildable, BuildMessage, BuildTarget, StatusEve
 B = Build.Status
 T = BuildTarget.Status
 BB = Buildable.Status
+
+# Sent with ``build`` (its status now) inside the transaction of each change of what a
+# build shows outside: its creation, each of its moves, a target starting to wait. All of
+# these hold the build's row lock until the commit, so the rows receivers write for one
+# build are written in the order of the changes. A receiver's writes commit or roll back
+# with the change, and one that raises undoes it: the forges app writes its outbox of
+# commit statuses here, and the engine knows nothing of forges.
+build_changed = Signal()
 
 BUILD_ALLOWED_FROM: dict[str, frozenset[str]] = {
     B.BUILDING: frozenset({B.PENDING, B.PAUSED}),
@@ -62,8 +71,8 @@ def move_build(
     """Move ``build`` to status ``to`` if it is in an allowed predecessor status.
 
     ``fields`` are written in the same UPDATE (e.g. ``generation``). Returns True and
-    records a StatusEvent if the row changed; False (and nothing written) otherwise. The
-    instance is updated to match the row.
+    records a StatusEvent if the row changed, then sends ``build_changed``; False
+    (and nothing written) otherwise. The instance is updated to match the row.
     """
     allowed = allowed_from if allowed_from is not None else BUILD_ALLOWED_FROM[to]
     now = timezone.now()
@@ -78,6 +87,7 @@ def move_build(
     build.status = to
     for name, value in fields.items():
         setattr(build, name, value)
+    build_changed.send(Build, build=build)
     return True
 
 
