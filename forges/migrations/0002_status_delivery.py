@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('builds', '0006_buildable_forge'),
+        ('builds', '0007_buildable_forge'),
         ('forges', '0001_initial'),
     ]
 

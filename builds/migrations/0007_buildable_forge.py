@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('builds', '0005_plan_triggers_buildable_base_ref'),
+        ('builds', '0006_unit_result_target_newest'),
     ]
 
     operations = [
