@@ -6,6 +6,7 @@ GitHub and Gitea: ``POST {url}/repos/{owner}/{repo}/statuses/{sha}`` with ``stat
 path}/statuses/{sha}`` with ``state``, ``name``, ``target_url`` and ``description``.
 """
 
+import logging
 from urllib.parse import quote
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from builds.models import Build, BuildTarget
 from forges import dispatch
 from forges.config import Forge
 from forges.models import StatusDelivery
+
+logger = logging.getLogger(__name__)
 
 B = Build.Status
 T = BuildTarget.Status
@@ -114,6 +117,15 @@ def record_status(sender, build: Build, **kwargs) -> None:
         .first()
     )
     forge = settings.HARBOR_FORGES.get(found[0]) if found and found[0] else None
+    if found and found[0] and forge is None:
+        # This process's HARBOR_FORGES lacks a forge that the web's had: say so, or the
+        # commit's status would stay where it was with nothing in the logs.
+        logger.warning(
+            "build %s: no status for forge %r, which is not in this process's HARBOR_FORGES"
+            " (every Harbor process needs the same value)",
+            build.pk,
+            found[0],
+        )
     if forge is None or not found[2]:
         return
     state = forge_state(forge.type, build.status)

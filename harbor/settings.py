@@ -58,6 +58,7 @@ if weak_secret_key(SECRET_KEY):
             "different, and no 'django-insecure-' prefix). Set it in the environment of "
             "every Harbor process (web, workers, beat, manage.py), to the same value, e.g. "
             "one made by: python -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+            "In a checkout where `make demo` ran: export SECRET_KEY=$(cat .run/secret-key). "
             "For development only, DEBUG=1 lets Harbor use a public key instead."
         )
     SECRET_KEY = SECRET_KEY or "django-insecure-harbor-development-key"

@@ -11,11 +11,11 @@ from rest_framework.response import Response
 
 from builds import engine
 from builds.models import Build, BuildMessage
-from messages_api.serializers import MessageReceiptSerializer
+from messages_api.serializers import MessageReceiptSerializer, RefusesUnknownFields
 from messages_api.views import ApiView
 
 
-class BuildCommandSerializer(serializers.Serializer):
+class BuildCommandSerializer(RefusesUnknownFields, serializers.Serializer):
     command = serializers.ChoiceField(sorted(BuildMessage.COMMANDS))
 
 

@@ -8,6 +8,7 @@ integers; ``duration`` a JSON number, never a numeric string; an optional key pr
 validated before anything is written.
 """
 
+import difflib
 import math
 from typing import Any
 
@@ -122,7 +123,28 @@ class FiniteJSONObjectField(serializers.DictField):
         return value
 
 
-class UnitResultSerializer(serializers.Serializer):
+class RefusesUnknownFields:
+    """Serializer mixin: a key the serializer does not declare is a validation error that
+    names it (with the nearest declared name), not silently dropped. A misspelt
+    ``idempotency_key`` dropped would let a retry be stored twice; a misspelt ``unit``, the
+    results be lost while the sender is told its message was accepted."""
+
+    def to_internal_value(self, data: Any) -> dict:
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise serializers.ValidationError(
+                    {str(key): [self._unknown_field(str(key))] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def _unknown_field(self, key: str) -> str:
+        nearest = difflib.get_close_matches(key, list(self.fields), n=1)
+        hint = f" (did you mean '{nearest[0]}'?)" if nearest else ""
+        return f"Unknown field{hint}; expected one of: {', '.join(self.fields)}."
+
+
+class UnitResultSerializer(RefusesUnknownFields, serializers.Serializer):
     """One unit result of a message (Harbormaster's unit message, docs/harbormaster.md §2.3).
 
     Only keys present in the input appear in ``validated_data``; the engine fills defaults.
@@ -139,7 +161,7 @@ class UnitResultSerializer(serializers.Serializer):
     coverage = FiniteJSONObjectField(required=False)
 
 
-class LintMessageSerializer(serializers.Serializer):
+class LintMessageSerializer(RefusesUnknownFields, serializers.Serializer):
     """One lint message of a message (Harbormaster's lint message, docs/harbormaster.md §2.3)."""
 
     name = StrictCharField(max_length=255)
@@ -151,7 +173,7 @@ class LintMessageSerializer(serializers.Serializer):
     description = StrictCharField(required=False, allow_blank=True)
 
 
-class SendMessageSerializer(serializers.Serializer):
+class SendMessageSerializer(RefusesUnknownFields, serializers.Serializer):
     """``POST /api/v1/sendmessage``: a verdict or a command for a receiver PHID.
 
     ``unit``, ``lint`` and ``idempotency_key`` may be omitted or null. Whether the receiver
@@ -203,7 +225,7 @@ class MessageReceiptSerializer(serializers.Serializer):
         return "accepted" if receipt.created else "duplicate"
 
 
-class BuildableInputSerializer(serializers.Serializer):
+class BuildableInputSerializer(RefusesUnknownFields, serializers.Serializer):
     """What to build: a repository and a ref and/or commit (all optional, as for
     ``manage.py build``)."""
 
@@ -212,7 +234,7 @@ class BuildableInputSerializer(serializers.Serializer):
     commit = StrictCharField(required=False, allow_blank=True, max_length=64, default="")
 
 
-class StartBuildSerializer(serializers.Serializer):
+class StartBuildSerializer(RefusesUnknownFields, serializers.Serializer):
     """``POST /api/v1/builds``: start a plan (by name or PHID) on a buildable (omitted: the
     empty one).
 

@@ -135,7 +135,7 @@ def _receive_for_target(
         target = _lock_target(receiver_phid)
         # Before the duplicate check: a repeated key must not show an outsider the message.
         check_can_message(author, target.build, target)
-        duplicate = _find_duplicate(receiver_phid, key)
+        duplicate = _find_duplicate(receiver_phid, key, message_type)
         if duplicate is None and repeat_succeeds:
             duplicate = _deciding_message(target, message_type, author)
         if duplicate:
@@ -166,10 +166,19 @@ def _stored_author(author):
     return author if isinstance(author, get_user_model()) else None
 
 
-def _find_duplicate(receiver_phid: str, key: str | None) -> BuildMessage | None:
+def _find_duplicate(receiver_phid: str, key: str | None, message_type: str) -> BuildMessage | None:
+    """The message stored earlier under ``key`` for this receiver, if any. Raises
+    MessageRefused when that message is of another type: answering "duplicate" would tell
+    the sender that its (different) message counted."""
     if key is None:
         return None
-    return BuildMessage.objects.filter(receiver_phid=receiver_phid, idempotency_key=key).first()
+    found = BuildMessage.objects.filter(receiver_phid=receiver_phid, idempotency_key=key).first()
+    if found is not None and found.type != message_type:
+        raise MessageRefused(
+            f'The idempotency key "{key}" was used for message {found.pk}, a "{found.type}"'
+            f' message, not "{message_type}"; use a new key for a different message.'
+        )
+    return found
 
 
 def _deciding_message(target: BuildTarget, message_type: str, author) -> BuildMessage | None:
@@ -250,7 +259,7 @@ def _receive_command(receiver_phid, kind, command, author, key, results_sent) ->
                 f'Message type "{command}" is not supported by a {noun}; '
                 "send restart, abort, pause or resume."
             )
-        duplicate = _find_duplicate(receiver_phid, key)
+        duplicate = _find_duplicate(receiver_phid, key, command)
         if duplicate:
             return Receipt(duplicate, created=False)
         messages = [

@@ -163,7 +163,9 @@ def _validated(key: str, items: Any, specs: dict, serializer_class, what: str) -
     validated = []
     for index, item in enumerate(items):
         check_map(item, specs)
-        serializer = serializer_class(data=item)
+        # Harbormaster drops keys it does not know (docs/harbormaster.md §2.3); the REST
+        # serializers refuse them, so only the known ones are handed over.
+        serializer = serializer_class(data={k: v for k, v in item.items() if k in specs})
         if not serializer.is_valid():
             path, messages = next(iter(flatten_errors(serializer.errors).items()))
             raise CoreError(f'Invalid {what} {index} in "{key}": {path}: {messages[0]}')
