@@ -103,3 +103,20 @@ def test_the_example_environment_documents_exactly_the_settings_harbor_reads():
     read = set(SETTINGS_READ.findall((ROOT / "harbor" / "settings.py").read_text()))
     assert read, "no setting found in harbor/settings.py"
     assert documented == read
+
+
+def test_the_docker_image_installs_git_for_command_steps_that_clone():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installs = re.findall(r"apt-get install[^&]*", dockerfile)
+    assert any(re.search(r"\bgit\b", line) for line in installs)
+
+
+def test_docker_compose_runs_the_processes_the_guide_names():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    for command in (
+        '"gunicorn", "harbor.wsgi"',
+        '"worker", "-Q", "harbor.engine"',
+        '"worker", "-Q", "harbor.targets"',
+    ):
+        assert command in compose
+    assert compose.count('"celery", "-A", "harbor", "beat"') == 1
