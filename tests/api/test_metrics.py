@@ -1,12 +1,15 @@
 """``GET /metrics``: Prometheus' text format behind HARBOR_METRICS_TOKEN, and counters that
-move where the event happens (a message answered, an engine pass, a build completed)."""
+move where the event happens (a message answered, an engine pass, a build completed, a repair)."""
 
 import re
 
 import pytest
 
 from builds import engine
+from builds.engine import dispatch
 from builds.models import Build, BuildTarget
+from tests.api.conftest import make_build, make_target
+from workers.tasks import repair_builds
 
 URL = "/metrics"
 TOKEN = "metrics-token-for-tests"
@@ -99,3 +102,15 @@ def test_it_counts_an_engine_pass_and_the_build_it_completed(
     assert Build.objects.get(pk=build.pk).status == "passed"
     assert sample(anonymous_client, "harbor_engine_pass_seconds_count") == passes + 1
     assert sample(anonymous_client, "harbor_builds_completed_total", **completed) == before + 1
+
+
+def test_it_counts_the_follow_ups_the_repair_task_sends(
+    anonymous_client, metrics_token, settings, monkeypatch, waiting_plan, buildable
+):
+    settings.HARBOR_REPAIR_BOUND = 0
+    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0: None)
+    build = make_build(waiting_plan, buildable)
+    make_target(build, status="pending", wait_for_message=False)  # never queued: lost
+    before = sample(anonymous_client, "harbor_repair_actions_total", kind="run_target")
+    repair_builds()
+    assert sample(anonymous_client, "harbor_repair_actions_total", kind="run_target") == before + 1
