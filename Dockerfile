@@ -1,7 +1,9 @@
-# One image for Harbor's three processes; docker-compose.yml picks the command:
+# One image for all of Harbor's processes; docker-compose.yml picks the command
+# (docs/deploy.md):
 #   web     gunicorn harbor.wsgi
-#   worker  celery -A harbor worker
-#   beat    celery -A harbor beat
+#   engine  celery -A harbor worker -Q harbor.engine
+#   worker  celery -A harbor worker -Q harbor.targets
+#   beat    celery -A harbor beat (exactly one)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,9 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     STATIC_ROOT=/app/staticfiles
 
-# curl for the web health check.
+# curl for the web health check; git for command steps with `clone: true` (step workers).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends curl \
+    && apt-get install -y --no-install-recommends curl git \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -244,6 +244,12 @@ HARBOR_CREDENTIALS = load_credentials(os.environ.get("HARBOR_CREDENTIALS", "{}")
 # "gitea", "url": "<API base URL>", "token": "…", "webhook_secret": "…"}} (forges/config.py).
 # A malformed entry stops Harbor here, at start, rather than at the first webhook.
 HARBOR_FORGES = load_forges(os.environ.get("HARBOR_FORGES", "{}"))
+# Bearer token /metrics asks for; unset, /metrics answers 404 (harbor/metrics.py).
+HARBOR_METRICS_TOKEN = os.environ.get("HARBOR_METRICS_TOKEN", "")
+# Where every process of this host writes its metrics for /metrics to add up; read by
+# prometheus_client itself when a process starts, so it must be in every process's
+# environment (docs/deploy.md, "Metrics").
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 # Seconds a commit status request to a forge may wait to connect, and then for each read.
 HARBOR_STATUS_TIMEOUT = env_int("HARBOR_STATUS_TIMEOUT", 10)
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from builds import engine, locks
 from builds.engine import dispatch
 from builds.models import BuildTarget
+from harbor import metrics
 from workers import cancel_hooks
 from workers.runner import execute_step, record_outcome
 
@@ -71,6 +72,8 @@ def repair_builds() -> None:
             "repair: build target %s has no run_target on the way; queueing one", target_id
         )
     dispatch.run_targets(lost.target_ids)
+    metrics.repair_sent("update_build", len(lost.build_ids))
+    metrics.repair_sent("run_target", len(lost.target_ids))
 
 
 @shared_task(acks_late=True)

@@ -5,6 +5,7 @@ Views, tasks and commands call these functions; they never write a status themse
 """
 
 import logging
+import time
 
 import kombu.exceptions
 import redis
@@ -34,6 +35,7 @@ from builds.engine.targets import (
 from builds.engine.timeouts import builds_with_expired_waits
 from builds.engine.transitions import move_build
 from builds.models import Build, StatusEvent
+from harbor import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +89,9 @@ def update_build(build_id: int) -> PassResult | None:
     build is set to ``error`` (Harbormaster's ``continueBuild``, docs/harbormaster.md §1.6) and the
     exception re-raised.
     """
+    started = time.monotonic()
     try:
-        return run_pass(build_id)
+        result = run_pass(build_id)
     except Build.DoesNotExist:
         return None
     except INFRASTRUCTURE_ERRORS:
@@ -97,6 +100,8 @@ def update_build(build_id: int) -> PassResult | None:
         logger.exception("engine pass over build %s failed", build_id)
         _mark_error(build_id, exc)
         raise
+    metrics.engine_pass_finished(time.monotonic() - started)
+    return result
 
 
 def _mark_error(build_id: int, exc: Exception) -> None:

@@ -25,7 +25,8 @@ from builds.models import (
     StatusEvent,
     UnitResult,
 )
-from builds.permissions import can_message, check_can_message
+from builds.permissions import NotPermitted, can_message, check_can_message
+from harbor import metrics
 
 UNIT_FIELDS = (
     "name",
@@ -104,6 +105,20 @@ def receive_message(
     which decided it, from the same user, returns that message's Receipt (``created``
     False), as Harbormaster would accept it, instead of MessageRefused.
     """
+    try:
+        receipt = _receive(
+            receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds
+        )
+    except (ReceiverNotFound, NotPermitted, InvalidMessage, MessageRefused):
+        metrics.message_received(message_type, "refused")
+        raise
+    metrics.message_received(message_type, "accepted" if receipt.created else "duplicate")
+    return receipt
+
+
+def _receive(
+    receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds
+) -> Receipt:
     kind = phids.phid_type(receiver_phid)
     if kind == phids.BUILD_TARGET:
         return _receive_for_target(

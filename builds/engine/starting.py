@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from builds.engine.targets import request_update
 from builds.engine.transitions import build_changed, move_buildable
 from builds.models import Build, Buildable, BuildPlan, StatusEvent
+from harbor import metrics
 
 
 class PlanNotRunnable(ValueError):
@@ -71,6 +72,7 @@ def start_build(
             actor=initiator,
         )
         build_changed.send(Build, build=build)
+        metrics.build_started(plan.pk)
         move_buildable(
             buildable,
             Buildable.Status.BUILDING,

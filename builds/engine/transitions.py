@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from builds import sql
 from builds.models import Build, Buildable, BuildMessage, BuildTarget, StatusEvent
+from harbor import metrics
 
 B = Build.Status
 T = BuildTarget.Status
@@ -88,6 +89,8 @@ def move_build(
     for name, value in fields.items():
         setattr(build, name, value)
     build_changed.send(Build, build=build)
+    if to in Build.COMPLETE:
+        metrics.build_completed(build.plan_id, to)
     return True
 
 

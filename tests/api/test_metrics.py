@@ -1,0 +1,116 @@
+"""``GET /metrics``: Prometheus' text format behind HARBOR_METRICS_TOKEN, and counters that
+move where the event happens (a message answered, an engine pass, a build completed, a repair)."""
+
+import re
+
+import pytest
+
+from builds import engine
+from builds.engine import dispatch
+from builds.models import Build, BuildTarget
+from tests.api.conftest import make_build, make_target
+from workers.tasks import repair_builds
+
+URL = "/metrics"
+TOKEN = "metrics-token-for-tests"
+
+
+@pytest.fixture
+def metrics_token(settings) -> str:
+    settings.HARBOR_METRICS_TOKEN = TOKEN
+    return TOKEN
+
+
+def sample(anonymous_client, name: str, **labels) -> float:
+    """The value of series ``name{labels}`` as /metrics shows it now (0 when absent)."""
+    response = anonymous_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in response.content.decode().splitlines():
+        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if match and match[1] == name and ",".join(sorted((match[2] or "").split(","))) == wanted:
+            return float(match[3])
+    return 0.0
+
+
+def test_it_answers_404_when_no_metrics_token_is_set(anonymous_client, settings):
+    settings.HARBOR_METRICS_TOKEN = ""
+    response = anonymous_client.get(URL, HTTP_AUTHORIZATION="Bearer anything")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", TOKEN])
+def test_it_refuses_a_request_without_the_metrics_token(anonymous_client, metrics_token, header):
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = anonymous_client.get(URL, **extra)
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+    assert b"harbor_" not in response.content
+
+
+def test_it_serves_prometheus_text_with_the_token(anonymous_client, metrics_token):
+    response = anonymous_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    for name in (
+        "harbor_builds_started_total",
+        "harbor_builds_completed_total",
+        "harbor_messages_received_total",
+        "harbor_engine_pass_seconds",
+        "harbor_repair_actions_total",
+    ):
+        assert f"# TYPE {name} " in text
+
+
+def test_it_counts_a_message_by_type_and_reply(
+    client, anonymous_client, metrics_token, waiting_target, django_capture_on_commit_callbacks
+):
+    labels = {"type": "pass", "reply": "accepted"}
+    duplicate = {"type": "pass", "reply": "duplicate"}
+    before = sample(anonymous_client, "harbor_messages_received_total", **labels)
+    body = {"receiver": waiting_target.phid, "type": "pass", "idempotency_key": "k1"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/api/v1/sendmessage", body, format="json").status_code == 202
+    assert sample(anonymous_client, "harbor_messages_received_total", **labels) == before + 1
+    before_duplicate = sample(anonymous_client, "harbor_messages_received_total", **duplicate)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/api/v1/sendmessage", body, format="json")
+    after_duplicate = sample(anonymous_client, "harbor_messages_received_total", **duplicate)
+    assert after_duplicate == before_duplicate + 1
+
+
+def test_it_counts_a_refused_message(client, anonymous_client, metrics_token, waiting_target):
+    BuildTarget.objects.filter(pk=waiting_target.pk).update(status="passed")
+    labels = {"type": "fail", "reply": "refused"}
+    before = sample(anonymous_client, "harbor_messages_received_total", **labels)
+    body = {"receiver": waiting_target.phid, "type": "fail"}
+    assert client.post("/api/v1/sendmessage", body, format="json").status_code == 409
+    assert sample(anonymous_client, "harbor_messages_received_total", **labels) == before + 1
+
+
+def test_it_counts_an_engine_pass_and_the_build_it_completed(
+    anonymous_client, metrics_token, waiting_target, django_capture_on_commit_callbacks
+):
+    build = waiting_target.build
+    completed = {"plan_id": str(build.plan_id), "status": "passed"}
+    passes = sample(anonymous_client, "harbor_engine_pass_seconds_count")
+    before = sample(anonymous_client, "harbor_builds_completed_total", **completed)
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.receive_message(waiting_target.phid, "pass", author=build.initiator)
+        engine.update_build(build.pk)
+    assert Build.objects.get(pk=build.pk).status == "passed"
+    assert sample(anonymous_client, "harbor_engine_pass_seconds_count") == passes + 1
+    assert sample(anonymous_client, "harbor_builds_completed_total", **completed) == before + 1
+
+
+def test_it_counts_the_follow_ups_the_repair_task_sends(
+    anonymous_client, metrics_token, settings, monkeypatch, waiting_plan, buildable
+):
+    settings.HARBOR_REPAIR_BOUND = 0
+    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0: None)
+    build = make_build(waiting_plan, buildable)
+    make_target(build, status="pending", wait_for_message=False)  # never queued: lost
+    before = sample(anonymous_client, "harbor_repair_actions_total", kind="run_target")
+    repair_builds()
+    assert sample(anonymous_client, "harbor_repair_actions_total", kind="run_target") == before + 1
