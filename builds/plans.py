@@ -39,6 +39,7 @@ A refused plan is refused with every problem found, not only the first, each nam
 step and option; nothing is written.
 """
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +124,10 @@ def _parse_plan(data: Any, problems: list[str]) -> dict:
     if not isinstance(data, dict):
         problems.append("a plan must be a mapping with name and steps")
         return {}
-    unknown = sorted(map(str, set(data) - PLAN_FIELDS))
-    if unknown:
-        problems.append(f"unknown plan field(s): {', '.join(unknown)}")
+    for name in sorted(map(str, set(data) - PLAN_FIELDS)):
+        nearest = difflib.get_close_matches(name, sorted(PLAN_FIELDS), n=1)
+        hint = f" (did you mean {nearest[0]!r}?)" if nearest else ""
+        problems.append(f"unknown plan field {name!r}{hint}")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("the plan has no name")

@@ -77,7 +77,8 @@ def forge(name: str, entry: Any) -> Forge:
         )
     kind = entry.get("type")
     if kind not in FORGE_TYPES:
-        raise ImproperlyConfigured(f"{where} needs 'type', one of: " + ", ".join(FORGE_TYPES))
+        given = f"has type {kind!r}" if kind is not None else "has no 'type'"
+        raise ImproperlyConfigured(f"{where} {given}; it must be one of: " + ", ".join(FORGE_TYPES))
     values = {key: _text(where, entry, key) for key in ("token", "webhook_secret")}
     url = _api_url(where, kind, entry.get("url", DEFAULT_URLS.get(kind)))
     return Forge(name=name, type=kind, url=url, **values)

@@ -471,3 +471,12 @@ def test_it_reports_every_problem_of_the_file_at_once_with_its_step_and_option(t
 )
 def test_every_example_plan_imports(path):
     assert run_importplan(path).startswith("Imported plan ")
+
+
+@pytest.mark.django_db
+def test_a_misspelt_plan_field_is_refused_with_the_nearest_known_one():
+    with pytest.raises(PlanError) as refused:
+        import_plan({**plan_data(step("a")), "decription": "typo", "trigers": []})
+    assert "unknown plan field 'decription' (did you mean 'description'?)" in str(refused.value)
+    assert "unknown plan field 'trigers' (did you mean 'triggers'?)" in str(refused.value)
+    assert not BuildPlan.objects.exists()

@@ -46,7 +46,7 @@ def test_a_forge_never_shows_its_token_or_secret_in_its_repr():
 @pytest.mark.parametrize(
     "value, complaint",
     [
-        (entry(type="bitbucket"), "needs 'type', one of: github, gitlab, gitea"),
+        (entry(type="bitbucket"), "has type 'bitbucket'; it must be one of: github, gitlab, gitea"),
         (entry(type="gitlab"), "needs 'url', the gitlab API's base URL"),
         (entry(type="gitea"), "needs 'url', the gitea API's base URL"),
         (entry(url="ftp://example.com"), "'url' must be an http(s)://host/… URL"),

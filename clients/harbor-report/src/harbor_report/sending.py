@@ -36,7 +36,8 @@ class LoggedRetry(Retry):
     def increment(self, method=None, url=None, response=None, error=None, *args, **kwargs):
         retry = super().increment(method, url, response, error, *args, **kwargs)
         why = f"Harbor answered HTTP {response.status}" if response is not None else repr(error)
-        logger.warning("%s; trying again (%d attempts left)", why, retry.total + 1)
+        left = retry.total + 1
+        logger.warning("%s; trying again (%d attempt%s left)", why, left, "" if left == 1 else "s")
         return retry
 
 
