@@ -245,6 +245,7 @@ HARBOR_CREDENTIALS = load_credentials(os.environ.get("HARBOR_CREDENTIALS", "{}")
 # A malformed entry stops Harbor here, at start, rather than at the first webhook.
 HARBOR_FORGES = load_forges(os.environ.get("HARBOR_FORGES", "{}"))
 # Bearer token /metrics asks for; unset, /metrics answers 404 (harbor/metrics.py).
+# The counters themselves are counted where the events happen (builds/metrics.py).
 HARBOR_METRICS_TOKEN = os.environ.get("HARBOR_METRICS_TOKEN", "")
 # Where every process of this host writes its metrics for /metrics to add up; read by
 # prometheus_client itself when a process starts, so it must be in every process's

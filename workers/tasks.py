@@ -10,10 +10,9 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from builds import engine, locks
+from builds import engine, locks, metrics
 from builds.engine import dispatch
 from builds.models import BuildTarget
-from harbor import metrics
 from workers import cancel_hooks
 from workers.runner import execute_step, record_outcome
 

@@ -11,6 +11,7 @@ import kombu.exceptions
 import redis
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
 
+from builds import metrics
 from builds.engine.buildables import aggregate_status, update_buildable
 from builds.engine.commands import command_refusal, derived_status
 from builds.engine.messages import (
@@ -35,7 +36,6 @@ from builds.engine.targets import (
 from builds.engine.timeouts import builds_with_expired_waits
 from builds.engine.transitions import move_build
 from builds.models import Build, StatusEvent
-from harbor import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from builds import phids
+from builds import metrics, phids
 from builds.engine import rows
 from builds.engine.commands import command_refusal
 from builds.engine.targets import request_update
@@ -26,7 +26,6 @@ from builds.models import (
     UnitResult,
 )
 from builds.permissions import NotPermitted, can_message, check_can_message
-from harbor import metrics
 
 UNIT_FIELDS = (
     "name",

@@ -2,10 +2,10 @@
 
 from django.db import IntegrityError, transaction
 
+from builds import metrics
 from builds.engine.targets import request_update
 from builds.engine.transitions import build_changed, move_buildable
 from builds.models import Build, Buildable, BuildPlan, StatusEvent
-from harbor import metrics
 
 
 class PlanNotRunnable(ValueError):

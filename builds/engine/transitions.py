@@ -14,9 +14,8 @@ from contextvars import ContextVar
 from django.dispatch import Signal
 from django.utils import timezone
 
-from builds import sql
+from builds import metrics, sql
 from builds.models import Build, Buildable, BuildMessage, BuildTarget, StatusEvent
-from harbor import metrics
 
 B = Build.Status
 T = BuildTarget.Status

@@ -1,0 +1,74 @@
+"""Harbor's Prometheus counters (``prometheus_client``), counted where the events happen;
+``harbor/metrics.py`` serves them at ``/metrics``.
+
+Each process counts in its own memory, or, with ``PROMETHEUS_MULTIPROC_DIR`` set before it
+starts, in files in that directory, which ``/metrics`` adds up over every process of the
+host (gunicorn's workers and Celery's). Counting never queries the database: callers pass
+what they already hold. Counts of what a transaction did are made after it commits, so a
+rolled-back pass or message counts nothing.
+"""
+
+from django.db import transaction
+from prometheus_client import Counter, Histogram
+
+BUILDS_STARTED = Counter("harbor_builds_started", "Builds started, by plan id.", ["plan_id"])
+BUILDS_COMPLETED = Counter(
+    "harbor_builds_completed", "Builds that reached a complete status.", ["plan_id", "status"]
+)
+MESSAGES_RECEIVED = Counter(
+    "harbor_messages_received",
+    "Messages received by the engine, by type and reply (accepted, duplicate, refused).",
+    ["type", "reply"],
+)
+ENGINE_PASS_SECONDS = Histogram(
+    "harbor_engine_pass_seconds",
+    "Duration of committed engine passes, in seconds (its _count is the number of passes).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REPAIR_ACTIONS = Counter(
+    "harbor_repair_actions",
+    "Follow-ups the repair task sent, by kind (update_build, run_target).",
+    ["kind"],
+)
+# Message types are the sender's input: anything else is counted as "other", so a sender
+# cannot grow the number of series.
+MESSAGE_TYPES = frozenset({"pass", "fail", "work", "restart", "abort", "pause", "resume"})
+
+
+def after_commit(count) -> None:
+    """Run ``count`` (a no-argument callable) once the current transaction commits, or now
+    outside one; it is dropped if the transaction rolls back."""
+    transaction.on_commit(count, robust=True)
+
+
+def build_started(plan_id: int) -> None:
+    """Count a build of plan ``plan_id`` started (inside its creating transaction)."""
+    after_commit(BUILDS_STARTED.labels(plan_id=str(plan_id)).inc)
+
+
+def build_completed(plan_id: int, status: str) -> None:
+    """Count a build of plan ``plan_id`` moved into the complete ``status``."""
+    after_commit(BUILDS_COMPLETED.labels(plan_id=str(plan_id), status=status).inc)
+
+
+def message_received(message_type: str, reply: str) -> None:
+    """Count a message of ``message_type`` answered with ``reply`` (accepted, duplicate,
+    refused). A refusal stored nothing, so it counts at once."""
+    kind = message_type if message_type in MESSAGE_TYPES else "other"
+    counter = MESSAGES_RECEIVED.labels(type=kind, reply=reply)
+    if reply == "refused":
+        counter.inc()
+    else:
+        after_commit(counter.inc)
+
+
+def engine_pass_finished(seconds: float) -> None:
+    """Count a committed engine pass that took ``seconds``."""
+    ENGINE_PASS_SECONDS.observe(seconds)
+
+
+def repair_sent(kind: str, count: int) -> None:
+    """Count ``count`` follow-ups of ``kind`` (``update_build``, ``run_target``) sent by the
+    repair task."""
+    if count:
+        REPAIR_ACTIONS.labels(kind=kind).inc(count)
