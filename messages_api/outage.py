@@ -9,22 +9,13 @@ get the same status and header around their usual envelope, with ``ERR-UNAVAILAB
 
 import logging
 
-import kombu.exceptions
-import redis
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 
+from builds.engine import OUTAGE_ERRORS
+
 logger = logging.getLogger(__name__)
 
-# What an unreachable or restarting database or broker raises (not a constraint violation,
-# which is a bug or a race the code answers itself).
-OUTAGE_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    redis.ConnectionError,
-    redis.TimeoutError,
-    kombu.exceptions.OperationalError,
-)
 # Seconds a sender should wait before trying again: about what a PostgreSQL restart or a
 # Redis failover takes.
 RETRY_AFTER_SECONDS = 5

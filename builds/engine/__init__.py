@@ -39,21 +39,24 @@ from builds.models import Build, StatusEvent
 
 logger = logging.getLogger(__name__)
 
-# Failures of the machinery rather than of Harbor's logic: the pass is rolled back (or, for
-# the broker's errors when queueing targets after the commit, was committed and is safe to
-# run again) and the task retries. An IntegrityError can only come from a duplicate insert,
-# which a retried pass will not repeat; none of these may set the build to ``error``.
-INFRASTRUCTURE_ERRORS = (
+# What an unreachable or restarting database, Redis or broker raises: the web answers 503
+# (``messages_api/outage.py``).
+OUTAGE_ERRORS = (
     OperationalError,
     InterfaceError,
-    IntegrityError,
     redis.ConnectionError,
     redis.TimeoutError,
     kombu.exceptions.OperationalError,
 )
+# Failures of the machinery rather than of Harbor's logic: the pass is rolled back (or, for
+# the broker's errors when queueing targets after the commit, was committed and is safe to
+# run again) and the task retries. An IntegrityError can only come from a duplicate insert,
+# which a retried pass will not repeat; none of these may set the build to ``error``.
+INFRASTRUCTURE_ERRORS = (*OUTAGE_ERRORS, IntegrityError)
 
 __all__ = [
     "INFRASTRUCTURE_ERRORS",
+    "OUTAGE_ERRORS",
     "Claim",
     "InvalidMessage",
     "LostWork",
