@@ -81,6 +81,32 @@ class BuildPlan(models.Model):
         return [step.as_snapshot() for step in self.steps.order_by("sequence", "id")]
 
 
+class BuildPlanVersion(models.Model):
+    """One change of a plan, kept whole: the YAML it was imported from, who imported it and
+    when. ``number`` counts a plan's versions from 1; a build records the version it started
+    from (``Build.plan_version``). Written by ``builds.plan_versions``, never changed."""
+
+    plan = models.ForeignKey(BuildPlan, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    yaml = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "number"], name="unique_plan_version")
+        ]
+        ordering = ["plan", "-number"]
+
+    def __str__(self) -> str:
+        return f"{self.plan.name} v{self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("plan-version", args=[self.plan_id, self.number])
+
+
 class BuildStep(models.Model):
     """One step of a plan: a step type with its config, and the steps it depends on."""
 
@@ -188,6 +214,10 @@ class Build(EngineOwned):
     )
     parameters = models.JSONField(default=dict, blank=True)
     plan_snapshot = models.JSONField(default=list, blank=True)
+    # The plan's version the snapshot was taken from; None for a plan never versioned.
+    plan_version = models.ForeignKey(
+        BuildPlanVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 

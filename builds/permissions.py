@@ -21,6 +21,8 @@ the plan, so no one outside a plan's group can forge its verdict.
 
 from typing import Any
 
+from django.conf import settings
+
 from builds.models import Build, BuildPlan, BuildTarget
 from builds.secrets import TargetSecretHolder
 
@@ -42,6 +44,32 @@ def can_run(user: Any, plan: BuildPlan) -> bool:
     if user.is_staff or plan.run_group_id is None:
         return True
     return user.groups.filter(pk=plan.run_group_id).exists()
+
+
+def can_change_plans(user: Any) -> bool:
+    """Whether ``user`` may create and change build plans (the REST API's ``/plans`` and the
+    plan page's upload): staff, and the members of the group named by
+    ``HARBOR_PLAN_ADMINS``. One query for a signed-in user who is not staff when the
+    setting names a group; none otherwise."""
+    if user is None:
+        return True
+    if isinstance(user, TargetSecretHolder):
+        return False
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if user.is_staff:
+        return True
+    group = settings.HARBOR_PLAN_ADMINS
+    return bool(group) and user.groups.filter(name=group).exists()
+
+
+def check_can_change_plans(user: Any) -> None:
+    """Raise NotPermitted unless ``user`` may change build plans."""
+    if can_change_plans(user):
+        return
+    group = settings.HARBOR_PLAN_ADMINS
+    who = f'members of group "{group}" and staff' if group else "staff"
+    raise NotPermitted(f"You may not change build plans: only {who} may.")
 
 
 def can_message(author: Any, build: Build, target: BuildTarget | None = None) -> bool:

@@ -73,7 +73,12 @@ def load_plan_file(path: str | Path) -> dict:
     Raises ``OSError`` if the file cannot be read and ``PlanError`` if it is not valid YAML
     or its top level is not a mapping.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    return load_plan_text(Path(path).read_text(encoding="utf-8"))
+
+
+def load_plan_text(text: str) -> dict:
+    """Read a plan from YAML ``text`` (``yaml.safe_load``). Raises ``PlanError`` if it is
+    not valid YAML or its top level is not a mapping."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -100,6 +105,13 @@ def import_plan(data: dict) -> BuildPlan:
     otherwise malformed: ``builds.plan_triggers``), an artifact consumed but never produced
     or produced twice, a ``depends_on`` naming a missing step, or a dependency cycle.
     """
+    return save_checked_plan(*check_plan(data))
+
+
+def check_plan(data: Any) -> tuple[dict, list[dict]]:
+    """Check ``data`` as ``import_plan`` does, writing nothing: returns the plan's fields
+    and its steps' ``BuildStep`` fields, ready to save. Raises ``PlanError`` listing every
+    problem (those of ``import_plan``)."""
     problems = _nul_problems(data)
     plan_fields = _parse_plan(data, problems)
     raw_steps = data.get("steps") if isinstance(data, dict) else None
@@ -109,7 +121,7 @@ def import_plan(data: dict) -> BuildPlan:
         _check_steps_together([step for step in steps if step is not None], problems)
     if problems:
         raise PlanError(*problems)
-    return _save_plan(plan_fields, [step for step in steps if step is not None])
+    return plan_fields, [step for step in steps if step is not None]
 
 
 def _check_steps_together(steps: list[dict], problems: list[str]) -> None:
@@ -274,8 +286,10 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 
 @transaction.atomic
-def _save_plan(fields: dict, steps: list[dict]) -> BuildPlan:
-    """Write the checked plan: update it in place (locked) or create it, then its steps."""
+def save_checked_plan(fields: dict, steps: list[dict]) -> BuildPlan:
+    """Write a plan ``check_plan`` returned: update it in place, its row locked ``FOR
+    UPDATE`` until the transaction ends, or create it (IntegrityError if another
+    transaction created one of that name first), then its steps."""
     group_name = fields.pop("run_group")
     fields["run_group"] = Group.objects.get_or_create(name=group_name)[0] if group_name else None
     plan = BuildPlan.objects.select_for_update().filter(name=fields["name"]).first()

@@ -68,7 +68,7 @@ def builds_for_display(builds: QuerySet[Build] | None = None) -> QuerySet[Build]
     ``unconsumed_commands`` (list[str]) and ``date_completed`` (datetime | None)."""
     builds = Build.objects.all() if builds is None else builds
     return (
-        builds.select_related("plan", "buildable", "initiator")
+        builds.select_related("plan", "buildable", "initiator", "plan_version")
         .annotate(unconsumed_commands=unconsumed_commands(), date_completed=completion_time())
         .order_by("-id")
     )

@@ -16,6 +16,8 @@ urlpatterns = [
     path("plans/", views.plan_list, name="plan-list"),
     path("plans/<int:pk>/", views.plan_detail, name="plan-detail"),
     path("plans/<int:pk>/run", views.plan_run, name="plan-run"),
+    path("plans/<int:pk>/versions/new", views.plan_upload, name="plan-upload"),
+    path("plans/<int:pk>/versions/<int:number>/", views.plan_version, name="plan-version"),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke", views.token_revoke, name="token-revoke"),
     path(

@@ -301,3 +301,6 @@ HARBOR_ALLOW_COMMAND_STEPS = env_bool("HARBOR_ALLOW_COMMAND_STEPS", True)
 HARBOR_COMMAND_TIMEOUT = env_int("HARBOR_COMMAND_TIMEOUT", 3600)
 # Bytes of log text kept per target; what is cut is said in the log.
 HARBOR_LOG_LIMIT_BYTES = env_int("HARBOR_LOG_LIMIT_BYTES", 8 * 1024 * 1024)
+# The group whose members may change build plans through the API and the web UI, besides
+# staff; empty means staff only.
+HARBOR_PLAN_ADMINS = os.environ.get("HARBOR_PLAN_ADMINS", "").strip()

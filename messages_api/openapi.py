@@ -22,6 +22,13 @@ from messages_api.build_commands import BuildCommandSerializer
 from messages_api.junit_views import JUnitOptionsSerializer, JUnitReportSerializer
 from messages_api.logs import LogRangeOutputSerializer, LogRangeSerializer
 from messages_api.outage import RETRY_AFTER_SECONDS
+from messages_api.plans import (
+    PlanCheckSerializer,
+    PlanInputSerializer,
+    PlanOutputSerializer,
+    PlanQuerySerializer,
+    PlanSummarySerializer,
+)
 from messages_api.serializers import (
     BuildFilterSerializer,
     BuildPageSerializer,
@@ -529,6 +536,144 @@ describe(
                 response_only=True,
                 status_codes=[202],
             )
+        ],
+    ),
+)
+
+PLAN_YAML_EXAMPLE = (
+    "name: deploy\nsteps:\n  - key: deploy\n    type: http\n"
+    '    uri: "https://deploy.example.com/start"\n'
+)
+PLAN_EXAMPLE = {
+    "id": 4,
+    "phid": "PHID-HMCP-q8s0u2w4y6a8c0e2g4i6",
+    "name": "deploy",
+    "description": "",
+    "status": "active",
+    "version": {"number": 3, "author": "alice", "date_created": "2025-05-01T09:00:00Z"},
+    "yaml": PLAN_YAML_EXAMPLE,
+}
+PLAN_REQUEST = {
+    "application/json": PlanInputSerializer,
+    "application/yaml": OpenApiTypes.STR,
+    "text/yaml": OpenApiTypes.STR,
+}
+PLAN_REFUSED = OpenApiExample(
+    "every problem at once",
+    {
+        "error": "validation_error",
+        "detail": "Invalid request: yaml: step 'deploy': unknown option 'ur' (did you mean "
+        "'uri'?) (and 1 more problem)",
+        "fields": {
+            "yaml": [
+                "step 'deploy': unknown option 'ur' (did you mean 'uri'?)",
+                "step 'deploy': option 'uri' is required",
+            ]
+        },
+    },
+    response_only=True,
+    status_codes=[400],
+)
+PLAN_CHECKED = OpenApiResponse(
+    PlanCheckSerializer,
+    "With `?validate=true`: the plan is valid; nothing was stored.",
+    [OpenApiExample("valid", {"valid": True, "name": "deploy"}, response_only=True)],
+)
+
+
+def plan_errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """``errors(*codes)`` with a 400 that shows a refused plan's problems."""
+    responses = errors(*codes)
+    if 400 in responses:
+        responses[400] = OpenApiResponse(
+            ErrorSerializer,
+            "`validation_error`: the plan is refused, every problem listed under "
+            "`fields.yaml` (as `importplan` lists them); nothing stored.",
+            [PLAN_REFUSED],
+        )
+    return responses
+
+
+describe(
+    "messages_api.plans.PlanListView",
+    get=extend_schema(
+        operation_id="plans_list",
+        summary="List build plans",
+        description="Every build plan, by name, with its latest version (number, author, "
+        "time); `null` for a plan never changed since versions are kept.",
+        parameters=[RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(
+                PlanSummarySerializer(many=True),
+                "The plans.",
+                [
+                    OpenApiExample(
+                        "one plan",
+                        [{k: v for k, v in PLAN_EXAMPLE.items() if k != "yaml"}],
+                        response_only=True,
+                    )
+                ],
+            ),
+            **errors(),
+        },
+    ),
+    post=extend_schema(
+        operation_id="plans_create",
+        summary="Create a build plan from YAML",
+        description="Creates the plan the YAML describes (the format `manage.py importplan` "
+        "reads) as its version 1, by the requesting user. Send the YAML as the body "
+        '(`application/yaml`) or as JSON `{"yaml": …}`. With `?validate=true` the plan is '
+        "only checked. 403 unless the user is staff or in the `HARBOR_PLAN_ADMINS` group "
+        "(checking needs no permission); 409 if a plan of that name exists.",
+        parameters=[PlanQuerySerializer, RETRY_AFTER],
+        request=PLAN_REQUEST,
+        responses={
+            201: OpenApiResponse(
+                PlanOutputSerializer,
+                "Created.",
+                [OpenApiExample("created", PLAN_EXAMPLE, response_only=True, status_codes=[201])],
+            ),
+            200: PLAN_CHECKED,
+            **plan_errors(400, 409, 413, 415),
+        },
+        examples=[
+            OpenApiExample("as JSON", {"yaml": PLAN_YAML_EXAMPLE}, request_only=True),
+        ],
+    ),
+)
+
+describe(
+    "messages_api.plans.PlanDetailView",
+    get=extend_schema(
+        operation_id="plans_retrieve",
+        summary="A build plan and its YAML",
+        description="The plan (by id, or by name when not all digits) with the YAML of its "
+        "latest version. Secret-looking values are masked for a user who may not change "
+        "plans.",
+        parameters=[RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(
+                PlanOutputSerializer,
+                "The plan.",
+                [OpenApiExample("a plan", PLAN_EXAMPLE, response_only=True)],
+            ),
+            **errors(404),
+        },
+    ),
+    put=extend_schema(
+        operation_id="plans_update",
+        summary="Change a build plan from YAML",
+        description="Replaces the plan's description, behaviors, triggers and steps with the "
+        "YAML's, kept as its next version by the requesting user (the same YAML as the "
+        "latest version makes none). The YAML must name this plan. Builds already started "
+        "keep their steps. With `?validate=true` only checks it. 403 unless the user may "
+        "change plans.",
+        parameters=[PlanQuerySerializer, RETRY_AFTER],
+        request=PLAN_REQUEST,
+        responses={200: PlanOutputSerializer, **plan_errors(400, 404, 413, 415)},
+        examples=[
+            OpenApiExample("as JSON", {"yaml": PLAN_YAML_EXAMPLE}, request_only=True),
+            OpenApiExample("changed", PLAN_EXAMPLE, response_only=True, status_codes=[200]),
         ],
     ),
 )

@@ -17,6 +17,14 @@ urlpatterns = [
     ),
 ]
 
+# Build plans as YAML (messages_api/plans.py).
+from messages_api import plans as plan_views  # noqa: E402
+
+urlpatterns += [
+    path("v1/plans", plan_views.PlanListView.as_view(), name="api-plan-list"),
+    path("v1/plans/<str:plan>", plan_views.PlanDetailView.as_view(), name="api-plan-detail"),
+]
+
 # Build logs (messages_api/logs.py): a byte range as JSON, or the whole log as text.
 from messages_api import logs as log_views  # noqa: E402
 

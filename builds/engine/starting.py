@@ -51,8 +51,9 @@ def start_build(
     plan: BuildPlan, buildable: Buildable, initiator=None, parameters: dict | None = None
 ) -> Build:
     """Create a ``pending`` build of ``plan`` for ``buildable`` with the plan's steps as they
-    are now, move the buildable to ``building``, and fire the first ``update_build`` after
-    commit (``HarbormasterBuildable::applyPlan``, docs/harbormaster.md §1.4). Raises PlanNotRunnable
+    are now and the version they come from (``Build.plan_version``), move the buildable to
+    ``building``, and fire the first ``update_build`` after commit
+    (``HarbormasterBuildable::applyPlan``, docs/harbormaster.md §1.4). Raises PlanNotRunnable
     for a disabled plan."""
     if plan.status != BuildPlan.Status.ACTIVE:
         raise PlanNotRunnable(f'Build plan "{plan.name}" is disabled.')
@@ -63,6 +64,7 @@ def start_build(
             initiator=initiator,
             parameters={str(k): str(v) for k, v in (parameters or {}).items()},
             plan_snapshot=plan.snapshot(),
+            plan_version=plan.versions.order_by("-number").first(),
             status=Build.Status.PENDING,
         )
         StatusEvent.objects.create(

@@ -15,7 +15,14 @@ from builds.views.builds import (
 )
 from builds.views.commands import build_command
 from builds.views.health import healthz
-from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run
+from builds.views.plans import (
+    RECENT_BUILDS,
+    plan_detail,
+    plan_list,
+    plan_run,
+    plan_upload,
+    plan_version,
+)
 from builds.views.tokens import token_list, token_revoke
 
 __all__ = [
@@ -31,6 +38,8 @@ __all__ = [
     "plan_detail",
     "plan_list",
     "plan_run",
+    "plan_upload",
+    "plan_version",
     "token_list",
     "token_revoke",
     "unit_result_detail",

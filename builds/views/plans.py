@@ -8,7 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from builds import engine, queries
-from builds.models import BuildPlan
+from builds.models import BuildPlan, BuildPlanVersion
+from builds.permissions import can_change_plans
+from builds.plan_versions import current_yaml, mask_yaml, save_plan_version, version_diff
+from builds.plans import PlanError
+from builds.secrets import mask_config
+from builds.templatetags.harbor_ui import masked_items
 from builds.variables import parameter_name_problem
 from builds.views.access import can_run
 from builds.views.builds import build_rows
@@ -49,6 +54,17 @@ class RunPlanForm(forms.Form):
         return parameters
 
 
+class PlanUploadForm(forms.Form):
+    """A new version of the plan: its whole YAML, as ``manage.py importplan`` reads it."""
+
+    yaml = forms.CharField(
+        label="Plan YAML",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false"}),
+        help_text="The whole plan; it must keep the plan's name. Checked before anything is saved.",
+    )
+
+
 @require_safe
 @sign_in_required
 def plan_list(request: HttpRequest) -> HttpResponse:
@@ -56,12 +72,24 @@ def plan_list(request: HttpRequest) -> HttpResponse:
     return render(request, "builds/plan_list.html", {"plans": queries.plans_for_display()})
 
 
-def plan_page(request: HttpRequest, plan: BuildPlan, form: RunPlanForm, status: int = 200):
-    """Render the plan page: steps in dependency order, recent builds, the run form."""
+def plan_page(
+    request: HttpRequest,
+    plan: BuildPlan,
+    form: RunPlanForm,
+    status: int = 200,
+    upload: PlanUploadForm | None = None,
+):
+    """Render the plan page: steps in dependency order with their settings (masked), recent
+    builds, the run form, the plan's versions, and the upload form for those allowed."""
     steps = queries.in_dependency_order(
         plan.steps.all(), key=lambda s: s.key, depends_on=lambda s: s.depends_on
     )
+    for step in steps:
+        step.settings = masked_items(mask_config(step.config or {}))
     builds = queries.builds_for_display(plan.builds.all())[:RECENT_BUILDS]
+    may_change = can_change_plans(request.user)
+    if may_change and upload is None:
+        upload = PlanUploadForm(initial={"yaml": current_yaml(plan)})
     context = {
         "plan": plan,
         "steps": steps,
@@ -69,6 +97,9 @@ def plan_page(request: HttpRequest, plan: BuildPlan, form: RunPlanForm, status: 
         "recent": RECENT_BUILDS,
         "form": form,
         "may_run": plan.status == BuildPlan.Status.ACTIVE and can_run(request.user, plan),
+        "versions": plan.versions.select_related("author").order_by("-number"),
+        "may_change": may_change,
+        "upload": upload if may_change else None,
     }
     return render(request, "builds/plan_detail.html", context, status=status)
 
@@ -107,3 +138,61 @@ def plan_run(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error(None, str(refused))
         return plan_page(request, plan, form, status=400)
     return redirect(build.get_absolute_url())
+
+
+@require_http_methods(["POST"])
+@sign_in_required
+def plan_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save the posted YAML as the plan's next version, by the signed-in user, and go to
+    that version's page. 403 for users who may not change plans; the plan page comes back
+    with every problem (400) when the YAML is refused, and nothing is saved."""
+    plan = get_object_or_404(BuildPlan, pk=pk)
+    if not can_change_plans(request.user):
+        raise PermissionDenied("You may not change build plans.")
+    upload = PlanUploadForm(request.POST)
+    if upload.is_valid():
+        try:
+            plan, version = save_plan_version(
+                upload.cleaned_data["yaml"], author=request.user, plan=plan
+            )
+        except PlanError as refused:
+            for problem in refused.problems:
+                upload.add_error("yaml", problem)
+        else:
+            return redirect(version.get_absolute_url())
+    plan = get_object_or_404(queries.plan_with_steps(pk))
+    return plan_page(request, plan, RunPlanForm(), status=400, upload=upload)
+
+
+@require_safe
+@sign_in_required
+def plan_version(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """One version of a plan: its YAML (secrets masked), who saved it and when, and the diff
+    from the version before it, or from the one ``?against=N`` names."""
+    version = get_object_or_404(
+        BuildPlanVersion.objects.select_related("plan", "author"), plan_id=pk, number=number
+    )
+    versions = list(version.plan.versions.select_related("author").order_by("-number"))
+    against = _against(request, version, versions)
+    context = {
+        "plan": version.plan,
+        "version": version,
+        "versions": versions,
+        "against": against,
+        "yaml": mask_yaml(version.yaml),
+        "diff": version_diff(against, version),
+        "build_count": version.builds.count(),
+    }
+    return render(request, "builds/plan_version.html", context)
+
+
+def _against(request: HttpRequest, version: BuildPlanVersion, versions: list[BuildPlanVersion]):
+    """The version to diff ``version`` against: ``?against=N`` if the plan has it, else
+    the one before ``version`` (None for the first)."""
+    by_number = {v.number: v for v in versions}
+    asked = request.GET.get("against", "")
+    if asked.isdigit() and int(asked) in by_number:
+        return by_number[int(asked)]
+    return max(
+        (v for v in versions if v.number < version.number), key=lambda v: v.number, default=None
+    )

@@ -38,7 +38,9 @@ class TestImportingAPlan:
         output = run_importplan(EXAMPLE_PLAN)
 
         plan = BuildPlan.objects.get(name="external-ci")
-        assert output.strip() == f"Imported plan external-ci ({plan.phid}) with 2 steps"
+        assert output.strip() == (
+            f"Imported plan external-ci ({plan.phid}) with 2 steps, version 1"
+        )
         assert plan.behaviors == {"restartable": "always", "affects_buildable": "always"}
         first, second = plan.steps.order_by("sequence")
         assert (first.key, first.step_type, first.wait_for_message) == ("external-ci", "http", True)

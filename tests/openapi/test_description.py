@@ -2,6 +2,7 @@
 answer, the errors it may answer in the API's error shape, and the query parameters its view
 reads. An endpoint added without its description fails here."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from messages_api.junit_views import JUnitOptionsSerializer
 from messages_api.logs import LogRangeSerializer
+from messages_api.plans import PlanQuerySerializer
 from messages_api.serializers import BuildFilterSerializer
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -19,6 +21,8 @@ QUERY_SERIALIZERS = {
     ("/api/v1/builds", "get"): BuildFilterSerializer,
     ("/api/v1/logs/{id}", "get"): LogRangeSerializer,
     ("/api/v1/junit", "post"): JUnitOptionsSerializer,
+    ("/api/v1/plans", "post"): PlanQuerySerializer,
+    ("/api/v1/plans/{plan}", "put"): PlanQuerySerializer,
 }
 
 
@@ -46,7 +50,7 @@ def rest_routes() -> set[str]:
         if isinstance(pattern, URLResolver):
             pending += [(route, child) for child in pattern.url_patterns]
         elif isinstance(pattern, URLPattern) and route.startswith("/api/v1/"):
-            found.add(route.replace("<int:pk>", "{id}"))
+            found.add(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route).replace("{pk}", "{id}"))
     return found
 
 
@@ -99,7 +103,7 @@ def test_every_query_parameter_a_view_reads_is_documented(schema, path, method):
 
 def test_the_operations_that_take_a_body_document_it_with_an_example(schema):
     for path, method, operation in operations(schema):
-        if method != "post":
+        if method not in ("post", "put"):
             continue
         content = operation["requestBody"]["content"]
         assert any("examples" in media for media in content.values()), f"{method} {path}"

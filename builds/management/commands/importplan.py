@@ -1,8 +1,11 @@
 """``manage.py importplan FILE.yaml``: create or update a build plan from YAML."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
-from builds.plans import PlanError, import_plan, load_plan_file
+from builds.plan_versions import PlanExists, save_plan_version
+from builds.plans import PlanError
 
 
 class Command(BaseCommand):
@@ -17,14 +20,20 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = options["file"]
         try:
-            plan = import_plan(load_plan_file(path))
+            # Kept as the plan's next version (no author: Harbor itself), as a change
+            # through the API or the plan page is.
+            plan, version = save_plan_version(Path(path).read_text(encoding="utf-8"))
+        except PlanExists as exc:  # only if another import created it at the same moment
+            raise CommandError(f"{path}: plan {exc} was created meanwhile; import again") from exc
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
         except PlanError as exc:
             raise CommandError(f"{path}: plan refused{_listed(exc.problems)}") from exc
         count = plan.steps.count()
         noun = "step" if count == 1 else "steps"
-        self.stdout.write(f"Imported plan {plan.name} ({plan.phid}) with {count} {noun}")
+        self.stdout.write(
+            f"Imported plan {plan.name} ({plan.phid}) with {count} {noun}, version {version.number}"
+        )
 
 
 def _listed(problems: list[str]) -> str:
