@@ -53,6 +53,7 @@ def _fields(key: str, raw: dict, problems: list[str]) -> dict:
         if wait_for_message and not declaration.supports_wait_for_message:
             problems.append(f"a {step_type} step cannot wait for a message")
     _check_wait_timeout(config, wait_for_message, problems)
+    _check_stuck_after(config.get("stuck_after"), problems)
     _check_cancel_hook(config.get("on_abort"), problems)
     name = _text(raw, "name", problems) or key
     length_problem(problems, "name", name, BuildStep, "name")
@@ -89,6 +90,22 @@ def _check_wait_timeout(config: dict, wait_for_message: bool, problems: list[str
             problems.append(f"on_timeout must be fail or pass, not {on_timeout!r}")
         if timeout is None:
             problems.append("on_timeout needs a wait_timeout")
+
+
+def _check_stuck_after(value: Any, problems: list[str]) -> None:
+    """``stuck_after`` (seconds above 0): how long a target may stay building or waiting
+    before the pages flag it as stuck."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_WAIT_TIMEOUT
+    ):
+        problems.append(
+            f"stuck_after must be a number of seconds above 0 and at most {MAX_WAIT_TIMEOUT} "
+            f"(a year), not {value!r}"
+        )
 
 
 def _check_cancel_hook(hook: Any, problems: list[str]) -> None:

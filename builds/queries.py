@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     Count,
+    F,
     Max,
     OuterRef,
     Prefetch,
@@ -314,3 +315,23 @@ def live_version(build_id: int) -> str | None:
     if parts is None:
         return None
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+def waiting_targets(limit: int = 500) -> QuerySet[BuildTarget]:
+    """Every waiting target (of its build's current run), the longest waiting first, at
+    most ``limit``; with its build and plan joined and annotated with ``waiting_since``
+    (when it started waiting: its newest ``waiting`` status event) and ``message_count``.
+    One query."""
+    waiting_since = (
+        StatusEvent.objects.filter(target_id=OuterRef("pk"), to_status=BuildTarget.Status.WAITING)
+        .order_by("-id")
+        .values("at")[:1]
+    )
+    return (
+        BuildTarget.objects.filter(
+            status=BuildTarget.Status.WAITING, generation=F("build__generation")
+        )
+        .select_related("build__plan")
+        .annotate(waiting_since=Subquery(waiting_since), message_count=Count("messages"))
+        .order_by(F("waiting_since").asc(nulls_first=True), "id")[:limit]
+    )

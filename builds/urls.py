@@ -18,6 +18,7 @@ urlpatterns = [
     path("plans/<int:pk>/run", views.plan_run, name="plan-run"),
     path("plans/<int:pk>/versions/new", views.plan_upload, name="plan-upload"),
     path("plans/<int:pk>/versions/<int:number>/", views.plan_version, name="plan-version"),
+    path("waiting/", views.waiting_list, name="waiting-list"),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke", views.token_revoke, name="token-revoke"),
     path(

@@ -12,6 +12,7 @@ Environment variables (all optional on a developer machine):
     HARBOR_HTTPS, HARBOR_BEHIND_PROXY, HARBOR_HSTS_SECONDS  Serving over HTTPS (below).
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -304,3 +305,23 @@ HARBOR_LOG_LIMIT_BYTES = env_int("HARBOR_LOG_LIMIT_BYTES", 8 * 1024 * 1024)
 # The group whose members may change build plans through the API and the web UI, besides
 # staff; empty means staff only.
 HARBOR_PLAN_ADMINS = os.environ.get("HARBOR_PLAN_ADMINS", "").strip()
+
+
+def env_seconds(name: str) -> float | None:
+    """Read a positive number of seconds from the environment; None when unset or empty.
+    Anything else (text, 0, a negative number, NaN) stops Harbor at start, naming it."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ImproperlyConfigured(f"{name} must be a number of seconds above 0, not {value!r}")
+    return seconds
+
+
+# Seconds a target of a step that sets no wait_timeout waits for a message before it times
+# out (failing); unset, such a target waits for ever, as Harbormaster's do.
+HARBOR_DEFAULT_WAIT_TIMEOUT = env_seconds("HARBOR_DEFAULT_WAIT_TIMEOUT")

@@ -169,8 +169,9 @@ def _retire_verdicts(verdicts: list[BuildMessage]) -> None:
 
 
 def _expire_waits(targets) -> None:
-    """Beyond Harbormaster: a waiting target whose ``wait_deadline`` has passed settles with
-    its step's ``on_timeout`` outcome (``fail`` unless ``pass``). Runs after verdicts are
+    """Beyond Harbormaster: a waiting target whose ``wait_deadline`` has passed (its step's
+    ``wait_timeout`` or ``HARBOR_DEFAULT_WAIT_TIMEOUT``) settles with its step's
+    ``on_timeout`` outcome (``fail`` unless ``pass``). Runs after verdicts are
     consumed, so a message received before the pass still wins over the timeout."""
     now = timezone.now()
     for target in targets:
@@ -178,11 +179,12 @@ def _expire_waits(targets) -> None:
             continue
         outcome = T.PASSED if target.config.get("on_timeout") == "pass" else T.FAILED
         timeout = target.config.get("wait_timeout")
+        waited = f"{timeout} s" if timeout else "HARBOR_DEFAULT_WAIT_TIMEOUT's seconds"
         move_target(
             target,
             outcome,
             StatusEvent.Cause.TIMEOUT,
-            detail=f"timed out after waiting {timeout} s for a message",
+            detail=f"timed out after waiting {waited} for a message",
         )
 
 

@@ -210,9 +210,16 @@ def _log_discarded_result(claim: Claim, outcome: str, detail: str) -> None:
 
 def wait_deadline(target: BuildTarget):
     """When a target that starts waiting now stops waiting: now plus its step's
-    ``wait_timeout`` (seconds), or None to wait for ever (Harbormaster always waits)."""
-    timeout = target.config.get("wait_timeout")
+    ``wait_timeout`` (seconds), else ``HARBOR_DEFAULT_WAIT_TIMEOUT``, or None to wait for
+    ever (Harbormaster always waits)."""
+    timeout = wait_timeout(target)
     return timezone.now() + timedelta(seconds=float(timeout)) if timeout else None
+
+
+def wait_timeout(target: BuildTarget) -> float | None:
+    """Seconds ``target`` may wait for a message: its step's ``wait_timeout``, else
+    ``HARBOR_DEFAULT_WAIT_TIMEOUT``; None for no limit."""
+    return target.config.get("wait_timeout") or settings.HARBOR_DEFAULT_WAIT_TIMEOUT
 
 
 def request_update(build_id: int) -> None:

@@ -236,3 +236,35 @@ def uri_of(artifact) -> str:
 
 def _seconds(delta: timedelta) -> float:
     return max(delta.total_seconds(), 0.0)
+
+
+@register.simple_tag
+def is_stuck(target, since: datetime | None) -> bool:
+    """Whether ``target`` has been pending, building or waiting for longer than its step's
+    ``stuck_after`` seconds (``since``: when it entered its present status). Derived when
+    shown, never stored."""
+    limit = (target.config or {}).get("stuck_after")
+    if not limit or target.is_complete or since is None:
+        return False
+    return (timezone.now() - since).total_seconds() > float(limit)
+
+
+@register.filter
+def call_answer(target) -> dict | None:
+    """What the outside system answered to the HTTP call that started ``target``:
+    ``{"status": "HTTP 202 Accepted", "body": "<at most 500 characters>"}`` from its
+    ``http.head`` and ``http.body`` logs (prefetched: no query), or None if it made no
+    call. The logs were written masked."""
+    logs = {log.log_type: log for log in target.logs.all()}
+    head = logs.get("http.head")
+    if head is None:
+        return None
+    status = next((line for line in head.text.splitlines() if line.startswith("HTTP ")), "")
+    body = logs["http.body"].text if "http.body" in logs else ""
+    return {"status": status, "body": body[:500], "cut": len(body) > 500}
+
+
+@register.filter
+def work_count(messages) -> int:
+    """How many of ``messages`` (a target's, prefetched) are ``work`` messages."""
+    return sum(1 for message in messages if message.type == "work")

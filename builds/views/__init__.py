@@ -24,6 +24,7 @@ from builds.views.plans import (
     plan_version,
 )
 from builds.views.tokens import token_list, token_revoke
+from builds.views.waiting import waiting_list
 
 __all__ = [
     "BUILDS_PER_PAGE",
@@ -43,4 +44,5 @@ __all__ = [
     "token_list",
     "token_revoke",
     "unit_result_detail",
+    "waiting_list",
 ]
