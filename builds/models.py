@@ -278,6 +278,13 @@ class BuildTarget(EngineOwned):
     # claim's lease is left to lapse then, and the next claim resumes the step quietly.
     resume_after = models.DateTimeField(null=True, blank=True)
     wait_deadline = models.DateTimeField(null=True, blank=True)
+    # The concurrency group of its step (``concurrency: {group, limit}``), its name resolved
+    # when the target is created; "" for none. A target of a group holds one of the group's
+    # slots from ``date_admitted`` (set by the engine under the group's row lock) until it
+    # is complete; ``slot_released`` records that a pass has since woken the group's queue.
+    concurrency_group = models.CharField(max_length=255, blank=True, default="")
+    date_admitted = models.DateTimeField(null=True, blank=True)
+    slot_released = models.BooleanField(default=False)
     date_created = models.DateTimeField(auto_now_add=True)
     date_started = models.DateTimeField(null=True, blank=True)
     date_completed = models.DateTimeField(null=True, blank=True)
@@ -293,7 +300,14 @@ class BuildTarget(EngineOwned):
                 fields=["status", "lease_expires"],
                 name="target_underway_idx",
                 condition=Q(status__in=["pending", "building"]),
-            )
+            ),
+            # A group's slot holders and queue: its targets not yet complete.
+            models.Index(
+                fields=["concurrency_group", "id"],
+                name="target_group_unfinished_idx",
+                condition=Q(status__in=["pending", "building", "waiting"])
+                & ~Q(concurrency_group=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -302,6 +316,18 @@ class BuildTarget(EngineOwned):
     @property
     def is_complete(self) -> bool:
         return self.status in self.COMPLETE
+
+
+class ConcurrencyGroup(models.Model):
+    """One row per concurrency group name ever used: the engine locks it ``FOR UPDATE``
+    while it counts and admits the group's targets (``builds.engine.concurrency``), so the
+    decisions of passes over different builds about one group take turns."""
+
+    name = models.CharField(max_length=255, unique=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class BuildMessage(EngineOwned):

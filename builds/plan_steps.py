@@ -9,13 +9,15 @@ import json
 import re
 from typing import Any
 
-from builds.models import BuildStep
+from builds.models import BuildStep, BuildTarget
 from builds.step_options import DECLARATIONS, STEP_FIELDS, option_problems
+from builds.variables import VARIABLE
 
 STEP_KEY_PATTERN = re.compile(r"[a-z0-9._-]+")
 ON_TIMEOUT_OUTCOMES = ("fail", "pass")
 MAX_WAIT_TIMEOUT = 365 * 24 * 3600  # seconds; NaN and infinity fail the range check too
 HOOK_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+MAX_CONCURRENCY_LIMIT = 1000
 
 
 def parse_step(index: int, raw: Any, problems: list[str]) -> dict | None:
@@ -54,6 +56,7 @@ def _fields(key: str, raw: dict, problems: list[str]) -> dict:
             problems.append(f"a {step_type} step cannot wait for a message")
     _check_wait_timeout(config, wait_for_message, problems)
     _check_stuck_after(config.get("stuck_after"), problems)
+    _check_concurrency(config.get("concurrency"), problems)
     _check_cancel_hook(config.get("on_abort"), problems)
     name = _text(raw, "name", problems) or key
     length_problem(problems, "name", name, BuildStep, "name")
@@ -105,6 +108,39 @@ def _check_stuck_after(value: Any, problems: list[str]) -> None:
         problems.append(
             f"stuck_after must be a number of seconds above 0 and at most {MAX_WAIT_TIMEOUT} "
             f"(a year), not {value!r}"
+        )
+
+
+def _check_concurrency(value: Any, problems: list[str]) -> None:
+    """``concurrency: {group: "deploy-${buildable.ref}", limit: N}``: a group name (its
+    variables are checked with the other options'; a target's own are not known while it
+    is queued) and a whole number of slots from 1 to ``MAX_CONCURRENCY_LIMIT``."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        problems.append("concurrency must be a mapping with group and limit")
+        return
+    unknown = sorted(map(str, set(value) - {"group", "limit"}))
+    if unknown:
+        problems.append(f"unknown concurrency field(s): {', '.join(unknown)}")
+    group = value.get("group")
+    if not isinstance(group, str) or not group.strip():
+        problems.append("concurrency.group must be a group name, e.g. deploy-${buildable.ref}")
+    elif any(name.startswith("target.") for name in VARIABLE.findall(group)):
+        problems.append(
+            "concurrency.group must not use ${target.…}: a target is queued before it has them"
+        )
+    else:
+        length_problem(problems, "concurrency.group", group, BuildTarget, "concurrency_group")
+    limit = value.get("limit")
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 1 <= limit <= MAX_CONCURRENCY_LIMIT
+    ):
+        problems.append(
+            f"concurrency.limit must be a whole number from 1 to {MAX_CONCURRENCY_LIMIT}, "
+            f"not {limit!r}"
         )
 
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds import sql
-from builds.engine import dispatch, rows
+from builds.engine import concurrency, dispatch, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
 from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
@@ -32,7 +32,8 @@ MESSAGE = StatusEvent.Cause.MESSAGE
 @dataclass(frozen=True)
 class PassResult:
     """What a pass saw and left: the build's status before and after, its generation, and
-    the ids of the targets it created (to be queued after the commit)."""
+    the ids of the targets to queue after the commit: those it created, but for targets of
+    a concurrency group, those it admitted to their group (``builds.engine.concurrency``)."""
 
     build_id: int
     old_status: str
@@ -71,6 +72,8 @@ def run_pass(build_id: int) -> PassResult:
         verdicts = [m for m in messages if m.type in BuildMessage.VERDICTS]
         created = _update_steps(build, verdicts) if build.status == B.BUILDING else ()
         _retire_verdicts(verdicts)
+        # Whatever the build's status now: an aborted or failed build frees its slots too.
+        concurrency.release_slots(build)
         result = PassResult(build.pk, old_status, build.status, build.generation, created)
         if result.completion_changed:
             update_buildable(build.buildable_id)
@@ -105,7 +108,8 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]
     elif not status.runnable and not status.waiting and not status.underway:
         move_build(build, B.DEADLOCKED, ENGINE, detail="no step can run")
     else:
-        return tuple(t.pk for t in _create_targets(build, status.runnable))
+        # A target of a concurrency group is queued to run only once admitted to it.
+        return concurrency.startable(build, _create_targets(build, status.runnable))
     return ()
 
 
@@ -228,6 +232,7 @@ def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
     if not steps:
         return []
     now = timezone.now()
+    variables = [snapshot_variables(build, step, now) for step in steps]
     targets = BuildTarget.objects.bulk_create(
         BuildTarget(
             build=build,
@@ -237,10 +242,11 @@ def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
             step_type=step["type"],
             config=step["config"],
             wait_for_message=step["wait_for_message"],
-            variables=snapshot_variables(build, step, now),
+            variables=step_variables,
+            concurrency_group=concurrency.group_name(step, step_variables),
             status=T.PENDING,
         )
-        for step in steps
+        for step, step_variables in zip(steps, variables, strict=True)
     )
     for target in targets:
         record_event(build_id=build.pk, target=target, from_status="", to=T.PENDING, cause=ENGINE)

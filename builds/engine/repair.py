@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from builds import locks
-from builds.engine import dispatch
+from builds.engine import concurrency, dispatch
 from builds.engine.passes import classify_steps
 from builds.models import Build, BuildMessage, BuildTarget
 
@@ -38,8 +38,11 @@ def find_lost_work(bound_seconds: float, limit: int = 500) -> LostWork:
     - building builds whose update after a target's completion was lost: no target
       underway, a target completed before the cutoff, and a pass would act (a step failed,
       all steps complete, or a step is runnable or can never run);
-    - pending targets never claimed, and building targets whose lease has expired, whose
-      ``run_target`` is not on the way (``not_queued``).
+    - building builds whose target has waited past the cutoff at the head of a concurrency
+      group's queue while the group has a free slot (its wake-up was lost);
+    - pending targets never claimed (but those queued for a concurrency group), and
+      building targets whose lease has expired, whose ``run_target`` is not on the way
+      (``not_queued``).
     """
     cutoff = timezone.now() - timedelta(seconds=bound_seconds)
     stale_verdict = BuildMessage.objects.filter(
@@ -62,12 +65,18 @@ def find_lost_work(bound_seconds: float, limit: int = 500) -> LostWork:
         | Q(status=Build.Status.BUILDING) & Exists(waiting_with_verdict)
         | ~Q(status=Build.Status.INACTIVE) & Exists(stale_command)
     ).values_list("pk", flat=True)[:limit]
-    targets = BuildTarget.objects.filter(
-        Q(status=T.PENDING, date_created__lt=cutoff)
-        | Q(status=T.BUILDING, lease_expires__lt=timezone.now())
-    ).values_list("pk", flat=True)[:limit]
+    targets = (
+        BuildTarget.objects.filter(
+            Q(status=T.PENDING, date_created__lt=cutoff)
+            | Q(status=T.BUILDING, lease_expires__lt=timezone.now())
+        )
+        # Queued for a concurrency group: not lost, waiting for a slot (below).
+        .exclude(Q(status=T.PENDING, date_admitted=None) & ~Q(concurrency_group=""))
+        .values_list("pk", flat=True)[:limit]
+    )
     build_ids = list(builds)
     stalled = [pk for pk in _stalled_builds(cutoff, limit) if pk not in build_ids]
+    stalled += [pk for pk in concurrency.stalled_queues(cutoff) if pk not in build_ids + stalled]
     return LostWork([*build_ids, *stalled][:limit], not_queued(list(targets), bound_seconds))
 
 

@@ -107,7 +107,9 @@ def _abandoned_reason(target: BuildTarget, build: Build | None = None) -> str:
 
 def _claimable(target: BuildTarget, now) -> bool:
     if target.status == T.PENDING:
-        return True
+        # A target of a concurrency group runs only once the engine admitted it (under the
+        # group's lock, builds.engine.concurrency); admission is never undone.
+        return not target.concurrency_group or target.date_admitted is not None
     return target.status == T.BUILDING and (
         target.lease_expires is None or target.lease_expires <= now
     )

@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from builds import engine, queries, unit_results
+from builds.engine.concurrency import places_ahead
 from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildPlan, UnitResult
 from builds.numbers import ascii_int
 from builds.views.access import can_message
@@ -112,6 +113,8 @@ def build_page_context(
         "timeline": timeline,
         "commands": allowed_commands(user, build, status),
         "log_limit": LOG_LIMIT,
+        # Target id → places ahead of it in its concurrency group's queue.
+        "queue_ahead": places_ahead(targets),
     }
 
 

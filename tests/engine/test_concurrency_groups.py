@@ -1,0 +1,121 @@
+"""Concurrency groups in one process: admission first in, first out, slots freed by
+completion and abort, queued targets never claimed, and the plan checks."""
+
+import pytest
+
+from builds import engine
+from builds.engine import concurrency
+from builds.models import BuildTarget
+from builds.plans import PlanError, import_plan
+from tests.engine.conftest import waiting_step
+
+pytestmark = pytest.mark.django_db
+
+GROUP = {"group": "deploy-${buildable.ref}", "limit": 1}
+
+
+def deploy(limit: int = 1) -> dict:
+    return waiting_step("deploy", config={"concurrency": {**GROUP, "limit": limit}})
+
+
+def test_a_second_build_stays_queued_until_the_first_frees_the_slot(start):
+    first = start([deploy()])
+    second = start([deploy()])
+
+    a, b = first.target("deploy"), second.target("deploy")
+    assert a.concurrency_group == b.concurrency_group == "deploy-main"
+    assert a.date_admitted is not None and b.date_admitted is None
+    assert second.claim("deploy") is None  # a worker will not run a queued target
+    assert BuildTarget.objects.get(pk=b.pk).status == "pending"
+
+    first.run("deploy")
+    first.send("deploy", "pass")
+    first.update()
+    assert first.refresh().status == "passed"
+    second.update()
+    assert second.target("deploy").date_admitted is not None
+    assert second.claim("deploy") is not None
+
+
+def test_queued_targets_are_admitted_first_in_first_out(start):
+    first, second, third = start([deploy()]), start([deploy()]), start([deploy()])
+    assert concurrency.places_ahead([second.target("deploy"), third.target("deploy")]) == {
+        second.target("deploy").pk: 0,
+        third.target("deploy").pk: 1,
+    }
+    first.command("abort")
+    first.update()
+    third.update()  # the later build's pass first: its target is not at the head
+    assert third.target("deploy").date_admitted is None
+    second.update()
+    assert second.target("deploy").date_admitted is not None
+
+
+def test_a_limit_of_two_admits_two(start):
+    drivers = [start([deploy(limit=2)]) for _ in range(3)]
+    admitted = [d.target("deploy").date_admitted is not None for d in drivers]
+    assert admitted == [True, True, False]
+
+
+def test_a_pass_that_frees_a_slot_asks_for_an_update_of_the_queue_head(
+    start, django_capture_on_commit_callbacks, monkeypatch
+):
+    first, second = start([deploy()]), start([deploy()])
+    woken = []
+    monkeypatch.setattr("builds.engine.dispatch.request_update", woken.append)
+    first.command("abort")
+    with django_capture_on_commit_callbacks(execute=True):
+        first.update()
+    assert second.build.pk in woken
+    woken.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        first.update()  # a replayed pass announces nothing again
+    assert second.build.pk not in woken
+
+
+def test_a_paused_build_keeps_no_place_ahead(start):
+    first, second, third = start([deploy()]), start([deploy()]), start([deploy()])
+    second.command("pause")
+    second.update()
+    first.command("abort")
+    first.update()
+    third.update()
+    assert third.target("deploy").date_admitted is not None
+
+
+def test_other_steps_of_the_build_run_while_one_is_queued(start):
+    first = start([deploy()])
+    second = start([deploy(), {"key": "tests", "step_type": "sleep"}])
+    assert first.target("deploy").date_admitted
+    assert second.claim("tests") is not None
+
+
+def test_the_repair_wakes_a_queue_whose_wake_up_was_lost(start):
+    first, second = start([deploy()]), start([deploy()])
+    first.command("abort")
+    first.update()  # its on-commit wake-up is never sent here
+    lost = engine.find_lost_work(bound_seconds=-1)
+    assert second.build.pk in lost.build_ids
+    assert second.target("deploy").pk not in lost.target_ids
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "problem"),
+    [
+        ({"group": "deploy", "limit": 0}, "concurrency.limit must be a whole number from 1"),
+        ({"group": "deploy", "limit": True}, "concurrency.limit must be a whole number from 1"),
+        ({"group": "deploy"}, "concurrency.limit must be a whole number from 1"),
+        ({"group": "", "limit": 1}, "concurrency.group must be a group name"),
+        ({"group": "d-${buildable.branch}", "limit": 1}, "unknown variable"),
+        ({"group": "d-${target.id}", "limit": 1}, "must not use ${target.…}"),
+        ({"group": "d", "limit": 1, "max": 2}, "unknown concurrency field(s): max"),
+        ("deploy", "concurrency must be a mapping"),
+    ],
+)
+def test_a_bad_concurrency_option_is_refused_naming_the_step(concurrency, problem):
+    plan = {"name": "p", "steps": [{"key": "ship", "type": "sleep", "concurrency": concurrency}]}
+    with pytest.raises(PlanError) as refused:
+        import_plan(plan)
+    assert any(p.startswith("step 'ship'") and problem in p for p in refused.value.problems), (
+        refused.value.problems
+    )
