@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from builds.models import Artifact, Build, BuildTarget, UnitResult
+from builds import engine
+from builds.models import Artifact, Build, BuildPlan, BuildTarget, UnitResult
 from tests.steps.conftest import git, log_text
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.workers]
 
@@ -88,3 +90,24 @@ def test_the_fan_out_plan_runs_three_steps_in_parallel_then_joins_them(celery_wo
     assert keys == {"lint-report", "unit-report", "docs-site"}
     joined = log_text(targets["join"], "output")
     assert f"https://ci.example.com/builds/{build.pk}/unit" in joined
+
+
+def test_the_deploy_plan_runs_one_deploy_of_a_branch_at_a_time(celery_workers):
+    call_command("importplan", str(EXAMPLES / "plans" / "deploy.yaml"), stdout=StringIO())
+    plan = BuildPlan.objects.get(name="deploy")
+    buildables = [engine.find_or_create_buildable("repo", "main", c * 40) for c in "ab"]
+    first, second = (engine.start_build(plan, b) for b in buildables)
+
+    def deploy_of(build: Build, status: str) -> BuildTarget | None:
+        return BuildTarget.objects.filter(build=build, step_key="deploy", status=status).first()
+
+    waiting = wait_for(lambda: deploy_of(first, "waiting") or deploy_of(second, "waiting"))
+    other = second if waiting.build_id == first.pk else first
+    queued = wait_for(lambda: deploy_of(other, "pending"))
+    assert queued.concurrency_group == "deploy-main" and queued.date_admitted is None
+    engine.receive_message(waiting.phid, "pass")
+    later = wait_for(lambda: deploy_of(other, "waiting"), timeout=60)
+    engine.receive_message(later.phid, "pass")
+    wait_for(lambda: Build.objects.get(pk=other.pk).status == "passed", timeout=60)
+    waiting.refresh_from_db()
+    assert later.date_started >= waiting.date_completed

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from builds import logs
+from builds import engine, logs
 from builds.models import BuildMessage, BuildTarget, StatusEvent
 from tests.conftest import make_plan
 from tests.ui.conftest import make_build, make_target
@@ -92,3 +92,19 @@ def test_a_waiting_target_shows_its_deadline_messages_and_the_call_answer(signed
     assert "2 messages received so far (2 <code>work</code>)" in html
     assert deadline.strftime("%Y-%m-%d %H:%M:%S") in html
     assert "0 messages received so far" in html and "with no deadline" in html
+
+
+def test_a_target_queued_for_its_group_says_how_many_are_ahead(signed_in, buildable):
+    concurrency = {"group": "deploy-${buildable.ref}", "limit": 1}
+    step = {"key": "ship", "step_type": "sleep", "config": {"concurrency": concurrency}}
+    plan = make_plan("deploy", [step])
+    builds = []
+    for _ in range(4):
+        builds.append(engine.start_build(plan, buildable))
+        engine.update_build(builds[-1].pk)
+
+    pages = [signed_in.get(reverse("build-detail", args=[b.pk])).content.decode() for b in builds]
+
+    assert "queued for" not in pages[0]  # it holds the slot
+    assert "queued for <code>deploy-main</code> (0 ahead)" in pages[1]
+    assert "queued for <code>deploy-main</code> (2 ahead)" in pages[3]
