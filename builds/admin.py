@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from builds import models
+from builds.plan_versions import mask_yaml
 from builds.secrets import mask_config
 from builds.variables import mask_variables, secret_values
 
@@ -120,3 +121,23 @@ for model in (
     models.Artifact,
 ):
     admin.site.register(model, EngineOwnedAdmin)
+
+
+@admin.register(models.BuildPlanVersion)
+class BuildPlanVersionAdmin(EngineOwnedAdmin):
+    """Versions are history: written only by a plan's change (builds.plan_versions)."""
+
+    list_display = ("plan", "number", "author", "date_created")
+    exclude = ("yaml",)
+    readonly_fields = ("masked_yaml",)
+
+    @admin.display(description="YAML (secrets masked)")
+    def masked_yaml(self, version: models.BuildPlanVersion) -> str:
+        return format_html("<pre>{}</pre>", mask_yaml(version.yaml))
+
+
+@admin.register(models.ConcurrencyGroup)
+class ConcurrencyGroupAdmin(EngineOwnedAdmin):
+    """A group's row is the engine's lock for its admissions (builds.engine.concurrency)."""
+
+    list_display = ("name", "date_created")

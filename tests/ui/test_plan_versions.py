@@ -102,3 +102,14 @@ def test_a_user_who_may_not_change_plans_cannot_upload(signed_in, plan):
 
 def test_an_unknown_version_is_a_404(signed_in, plan):
     assert signed_in.get(reverse("plan-version", args=[plan.pk, 9])).status_code == 404
+
+
+def test_the_admin_shows_versions_read_only_with_secrets_masked(staff, user, plan):
+    user.is_superuser = True
+    user.save()
+    version = BuildPlanVersion.objects.get()
+    url = reverse("admin:builds_buildplanversion_change", args=[version.pk])
+    html = staff.get(url).content.decode()
+    assert "Authorization: ********" in html and "s3cret-value" not in html
+    assert staff.post(url, {}).status_code == 403
+    assert staff.get(reverse("admin:builds_concurrencygroup_changelist")).status_code == 200
