@@ -32,7 +32,6 @@ commit, requests an update of the builds at the head of the group's queue. The r
 wakes a queue whose wake-up was lost (a crash between the commit and the request).
 """
 
-from django.db.models import Q
 from django.utils import timezone
 
 from builds.engine.targets import request_update
@@ -161,6 +160,13 @@ def release_slots(build: Build) -> None:
         return
     BuildTarget.objects.filter(pk__in=list(groups), slot_released=False).update(slot_released=True)
     for name in sorted(set(groups.values())):
+        # Under the group's lock: a pass over another build that is queueing a target of
+        # this group right now either committed first (its target is seen here and woken)
+        # or counts the slots after this commit (and sees this target complete). Without
+        # it, that target could be left unwoken until the repair. Taken after this pass's
+        # target writes, yet no cycle: a group's lock holder writes only its own build's
+        # targets, whose build lock this pass does not hold.
+        lock_group(name)
         wake_queue(name)
 
 
@@ -194,7 +200,7 @@ def queue_heads_older_than(cutoff) -> dict[str, tuple[int, int]]:
             status=T.PENDING, date_admitted=None, build__status=Build.Status.BUILDING
         )
         .exclude(concurrency_group="")
-        .filter(Q(date_created__lt=cutoff))
+        .filter(date_created__lt=cutoff)
         .order_by("id")
         .only("concurrency_group", "build_id", "config")
     )
