@@ -56,8 +56,10 @@ def test_engine_workers_racing_never_run_more_than_the_limit(cluster, limit):  #
     c.sending = True
     builds = [engine.start_build(plans[i % 2], b) for i, b in enumerate(buildables)]
 
+    began = time.monotonic()
     for build in builds:
         wait_status(build, "passed", timeout=60 + SLACK)
+    print(f"limit {limit}: 6 builds passed in {time.monotonic() - began:.1f} s")
     targets = list(BuildTarget.objects.filter(build__in=builds))
     assert len(targets) == 6 and {t.concurrency_group for t in targets} == {"deploy-main"}
     assert overlaps(targets) <= limit, [(t.date_started, t.date_completed) for t in targets]
@@ -80,12 +82,14 @@ def test_an_abort_frees_the_slot_for_the_next_build(cluster):  # noqa: F811
 
     engine.receive_message(first.phid, "abort")
 
+    began = time.monotonic()
     wait_status(first, "aborted", timeout=SLACK)
     started = wait_for(
         lambda: BuildTarget.objects.filter(pk=queued.pk, status="waiting").first(),
         timeout=SLACK,
         message="the queued target did not start after the abort",
     )
+    print(f"abort: the queued target was waiting {time.monotonic() - began:.1f} s later")
     holder.refresh_from_db()
     assert started.date_started >= holder.date_completed
 
@@ -108,7 +112,8 @@ def test_a_killed_worker_does_not_leave_the_group_blocked(cluster):  # noqa: F81
     victim.kill()
 
     wait_status(first, "passed", timeout=LEASE + TICK + BOUND + 4 + SLACK)
-    wait_status(second, "passed", timeout=4 + TICK + BOUND + SLACK)
+    took = wait_status(second, "passed", timeout=4 + TICK + BOUND + SLACK)
+    print(f"killed worker: the next build passed {took:.1f} s after the first")
     running.refresh_from_db()
     assert running.lost_claims == 1  # it lost its worker, was claimed again and finished
     follower = BuildTarget.objects.get(build=second)
