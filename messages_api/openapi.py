@@ -17,7 +17,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from builds.shapes import BuildOutputSerializer
 from messages_api.build_commands import BuildCommandSerializer
 from messages_api.junit_views import JUnitOptionsSerializer, JUnitReportSerializer
 from messages_api.logs import LogRangeOutputSerializer, LogRangeSerializer
@@ -31,6 +30,7 @@ from messages_api.serializers import (
     StartBuildSerializer,
     TargetDetailSerializer,
 )
+from messages_api.shapes import BuildOutputSerializer
 
 
 class ErrorSerializer(serializers.Serializer):

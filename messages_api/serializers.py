@@ -23,8 +23,8 @@ from builds.models import (
     LintMessage,
     UnitResult,
 )
-from builds.shapes import BuildSummarySerializer, TargetOutputSerializer
 from builds.variables import parameter_name_problem
+from messages_api.shapes import BuildSummarySerializer, TargetOutputSerializer
 
 UNIT_FORMATS = ("text", "remarkup")
 MAX_INT32 = 2**31 - 1  # line and char are integer columns

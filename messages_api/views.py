@@ -18,7 +18,6 @@ from builds import engine, permissions
 from builds.models import Build, BuildLog, BuildMessage, BuildTarget, LintMessage, UnitResult
 from builds.numbers import ascii_int
 from builds.secrets import TargetSecretHolder
-from builds.shapes import BuildOutputSerializer, load_build
 from messages_api.authentication import BearerTokenAuthentication, TargetSecretAuthentication
 from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes
 from messages_api.serializers import (
@@ -30,6 +29,7 @@ from messages_api.serializers import (
     StartBuildSerializer,
     TargetDetailSerializer,
 )
+from messages_api.shapes import BuildOutputSerializer, load_build
 
 BUILDS_PER_PAGE = 50
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

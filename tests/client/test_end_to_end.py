@@ -5,6 +5,7 @@ and accepted exactly once."""
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -71,8 +72,9 @@ def test_a_ci_job_reports_its_verdict_its_rerun_is_a_duplicate_and_a_late_one_re
         assert environ["HARBOR_TARGET_SECRET"] not in output.stdout + output.stderr
 
 
+@pytest.mark.workers
 def test_a_report_answered_503_is_sent_again_and_accepted_once(
-    harbor_report_command, live_server, httpserver, api_token, waiting_target
+    harbor_report_command, celery_workers, live_server, httpserver, api_token, waiting_target
 ):
     """A proxy in front of Harbor answers the first attempt 503 with Retry-After, as Harbor
     does while its database is down, and forwards every later one."""
@@ -105,8 +107,44 @@ def test_a_report_answered_503_is_sent_again_and_accepted_once(
     )
     assert done.returncode == 0, done.stderr
     assert "HTTP 503; trying again" in done.stderr
+    assert done.stderr.count("\n") == 1, "one line for the one retry, no library's own"
     first, second = (json.loads(request.get_data()) for request, _ in httpserver.log)
     assert first["idempotency_key"] == second["idempotency_key"]
     message = BuildMessage.objects.get()
     assert message.idempotency_key == first["idempotency_key"]
     assert message.type == "pass"
+
+
+def test_an_unreachable_harbor_is_tried_again_one_line_a_retry_then_exit_1(
+    harbor_report_command, unused_port
+):
+    done = run(
+        harbor_report_command,
+        "pass",
+        "--receiver",
+        "PHID-HMBT-aaaaaaaaaaaaaaaaaaaa",
+        "--base-url",
+        f"http://127.0.0.1:{unused_port}",
+        "--attempts",
+        "3",
+        "--idempotency-key",
+        "job-1",
+        HARBOR_TOKEN="not-echoed-token",
+    )
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert [line.endswith(("(2 attempts left)", "(1 attempt left)")) for line in lines[:2]] == [
+        True,
+        True,
+    ]
+    assert len(lines) == 3, "one line for each retry, none doubled by urllib3's own log"
+    assert lines[2].startswith("harbor-report: could not reach Harbor at http://127.0.0.1:")
+    assert "not-echoed-token" not in done.stdout + done.stderr
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A local port nothing listens on (bound, read, closed: connecting is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -44,6 +44,16 @@ def test_the_docs_page_loads_its_assets_from_harbor_itself(client: Client):
         assert client.get(asset).status_code == 200, asset
 
 
+@pytest.mark.parametrize(
+    "typed, lands_on",
+    [("/api/schema/docs", "/api/schema/docs/"), ("/api/schema?format=json", "/api/schema/")],
+)
+def test_the_schema_and_its_docs_typed_without_the_slash_lead_to_them(client, typed, lands_on):
+    response = client.get(typed, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].split("?")[0] == lands_on
+
+
 @pytest.fixture
 def token(api_token, buildable, user) -> str:
     """A token, and a waiting target, a build and a plan for the fuzzer to stumble on."""

@@ -1,8 +1,10 @@
 """A build as the REST API shows it, for the API's views and for commands alike.
 
 ``GET /api/v1/builds/<id>`` answers ``BuildOutputSerializer(load_build(id)).data``, and so
-does ``manage.py build --wait --json``: one shape, defined here, below both. Statuses are
-the stored, bare values (``building``); dates are ISO 8601 strings (DRF's settings).
+does ``manage.py build --wait --json``: one shape, defined here with the API that owns it
+(the domain, ``builds``, stays free of DRF; its command reads the shape from here, as a
+view would). Statuses are the stored, bare values (``building``); dates are ISO 8601
+strings (DRF's settings).
 """
 
 from django.db.models import Prefetch
