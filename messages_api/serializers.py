@@ -297,6 +297,8 @@ class BuildFilterSerializer(serializers.Serializer):
 
     def validate_status(self, value: str) -> list[str]:
         statuses = [status.strip() for status in value.split(",") if status.strip()]
+        if not statuses:
+            raise serializers.ValidationError("Give at least one build status.")
         unknown = [status for status in statuses if status not in Build.Status.values]
         if unknown:
             raise serializers.ValidationError(

@@ -19,7 +19,7 @@ from builds.models import Build, BuildLog, BuildMessage, BuildTarget, LintMessag
 from builds.numbers import ascii_int
 from builds.secrets import TargetSecretHolder
 from messages_api.authentication import BearerTokenAuthentication, TargetSecretAuthentication
-from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes
+from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes, query_values
 from messages_api.serializers import (
     BuildFilterSerializer,
     BuildPageSerializer,
@@ -99,7 +99,7 @@ class BuildListView(ApiView):
     ``permissions.can_run``); 201 with the build as ``GET /api/v1/builds/<id>`` shows it."""
 
     def get(self, request: Request) -> Response:
-        filters = BuildFilterSerializer(data=request.query_params)
+        filters = BuildFilterSerializer(data=query_values(request))
         filters.is_valid(raise_exception=True)
         builds = filter_builds(filters.validated_data)
         page = filters.validated_data["page"]
