@@ -289,6 +289,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The OpenAPI links between operations (start a build, then message its target).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messages_api.openapi.add_links",
+    ],
 }
 # Largest Conduit call body and JUnit report accepted, in bytes.
 HARBOR_CONDUIT_MAX_BODY_BYTES = env_int("HARBOR_CONDUIT_MAX_BODY_BYTES", 16 * 1024 * 1024)

@@ -5,7 +5,11 @@ shape of ``messages_api.errors`` (with their codes). ``tests/openapi/test_descri
 fails for an operation described less fully. Imported by ``messages_api.urls`` so the
 extensions register."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiViewExtension,
+)
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -167,6 +171,18 @@ class TargetSecretScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Harbor-Target-Secret <secret>`: messages its own target only.",
         }
+
+
+class RefusesUnknownFieldsSchema(OpenApiSerializerExtension):
+    """A serializer that refuses undeclared keys is described so: ``additionalProperties:
+    false``, which clients and fuzzers read as "send these keys and no others"."""
+
+    target_class = "messages_api.serializers.RefusesUnknownFields"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": False}
 
 
 RECEIPT_EXAMPLES = [
@@ -532,3 +548,72 @@ describe(
         ],
     ),
 )
+
+
+# How one operation's answer leads to the next (OpenAPI links): a client, or a stateful
+# fuzzer, starts a build, reads it once the workers have made its targets, and messages a
+# target. drf-spectacular has no way to declare links, so a postprocessing hook adds them.
+# (source operation, status) -> {link name: link object}
+LINKS = {
+    ("builds_create", "201"): {
+        "ReadTheBuild": {
+            "operationId": "builds_retrieve",
+            "parameters": {"id": "$response.body#/id"},
+            "description": "The build, with its targets once the workers have made them.",
+        },
+        "CommandTheBuild": {
+            "operationId": "builds_command",
+            "parameters": {"id": "$response.body#/id"},
+            "description": "Abort, pause, resume or restart the build.",
+        },
+    },
+    ("builds_retrieve", "200"): {
+        "MessageItsFirstTarget": {
+            "operationId": "sendmessage",
+            "requestBody": {"receiver": "$response.body#/targets/0/phid"},
+            "description": "Report a verdict to the build's first target.",
+        },
+        "SendJUnitToItsFirstTarget": {
+            "operationId": "junit_create",
+            "parameters": {"receiver": "$response.body#/targets/0/phid"},
+            "description": "Report JUnit results to the build's first target.",
+        },
+        "ReadItsFirstTarget": {
+            "operationId": "targets_retrieve",
+            "parameters": {"id": "$response.body#/targets/0/id"},
+            "description": "The first target, with its results and logs.",
+        },
+    },
+    ("sendmessage", "202"): {
+        "ReadTheMessage": {
+            "operationId": "messages_retrieve",
+            "parameters": {"id": "$response.body#/id"},
+            "description": "The message as stored.",
+        },
+    },
+    ("targets_retrieve", "200"): {
+        "ReadItsFirstLog": {
+            "operationId": "logs_retrieve",
+            "parameters": {"id": "$response.body#/logs/0/id"},
+            "description": "The first byte range of the target's first log.",
+        },
+    },
+}
+
+
+def add_links(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: put ``LINKS`` into the schema ``result`` (the
+    OpenAPI document as a dict), under each source operation's response. Raises KeyError
+    if a link names an operation or response the schema lacks (a test would then fail)."""
+    operations = {
+        operation["operationId"]: operation
+        for path in result["paths"].values()
+        for operation in path.values()
+    }
+    known = set(operations)
+    for (source, status_code), links in LINKS.items():
+        for link in links.values():
+            if link["operationId"] not in known:
+                raise KeyError(f"link to unknown operation {link['operationId']!r}")
+        operations[source]["responses"][status_code]["links"] = links
+    return result

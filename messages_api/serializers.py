@@ -318,12 +318,12 @@ class MessageOutputSerializer(serializers.Serializer):
     type = serializers.CharField()
     build = serializers.IntegerField(source="build_id")
     target = serializers.IntegerField(source="target_id", allow_null=True)
-    author = serializers.CharField(source="author.username", default=None)
+    author = serializers.CharField(source="author.username", default=None, allow_null=True)
     idempotency_key = serializers.CharField(allow_null=True)
     consumed = serializers.BooleanField(source="is_consumed")
     outcome = serializers.SerializerMethodField()
     date_created = serializers.DateTimeField()
-    date_consumed = serializers.DateTimeField()
+    date_consumed = serializers.DateTimeField(allow_null=True)
 
     def get_outcome(self, message: BuildMessage) -> str | None:
         return message.outcome or None

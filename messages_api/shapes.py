@@ -30,8 +30,8 @@ class TargetOutputSerializer(serializers.Serializer):
     step = serializers.CharField(source="step_key")
     status = serializers.CharField()
     generation = serializers.IntegerField()
-    date_started = serializers.DateTimeField()
-    date_completed = serializers.DateTimeField()
+    date_started = serializers.DateTimeField(allow_null=True)
+    date_completed = serializers.DateTimeField(allow_null=True)
 
 
 class BuildSummarySerializer(serializers.Serializer):
@@ -46,7 +46,7 @@ class BuildSummarySerializer(serializers.Serializer):
     buildable = BuildableOutputSerializer()
     status = serializers.CharField()
     generation = serializers.IntegerField()
-    initiator = serializers.CharField(source="initiator.username", default=None)
+    initiator = serializers.CharField(source="initiator.username", default=None, allow_null=True)
     date_created = serializers.DateTimeField()
     date_modified = serializers.DateTimeField()
 

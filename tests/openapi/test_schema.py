@@ -11,11 +11,11 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
-from schemathesis import checks
 
 from harbor.wsgi import application
 from tests.api.conftest import make_build, make_target
 from tests.conftest import make_plan
+from tests.openapi.checks import CHECKS
 
 pytestmark = pytest.mark.django_db
 
@@ -93,18 +93,6 @@ def row_counts() -> dict[str, int]:
 # Loaded through Harbor's WSGI application at collection (the schema view needs no
 # database); the cases call the same application in this process.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
-
-# What every answer is held to. Not ``positive_data_acceptance``: a request the schema
-# allows may still be refused for what it names (an unknown plan, a message type the
-# target cannot take), and that is a 4xx by design.
-CHECKS = [
-    checks.not_a_server_error,
-    checks.status_code_conformance,
-    checks.content_type_conformance,
-    checks.response_headers_conformance,
-    checks.response_schema_conformance,
-    checks.negative_data_rejection,
-]
 
 
 @schema.parametrize()
