@@ -214,3 +214,23 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_wrong_token_is_refused_401_with_exit_4_and_never_printed(
+    harbor_report_command, live_server
+):
+    done = run(
+        harbor_report_command,
+        "pass",
+        "--receiver",
+        "PHID-HMBT-aaaaaaaaaaaaaaaaaaaa",
+        "--base-url",
+        live_server.url,
+        "--idempotency-key",
+        "job-1",
+        HARBOR_TOKEN="api-revoked-or-never-issued",
+    )
+    assert done.returncode == 4
+    assert "pass refused (HTTP 401 authentication_failed)" in done.stderr
+    assert "api-revoked-or-never-issued" not in done.stdout + done.stderr
+    assert BuildMessage.objects.count() == 0
