@@ -4,7 +4,7 @@ build %}``), so the builds app's templates show them without builds importing fo
 from django import template
 
 from builds.models import Build
-from forges.models import StatusDelivery
+from forges.models import OutboundDelivery
 
 register = template.Library()
 
@@ -15,5 +15,5 @@ def status_deliveries(build: Build) -> dict:
     buildable no forge's webhook made)."""
     if not build.buildable.forge:
         return {"deliveries": []}
-    deliveries = StatusDelivery.objects.filter(build=build).order_by("-pk")
+    deliveries = OutboundDelivery.objects.filter(build=build, kind="status").order_by("-pk")
     return {"deliveries": list(deliveries), "build": build}
