@@ -94,6 +94,10 @@ class OutboundDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     # Why it was overtaken or given up.
     dropped_reason = models.TextField(blank=True)
+    # The row a user asked to send again, of which this is the copy (``forges.redelivery``).
+    redelivery_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

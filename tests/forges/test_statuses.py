@@ -435,7 +435,7 @@ def test_the_build_page_lists_each_status_sent_with_its_outcome(client, user, fa
     deliver_pending()
     client.force_login(user)
     page = client.get(f"/builds/{driver.build.pk}/").content.decode()
-    assert "Statuses sent to github" in page
+    assert "Status to <code>github: acme/widgets@" in page
     assert f"acme/widgets@{SHA[:12]}" in page
     assert "waiting to start" in page
     assert "Fake error 500" in page  # the start of the forge's answer
@@ -446,4 +446,4 @@ def test_the_build_page_lists_each_status_sent_with_its_outcome(client, user, fa
 def test_the_page_of_a_build_without_a_forge_lists_no_statuses(client, user, buildable):
     build = engine.start_build(make_plan("p", [waiting_step("ci")]), buildable)
     client.force_login(user)
-    assert "Statuses sent to" not in client.get(f"/builds/{build.pk}/").content.decode()
+    assert 'id="deliveries"' not in client.get(f"/builds/{build.pk}/").content.decode()
