@@ -17,6 +17,8 @@ class DeliveryAdmin(EngineOwnedAdmin):
 
 @admin.register(OutboundDelivery)
 class OutboundDeliveryAdmin(EngineOwnedAdmin):
-    list_display = ("date_created", "build", "forge", "repository", "state", "outcome", "attempts")
-    list_filter = ("forge", "outcome", "state")
-    search_fields = ("repository", "commit")
+    list_display = (
+        "date_created", "build", "kind", "destination", "state", "event", "outcome", "attempts"
+    )  # fmt: skip
+    list_filter = ("kind", "forge", "outcome", "state", "event")
+    search_fields = ("repository", "commit", "url")
