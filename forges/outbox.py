@@ -121,7 +121,9 @@ def _lock_stream(delivery_id: int) -> list[OutboundDelivery]:
     return list(OutboundDelivery.objects.select_for_update().filter(**row.stream).order_by("pk"))
 
 
-def _overtaker(delivery: OutboundDelivery, stream: list[OutboundDelivery]):
+def _overtaker(
+    delivery: OutboundDelivery, stream: list[OutboundDelivery]
+) -> OutboundDelivery | None:
     """The newer row of the stream that makes ``delivery`` pointless to send, or None."""
     newer = [row for row in stream if row.pk > delivery.pk]
     if delivery.kind == Kind.NOTIFICATION:
