@@ -66,6 +66,9 @@ class BuildPlan(models.Model):
     # Forge events that start the plan's builds, as checked at import
     # (builds/plan_triggers.py); matched by forges/triggers.py.
     triggers = models.JSONField(default=list, blank=True)
+    # Webhooks told of its builds' events, as checked at import (builds/plan_notify.py);
+    # written to the outbox by forges/notifications.py.
+    notify = models.JSONField(default=list, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 

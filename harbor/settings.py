@@ -205,8 +205,8 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.repair_builds": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
     "workers.tasks.expire_waits": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
     "workers.tasks.call_cancel_hook": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
-    "forges.tasks.deliver_status": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
-    "forges.tasks.sweep_status_deliveries": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
+    "forges.tasks.deliver": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
+    "forges.tasks.sweep_deliveries": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -222,8 +222,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
     },
     "expire-waits": {"task": "workers.tasks.expire_waits", "schedule": HARBOR_WAIT_CHECK},
-    "sweep-status-deliveries": {
-        "task": "forges.tasks.sweep_status_deliveries",
+    "sweep-deliveries": {
+        "task": "forges.tasks.sweep_deliveries",
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
     },
 }
@@ -251,7 +251,8 @@ HARBOR_METRICS_TOKEN = os.environ.get("HARBOR_METRICS_TOKEN", "")
 # prometheus_client itself when a process starts, so it must be in every process's
 # environment (docs/deploy.md, "Metrics").
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-# Seconds a commit status request to a forge may wait to connect, and then for each read.
+# Seconds a commit status or notification request may wait to connect, and then for each
+# read (forges/posting.py).
 HARBOR_STATUS_TIMEOUT = env_int("HARBOR_STATUS_TIMEOUT", 10)
 
 # Serve static files straight from the apps' and project's folders, so gunicorn serves them

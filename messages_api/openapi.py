@@ -21,6 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from forges.api import DeliveryListSerializer, DeliveryOutputSerializer
 from messages_api.build_commands import BuildCommandSerializer
 from messages_api.junit_views import JUnitOptionsSerializer, JUnitReportSerializer
 from messages_api.logs import LogRangeOutputSerializer, LogRangeSerializer
@@ -617,3 +618,83 @@ def add_links(result: dict, generator, request, public) -> dict:
                 raise KeyError(f"link to unknown operation {link['operationId']!r}")
         operations[source]["responses"][status_code]["links"] = links
     return result
+
+
+DELIVERY_EXAMPLE = {
+    "id": 12,
+    "kind": "notification",
+    "destination": "https://chat.example.com",
+    "event": "build.failed",
+    "state": "",
+    "build_status": "failed",
+    "delivery": "5f0c6a7e-2b1d-4c39-9a57-0e8f3d2c4b61",
+    "outcome": "failed",
+    "attempts": 10,
+    "last_status_code": 503,
+    "last_attempt_at": "2025-05-01T11:02:13Z",
+    "response_excerpt": "Service Unavailable",
+    "delivered_at": None,
+    "dropped_reason": "gave up after 10 attempts",
+    "redelivery_of": None,
+    "date_created": "2025-05-01T10:04:41Z",
+}
+
+describe(
+    "forges.api.BuildDeliveryListView",
+    get=extend_schema(
+        operation_id="builds_deliveries_list",
+        summary="A build's commit statuses and notifications",
+        description="Every commit status sent (or owed) to the buildable's forge and every "
+        "notification to the plan's webhooks, oldest first: where it goes, the event or "
+        "state, its outcome (`pending`, `delivered`, `overtaken` by a newer one, `failed`), "
+        "the attempts made, and the last answer's status code, time and first characters.",
+        parameters=[RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(
+                DeliveryListSerializer,
+                "The build's deliveries.",
+                [OpenApiExample("one", {"deliveries": [DELIVERY_EXAMPLE]}, response_only=True)],
+            ),
+            **errors(404),
+        },
+    ),
+)
+
+describe(
+    "forges.api.RedeliverView",
+    post=extend_schema(
+        operation_id="deliveries_redeliver",
+        summary="Send a delivery again",
+        description="Writes a copy of a settled delivery (delivered, overtaken or failed) and "
+        "sends it now, with retries, as a new delivery that names the first in "
+        "`redelivery_of`; a notification keeps its body and `X-Harbor-Delivery`. 409 for a "
+        "delivery still pending (its next attempt is on the way) or a status that a newer "
+        "one replaced (sent again, it would hide the build's status now). 403 unless the "
+        "user may run the build's plan.",
+        request=OpenApiTypes.OBJECT,
+        parameters=[RETRY_AFTER],
+        responses={
+            202: OpenApiResponse(DeliveryOutputSerializer, "The new delivery, on its way."),
+            **errors(400, 404, 409, 413, 415),
+        },
+        examples=[
+            OpenApiExample("no fields", {}, request_only=True),
+            OpenApiExample(
+                "on its way",
+                {
+                    **DELIVERY_EXAMPLE,
+                    "id": 19,
+                    "outcome": "pending",
+                    "attempts": 0,
+                    "last_status_code": None,
+                    "last_attempt_at": None,
+                    "response_excerpt": "",
+                    "dropped_reason": "",
+                    "redelivery_of": 12,
+                },
+                response_only=True,
+                status_codes=[202],
+            ),
+        ],
+    ),
+)

@@ -31,11 +31,22 @@ urlpatterns += [
 from django.views.generic import RedirectView  # noqa: E402
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
 
+from forges import api as forge_api  # noqa: E402
 from messages_api import openapi  # noqa: E402,F401  (registers the schema extensions)
 from messages_api.conduit.transport import conduit_view  # noqa: E402
 from messages_api.junit_views import JUnitReportView  # noqa: E402
 
 urlpatterns += [
+    path(
+        "v1/builds/<int:pk>/deliveries",
+        forge_api.BuildDeliveryListView.as_view(),
+        name="api-build-deliveries",
+    ),
+    path(
+        "v1/deliveries/<int:pk>/redeliver",
+        forge_api.RedeliverView.as_view(),
+        name="api-delivery-redeliver",
+    ),
     path("v1/junit", JUnitReportView.as_view(), name="api-junit"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("schema/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -183,7 +183,8 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
             target, outcome, WORKER, on_attempt=claim.attempt, detail=detail, **fields
         )
         if moved and outcome == T.WAITING:
-            build_changed.send(Build, build=build)  # it now waits for this target's verdict
+            # It now waits for this target's verdict.
+            build_changed.send(Build, build=build, target=target)
         if moved and error is not None:
             logs.write(target, "harbor", "error", error)
         elif not moved:

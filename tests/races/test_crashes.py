@@ -84,8 +84,11 @@ class Cluster:
             countdown=countdown or None,
         )
 
-    def worker(self, queues: str = "engine,targets", beat: bool = False, concurrency: int = 1):
-        """Start a worker on this cluster's ``queues`` (and beat, running the repair)."""
+    def worker(
+        self, queues: str = "engine,targets", beat: bool = False, concurrency: int = 1, **env: str
+    ):
+        """Start a worker on this cluster's ``queues`` (and beat, running the repair), with
+        ``env`` added to its environment."""
         worker = WorkerProcess(
             concurrency=concurrency,
             HARBOR_QUEUE_PREFIX=self.prefix,
@@ -93,6 +96,7 @@ class Cluster:
             HARBOR_REPAIR_BOUND=str(BOUND),
             HARBOR_TARGET_LEASE=str(LEASE),
             HARBOR_BUILD_LOCK_LEASE=str(LEASE),
+            **env,
         )
         # WorkerProcess names its queues after the test process's prefix: use ours.
         worker.command[worker.command.index("-Q") + 1] = ",".join(
