@@ -7,7 +7,8 @@ and groups follow Harbormaster (``HarbormasterBuildStatus``, ``HarbormasterBuild
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Length, Replace
 from django.urls import reverse
 
 from builds import phids
@@ -438,10 +439,17 @@ class BuildLog(EngineOwned):
 
 
 class BuildLogChunk(EngineOwned):
-    """One appended piece of a build log."""
+    """One appended piece of a build log. ``newlines`` (computed by PostgreSQL) counts its
+    line breaks, so the log viewer finds line N, and numbers the lines it shows, from the
+    chunks' sizes alone without reading the text before them."""
 
     log = models.ForeignKey(BuildLog, on_delete=models.CASCADE, related_name="chunks")
     text = models.TextField()
+    newlines = models.GeneratedField(
+        expression=Length("text") - Length(Replace("text", Value("\n"), Value(""))),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["id"]

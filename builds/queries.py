@@ -16,15 +16,19 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     Count,
     Max,
+    Min,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    Window,
 )
+from django.db.models.functions import Coalesce
 
-from builds import engine
+from builds import engine, log_view
+from builds.logs import OctetLength
 from builds.models import (
     Artifact,
     Build,
@@ -137,14 +141,22 @@ def targets_of_generation(build: Build, generation: int) -> list[BuildTarget]:
         ),
         "lint_messages",
         Prefetch("artifacts", queryset=Artifact.objects.order_by("key", "id")),
-        Prefetch(
-            "logs",
-            queryset=BuildLog.objects.prefetch_related(
-                Prefetch("chunks", queryset=BuildLogChunk.objects.order_by("id"))
-            ),
-        ),
+        Prefetch("logs", queryset=logs_with_tails()),
     )
     return list(targets)
+
+
+def logs_with_tails() -> QuerySet[BuildLog]:
+    """Logs annotated with ``newline_total`` (line breaks in all) and ``first_chunk`` (its
+    first chunk's id), with ``tail_chunks``: the last chunks holding its last
+    ``log_view.TAIL_BYTES`` bytes or more, newest first. The build page shows a log's
+    tail from these without reading the rest of the log, however large."""
+    from_end = Window(Sum(OctetLength("text")), partition_by="log_id", order_by="-id")
+    tail = BuildLogChunk.objects.annotate(bytes_from_end=from_end - OctetLength("text"))
+    tail = tail.filter(bytes_from_end__lt=log_view.TAIL_BYTES).order_by("-id")
+    return BuildLog.objects.annotate(
+        newline_total=Coalesce(Sum("chunks__newlines"), 0), first_chunk=Min("chunks__id")
+    ).prefetch_related(Prefetch("chunks", queryset=tail, to_attr="tail_chunks"))
 
 
 def current_targets(build: Build) -> list[BuildTarget]:

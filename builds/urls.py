@@ -11,6 +11,7 @@ urlpatterns = [
     path("builds/<int:pk>/runs/<int:generation>/", views.build_detail, name="build-run"),
     path("builds/<int:pk>/commands/<str:command>/", views.build_command, name="build-command"),
     path("unit-results/<int:pk>/", views.unit_result_detail, name="unit-result"),
+    path("logs/<int:pk>/", views.log_detail, name="log-detail"),
     path("logs/<int:pk>/download", views.log_download, name="log-download"),
     path("buildables/<int:pk>/", views.buildable_detail, name="buildable-detail"),
     path("plans/", views.plan_list, name="plan-list"),

@@ -21,8 +21,6 @@ from builds.views.access import can_message
 from builds.views.common import is_partial, page_query, poll_url, sign_in_required
 
 BUILDS_PER_PAGE = 50
-# Characters of each log a build page shows: it is re-rendered every 2 s while the build runs.
-LOG_LIMIT = 100_000
 # Log chunks read from the database at a time while streaming a download.
 DOWNLOAD_BATCH = 200
 COMMANDS = ("restart", "pause", "resume", "abort")
@@ -111,7 +109,6 @@ def build_page_context(
         "links": queries.external_links(targets),
         "timeline": timeline,
         "commands": allowed_commands(user, build, status),
-        "log_limit": LOG_LIMIT,
     }
 
 
