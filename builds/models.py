@@ -395,7 +395,7 @@ class UnitResult(EngineOwned):
 
     class Meta:
         # A target's newest unit result in one index probe: the build page's live version
-        # (builds.queries.live_version) asks for it on every poll, however many there are.
+        # (builds.queries.live_versions) asks for it on every poll, however many there are.
         indexes = [models.Index(fields=["target", "-id"], name="unit_result_target_newest")]
 
 

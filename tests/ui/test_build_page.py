@@ -97,7 +97,7 @@ def test_the_live_region_polls_while_the_build_is_building(signed_in, buildable)
     make_target(build, "step-0")
     assert POLL in page(signed_in, build)
     partial = page(signed_in, build, partial=True)
-    assert partial.lstrip().startswith('<div id="build-live"')
+    assert partial.lstrip().startswith('<div id="build-poll"')
     assert POLL in partial and "?partial=1" in partial
 
 
@@ -105,7 +105,7 @@ def test_the_live_region_comes_back_without_a_trigger_once_the_build_passed(sign
     build = make_build(plan_of(1), buildable, status="passed")
     make_target(build, "step-0", status="passed")
     for html in (page(signed_in, build), page(signed_in, build, partial=True)):
-        assert 'id="build-live"' in html
+        assert 'id="build-poll"' in html
         assert "hx-trigger" not in html and "hx-get" not in html
 
 
