@@ -9,7 +9,7 @@ from django.urls import reverse
 from builds.models import Buildable
 from forges import links
 from forges.config import load_forges
-from tests.ui.conftest import make_build, plan_of, signed_in  # noqa: F401 (a fixture)
+from tests.ui.conftest import make_build, plan_of
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -92,26 +92,29 @@ def test_a_buildable_from_a_forges_webhook_links_through_that_forge(configured):
 
 
 @pytest.mark.parametrize(
-    "repository", ["", "https://git.unknown.example/acme/widgets", "/srv/git/widgets", "javascript:x"]
+    "repository",
+    ["", "https://git.unknown.example/acme/widgets", "/srv/git/widgets", "javascript:x"],
 )
 def test_an_unknown_or_missing_repository_gives_no_links(repository):
     assert links.links(buildable(repository=repository)) == {}
 
 
 @pytest.mark.django_db
-def test_the_build_page_links_commit_and_ref_to_the_forge(signed_in):
+def test_the_build_page_links_commit_and_ref_to_the_forge(client, user):
+    client.force_login(user)
     build = make_build(
         plan_of(1), Buildable.objects.create(repository="https://github.com/acme/w", commit=SHA)
     )
-    html = signed_in.get(reverse("build-detail", args=[build.id])).content.decode()
+    html = client.get(reverse("build-detail", args=[build.id])).content.decode()
     assert f'href="https://github.com/acme/w/commit/{SHA}"' in html
 
 
 @pytest.mark.django_db
-def test_a_buildable_without_a_repository_is_named_readably_not_by_its_phid(signed_in):
+def test_a_buildable_without_a_repository_is_named_readably_not_by_its_phid(client, user):
+    client.force_login(user)
     bare = Buildable.objects.create(object_phid="PHID-DIFF-abcdefghijklmnopqrst")
     build = make_build(plan_of(1), bare)
-    html = signed_in.get(reverse("build-list")).content.decode()
+    html = client.get(reverse("build-list")).content.decode()
     assert f'<span class="repository">Buildable {bare.id} (no repository)</span>' in html
     assert f">{bare.phid}<" not in html and ">PHID-DIFF-abcdefghijklmnopqrst<" not in html
     assert build.get_absolute_url() in html
