@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from builds import log_view
+from builds import log_view, step_graph
 from builds import variables as build_variables
 from builds.queries import safe_uri
 from builds.secrets import MASK, mask_config
@@ -237,3 +237,15 @@ def _seconds(delta: timedelta) -> float:
 def log_tail(log) -> log_view.LogWindow:
     """The last lines of a log loaded by ``queries.logs_with_tails``, numbered and coloured."""
     return log_view.tail_of(log, log.tail_chunks[::-1], log.newline_total)
+
+
+@register.filter
+def tone_of(status: str) -> str:
+    """The tone (ok, bad, run, pause or neutral) ``status`` is coloured with."""
+    return tone(status)
+
+
+@register.filter(name="step_graph")
+def step_graph_of(rows) -> step_graph.Graph:
+    """The SVG layout of a build's step rows (``builds.step_graph``)."""
+    return step_graph.graph(rows)
