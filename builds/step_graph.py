@@ -62,15 +62,17 @@ def ordered_columns(keys: list[str], depends_on: dict, layer: dict[str, int]) ->
     for index, column in enumerate(columns):
         members = [key for key in keys if layer[key] == index]
         given = {key: position for position, key in enumerate(members)}
-
-        def centre(key: str) -> tuple[float, int]:
-            rows = [row[dep] for dep in depends_on.get(key, []) if dep in row]
-            return (sum(rows) / len(rows) if rows else given[key], given[key])
-
-        members.sort(key=centre)
+        members.sort(key=lambda key, given=given: _centre(key, given[key], depends_on, row))
         column.extend(members)
         row.update({key: float(position) for position, key in enumerate(members)})
     return columns
+
+
+def _centre(key: str, given: int, depends_on: dict, row: dict) -> tuple[float, int]:
+    """Where ``key`` belongs in its layer: the mean row of its placed dependencies (its
+    ``given`` position without any), then its given position."""
+    rows = [row[dep] for dep in depends_on.get(key, []) if dep in row]
+    return (sum(rows) / len(rows) if rows else given, given)
 
 
 def graph(rows) -> Graph:
