@@ -249,3 +249,9 @@ def tone_of(status: str) -> str:
 def step_graph_of(rows) -> step_graph.Graph:
     """The SVG layout of a build's step rows (``builds.step_graph``)."""
     return step_graph.graph(rows)
+
+
+@register.filter
+def percent(rate: float) -> str:
+    """A rate from 0 to 1 as a whole percentage: ``0.857`` → ``86 %``."""
+    return f"{round(rate * 100)} %"

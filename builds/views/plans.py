@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from builds import engine, queries
+from builds import engine, plan_chart, queries
 from builds.models import BuildPlan
 from builds.variables import parameter_name_problem
 from builds.views.access import can_run
@@ -57,15 +57,18 @@ def plan_list(request: HttpRequest) -> HttpResponse:
 
 
 def plan_page(request: HttpRequest, plan: BuildPlan, form: RunPlanForm, status: int = 200):
-    """Render the plan page: steps in dependency order, recent builds, the run form."""
+    """Render the plan page: steps in dependency order, a chart of the last builds, the
+    recent builds, the run form."""
     steps = queries.in_dependency_order(
         plan.steps.all(), key=lambda s: s.key, depends_on=lambda s: s.depends_on
     )
-    builds = queries.builds_for_display(plan.builds.all())[:RECENT_BUILDS]
+    builds = list(queries.builds_for_display(plan.builds.all())[: plan_chart.CHART_BUILDS])
+    rows = build_rows(builds)
     context = {
         "plan": plan,
         "steps": steps,
-        "rows": build_rows(builds),
+        "rows": rows[:RECENT_BUILDS],
+        "chart": plan_chart.chart(builds, [row.status for row in rows]),
         "recent": RECENT_BUILDS,
         "form": form,
         "may_run": plan.status == BuildPlan.Status.ACTIVE and can_run(request.user, plan),
