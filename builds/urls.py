@@ -1,7 +1,7 @@
 """URLs of the web UI (included at the site root) and the health check."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
 from builds import views
 
@@ -17,6 +17,9 @@ urlpatterns = [
     path("plans/", views.plan_list, name="plan-list"),
     path("plans/<int:pk>/", views.plan_detail, name="plan-detail"),
     path("plans/<int:pk>/run", views.plan_run, name="plan-run"),
+    re_path(
+        r"^plans/(?P<pk>\d+)/tests/(?P<key>[0-9a-f]{32})/$", views.test_detail, name="plan-test"
+    ),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke", views.token_revoke, name="token-revoke"),
     path(

@@ -15,7 +15,7 @@ from builds.views.builds import (
 from builds.views.commands import build_command
 from builds.views.health import healthz
 from builds.views.logs import log_detail
-from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run
+from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run, test_detail
 from builds.views.tokens import token_list, token_revoke
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "plan_detail",
     "plan_list",
     "plan_run",
+    "test_detail",
     "token_list",
     "token_revoke",
     "unit_result_detail",

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
-from builds import engine, queries, unit_results
+from builds import engine, queries, test_history, unit_results
 from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildPlan, UnitResult
 from builds.numbers import ascii_int
 from builds.views.access import can_message
@@ -138,10 +138,16 @@ def build_page_context(
 
 def unit_results_context(build: Build, generation: int, targets, params: QueryDict) -> dict:
     """The unit results part of the build page: the run's ``counts`` by result (from its
-    ``targets``, annotated with their counts), the ``filters``, one ``page`` of results and
-    the ``query`` its links keep."""
+    ``targets``, annotated with their counts), the ``filters``, one ``page`` of results
+    (each with its ``marks`` from the test history: new, known, flaky) and the ``query``
+    its links keep."""
     filters = unit_results.unit_filters(params)
     counts = unit_results.run_counts(targets)
+    page = unit_results.results_page(build, generation, filters, counts)
+    page.object_list = list(page.object_list)
+    marks = test_history.marks(build, generation, page.object_list) if page.object_list else {}
+    for unit in page.object_list:
+        unit.marks = marks.get(unit.id, [])
     query = params.copy()
     for name in ("unit_page", "partial", "v"):
         query.pop(name, None)
@@ -149,7 +155,7 @@ def unit_results_context(build: Build, generation: int, targets, params: QueryDi
         "counts": counts,
         "total": sum(count for _, count in counts),
         "filters": filters,
-        "page": unit_results.results_page(build, generation, filters, counts),
+        "page": page,
         "query": query.urlencode(),
         "results": unit_results.RESULT_ORDER,
         "name_shown": unit_results.NAME_SHOWN,

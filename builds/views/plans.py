@@ -3,11 +3,11 @@
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from builds import engine, plan_chart, queries
+from builds import engine, plan_chart, queries, test_history
 from builds.models import BuildPlan
 from builds.variables import parameter_name_problem
 from builds.views.access import can_run
@@ -69,6 +69,8 @@ def plan_page(request: HttpRequest, plan: BuildPlan, form: RunPlanForm, status: 
         "steps": steps,
         "rows": rows[:RECENT_BUILDS],
         "chart": plan_chart.chart(builds, [row.status for row in rows]),
+        "flakiest": test_history.flakiest(plan.id),
+        "slowest": test_history.slowest(plan.id),
         "recent": RECENT_BUILDS,
         "form": form,
         "may_run": plan.status == BuildPlan.Status.ACTIVE and can_run(request.user, plan),
@@ -110,3 +112,17 @@ def plan_run(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error(None, str(refused))
         return plan_page(request, plan, form, status=400)
     return redirect(build.get_absolute_url())
+
+
+@require_safe
+@sign_in_required
+def test_detail(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    """One unit test (``key``, ``test_history.key_of``) of plan ``pk``: its last results
+    across the plan's builds, newest first. 404 when the plan never ran it."""
+    plan = get_object_or_404(BuildPlan, pk=pk)
+    results = test_history.history(plan.id, key)
+    if not results:
+        raise Http404("This plan has no results of that test.")
+    passed = sum(1 for unit in results if unit.result == "pass")
+    context = {"plan": plan, "results": results, "test": results[0], "passed": passed}
+    return render(request, "builds/test_detail.html", context)
