@@ -44,3 +44,22 @@ def test_searching_a_log_and_following_a_line_link(
     # The line the link names is marked (CSS :target).
     assert line.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
     page.screenshot(path=screenshots / "log-viewer-line-link.png")
+
+
+def test_the_viewer_follows_the_tail_of_a_live_log(live_server, page, browser_user, buildable):
+    build = make_build(plan_of(1), buildable, status="building")
+    target = make_target(build, "step-0", status="building")
+    log = BuildLog.objects.create(target=target, source="make", log_type="stdout")
+    BuildLogChunk.objects.create(log=log, text="".join(f"line {n}\n" for n in range(1, 301)))
+    sign_in(page, live_server.url, browser_user.username)
+    page.goto(f"{live_server.url}/logs/{log.id}/")
+    lines = page.locator("#log-lines pre")
+    expect(lines.locator(".line").last).to_contain_text("line 300")
+
+    BuildLogChunk.objects.create(log=log, text="line 301 \x1b[32mall green\x1b[0m\n")
+    newest = page.locator("#L301")
+    expect(newest).to_contain_text("all green")
+    expect(newest.locator(".ansi-fg-green")).to_have_text("all green")
+    # Followed: the box is scrolled to its end, showing the new line.
+    at_end = "e => e.scrollTop + e.clientHeight >= e.scrollHeight - 8"
+    assert lines.evaluate(at_end)
