@@ -58,9 +58,10 @@ def test_the_chart_covers_the_last_50_builds(signed_in, buildable):
         make_build(plan, buildable, status="passed")
     html = signed_in.get(reverse("plan-detail", args=[plan.id])).content.decode()
     assert len(bars(html)) == 50
-    assert "Last 50 builds" in html
+    assert "last 50 builds, oldest on the left" in html
 
 
-def test_a_plan_without_builds_says_so(signed_in):
+def test_a_plan_without_builds_draws_no_chart(signed_in):
     html = signed_in.get(reverse("plan-detail", args=[plan_of(1).id])).content.decode()
-    assert "No builds of this plan yet." in html and "Pass rate" not in html
+    assert "No builds of this plan yet." in html
+    assert "Pass rate" not in html and "plan-chart" not in html
