@@ -7,7 +7,8 @@ and groups follow Harbormaster (``HarbormasterBuildStatus``, ``HarbormasterBuild
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import MD5, Concat, Length, Replace
 from django.urls import reverse
 
 from builds import phids
@@ -372,6 +373,14 @@ class StatusEvent(EngineOwned):
         return "build" if self.build_id else "buildable"
 
 
+def unit_test_key() -> MD5:
+    """An expression naming one unit test across builds: the MD5 (32 hex digits) of its
+    namespace, U+001F and its name. Indexed as such, because a name may be far longer than
+    a B-tree entry can hold (``builds.test_history`` computes the same in Python)."""
+    separator = Value("\x1f", output_field=models.TextField())
+    return MD5(Concat("namespace", separator, "name", output_field=models.TextField()))
+
+
 class UnitResult(EngineOwned):
     """A unit test result reported for a target (Harbormaster's unit message,
     docs/harbormaster.md §2.3)."""
@@ -397,8 +406,19 @@ class UnitResult(EngineOwned):
 
     class Meta:
         # A target's newest unit result in one index probe: the build page's live version
-        # (builds.queries.live_version) asks for it on every poll, however many there are.
-        indexes = [models.Index(fields=["target", "-id"], name="unit_result_target_newest")]
+        # (builds.queries.live_versions) asks for it on every poll, however many there are.
+        # One test's results in the targets of given builds (the previous build on the ref,
+        # the builds of one commit, a plan's history) by index probes, at any table size.
+        indexes = [
+            models.Index(fields=["target", "-id"], name="unit_result_target_newest"),
+            models.Index(unit_test_key(), F("target"), name="unit_result_test_target"),
+            # A plan's recent failures without reading its passes (they are most rows).
+            models.Index(
+                fields=["target"],
+                condition=Q(result__in=["fail", "broken", "unsound"]),
+                name="unit_result_target_failing",
+            ),
+        ]
 
 
 class LintMessage(EngineOwned):
@@ -441,10 +461,17 @@ class BuildLog(EngineOwned):
 
 
 class BuildLogChunk(EngineOwned):
-    """One appended piece of a build log."""
+    """One appended piece of a build log. ``newlines`` (computed by PostgreSQL) counts its
+    line breaks, so the log viewer finds line N, and numbers the lines it shows, from the
+    chunks' sizes alone without reading the text before them."""
 
     log = models.ForeignKey(BuildLog, on_delete=models.CASCADE, related_name="chunks")
     text = models.TextField()
+    newlines = models.GeneratedField(
+        expression=Length("text") - Length(Replace("text", Value("\n"), Value(""))),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["id"]

@@ -16,15 +16,19 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     Count,
     Max,
+    Min,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    Window,
 )
+from django.db.models.functions import Coalesce
 
-from builds import engine
+from builds import engine, log_view
+from builds.logs import OctetLength
 from builds.models import (
     Artifact,
     Build,
@@ -137,14 +141,34 @@ def targets_of_generation(build: Build, generation: int) -> list[BuildTarget]:
         ),
         "lint_messages",
         Prefetch("artifacts", queryset=Artifact.objects.order_by("key", "id")),
-        Prefetch(
-            "logs",
-            queryset=BuildLog.objects.prefetch_related(
-                Prefetch("chunks", queryset=BuildLogChunk.objects.order_by("id"))
-            ),
-        ),
+        Prefetch("logs", queryset=logs_with_tails()),
     )
     return list(targets)
+
+
+def logs_with_tails() -> QuerySet[BuildLog]:
+    """Logs annotated with ``newline_total`` (line breaks in all) and ``first_chunk`` (its
+    first chunk's id), with ``tail_chunks``: the last chunks holding its last
+    ``log_view.TAIL_BYTES`` bytes or more, newest first. The build page shows a log's
+    tail from these without reading the rest of the log, however large."""
+    from_end = Window(Sum(OctetLength("text")), partition_by="log_id", order_by="-id")
+    tail = BuildLogChunk.objects.annotate(bytes_from_end=from_end - OctetLength("text"))
+    tail = tail.filter(bytes_from_end__lt=log_view.TAIL_BYTES).order_by("-id")
+    return BuildLog.objects.annotate(
+        newline_total=Coalesce(Sum("chunks__newlines"), 0), first_chunk=Min("chunks__id")
+    ).prefetch_related(Prefetch("chunks", queryset=tail, to_attr="tail_chunks"))
+
+
+def counted_targets(build: Build, generation: int) -> list[BuildTarget]:
+    """The build's targets of ``generation`` with their unit results counted by result
+    (``builds.unit_results.count_annotations``) and nothing prefetched."""
+    return list(build.targets.filter(generation=generation).annotate(**count_annotations()))
+
+
+def logs_of_generation(build: Build, generation: int) -> list[BuildLog]:
+    """The logs of the build's targets of ``generation``, as ``logs_with_tails`` loads them."""
+    logs = logs_with_tails().filter(target__build=build, target__generation=generation)
+    return list(logs.order_by("id"))
 
 
 def current_targets(build: Build) -> list[BuildTarget]:
@@ -215,16 +239,28 @@ def status_since(events: Iterable[StatusEvent]) -> dict[int, datetime]:
     return since
 
 
-def external_links(targets: list[BuildTarget]) -> list[Artifact]:
-    """The ``uri`` artifacts of ``targets`` marked ``ui.external``, with an http(s) URI:
-    the links a build page shows at the top (Harbormaster's external URI artifacts)."""
+def external_links(build: Build, generation: int) -> list[Artifact]:
+    """The ``uri`` artifacts of the build's run ``generation`` marked ``ui.external``, with
+    an http(s) URI: the links a build page shows at the top (Harbormaster's external URI
+    artifacts), in key order. One query."""
+    artifacts = Artifact.objects.filter(
+        build=build,
+        generation=generation,
+        artifact_type=Artifact.Type.URI,
+        data__contains={"ui.external": True},
+    ).order_by("key", "id")
+    return [artifact for artifact in artifacts if safe_uri(artifact.data.get("uri"))]
+
+
+def external_links_of(targets: list[BuildTarget]) -> list[Artifact]:
+    """As :func:`external_links`, from ``targets`` with their artifacts prefetched."""
     links = []
     for target in targets:
         for artifact in target.artifacts.all():
             if artifact.artifact_type == Artifact.Type.URI and artifact.data.get("ui.external"):
                 if safe_uri(artifact.data.get("uri")):
                     links.append(artifact)
-    return links
+    return sorted(links, key=lambda artifact: (artifact.key, artifact.id))
 
 
 def safe_uri(uri) -> bool:
@@ -284,13 +320,28 @@ def newest_unit_result() -> Subquery:
     return Subquery(newest[:1])
 
 
-def live_version(build_id: int) -> str | None:
-    """A fingerprint of what the build page's live region shows of build ``build_id``, in
-    one query, or None if there is no such build. It changes whenever the build or one of
-    its targets changes status, a message arrives or is consumed, a unit result, lint
-    message, artifact or log chunk is added, or a log is closed (rows are only ever added,
-    so the largest ids and times say it). Compute it before reading what the region shows:
-    a change landing in between then only costs one more render, never a missed one."""
+# The live region's sections and the fingerprint parts each shows (see live_versions).
+LIVE_SECTIONS = {
+    "head": ("status", "generation", "date_modified", "event", "message", "consumed", "artifact"),
+    "steps": ("status", "generation", "target", "target_event", "attempts"),
+    "units": ("generation", "unit"),
+    "targets": (
+        *("status", "generation", "target", "target_event", "attempts", "message"),
+        *("consumed", "unit", "lint", "artifact", "log", "open_logs"),
+    ),
+    "logs": ("generation", "chunk", "log", "open_logs"),
+    "timeline": ("generation", "event", "target_event"),
+}
+
+
+def live_versions(build_id: int) -> dict[str, str] | None:
+    """A fingerprint of each section of the build page's live region (``LIVE_SECTIONS``)
+    of build ``build_id``, in one query, or None if there is no such build. Parts change
+    whenever the build or one of its targets changes status, a message arrives or is
+    consumed, a unit result, lint message, artifact or log chunk is added, or a log is
+    closed (rows are only ever added, so the largest ids and times say it). Compute them
+    before reading what the region shows: a change landing in between then only costs one
+    more render, never a missed one."""
     fingerprint = {
         "event": _of_build(StatusEvent, "build"),
         "target_event": _of_build(StatusEvent, "target__build"),
@@ -305,12 +356,30 @@ def live_version(build_id: int) -> str | None:
         "log": _of_build(BuildLog, "target__build"),
         "open_logs": _of_build(BuildLog, "target__build", Count("id"), is_live=True),
     }
-    parts = (
+    row = (
         Build.objects.filter(pk=build_id)
         .annotate(**fingerprint)
-        .values_list("status", "generation", "date_modified", *fingerprint)
+        .values("status", "generation", "date_modified", *fingerprint)
         .first()
     )
-    if parts is None:
+    if row is None:
         return None
-    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+    return {
+        section: _digest([row[part] for part in parts]) for section, parts in LIVE_SECTIONS.items()
+    }
+
+
+def _digest(values: list) -> str:
+    return hashlib.blake2b(repr(values).encode(), digest_size=6).hexdigest()
+
+
+def encode_versions(versions: dict[str, str]) -> str:
+    """Section versions as a query-string value: ``head.1a2b,steps.3c4d,…``."""
+    return ",".join(f"{section}.{version}" for section, version in versions.items())
+
+
+def changed_sections(versions: dict[str, str], shown: str) -> list[str]:
+    """The sections whose version differs from ``shown`` (``encode_versions`` of what a
+    page shows; every section when it is missing or malformed), in ``LIVE_SECTIONS`` order."""
+    pairs = dict(part.partition(".")[::2] for part in shown.split(",") if "." in part)
+    return [section for section, version in versions.items() if pairs.get(section) != version]

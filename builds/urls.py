@@ -1,7 +1,7 @@
 """URLs of the web UI (included at the site root) and the health check."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
 from builds import views
 
@@ -11,11 +11,15 @@ urlpatterns = [
     path("builds/<int:pk>/runs/<int:generation>/", views.build_detail, name="build-run"),
     path("builds/<int:pk>/commands/<str:command>/", views.build_command, name="build-command"),
     path("unit-results/<int:pk>/", views.unit_result_detail, name="unit-result"),
+    path("logs/<int:pk>/", views.log_detail, name="log-detail"),
     path("logs/<int:pk>/download", views.log_download, name="log-download"),
     path("buildables/<int:pk>/", views.buildable_detail, name="buildable-detail"),
     path("plans/", views.plan_list, name="plan-list"),
     path("plans/<int:pk>/", views.plan_detail, name="plan-detail"),
     path("plans/<int:pk>/run", views.plan_run, name="plan-run"),
+    re_path(
+        r"^plans/(?P<pk>\d+)/tests/(?P<key>[0-9a-f]{32})/$", views.test_detail, name="plan-test"
+    ),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke", views.token_revoke, name="token-revoke"),
     path(

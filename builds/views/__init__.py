@@ -6,7 +6,6 @@ to. Every page but the health check needs signing in.
 
 from builds.views.builds import (
     BUILDS_PER_PAGE,
-    LOG_LIMIT,
     build_detail,
     build_list,
     buildable_detail,
@@ -15,22 +14,24 @@ from builds.views.builds import (
 )
 from builds.views.commands import build_command
 from builds.views.health import healthz
-from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run
+from builds.views.logs import log_detail
+from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run, test_detail
 from builds.views.tokens import token_list, token_revoke
 
 __all__ = [
     "BUILDS_PER_PAGE",
-    "LOG_LIMIT",
     "RECENT_BUILDS",
     "build_command",
     "build_detail",
     "build_list",
     "buildable_detail",
     "healthz",
+    "log_detail",
     "log_download",
     "plan_detail",
     "plan_list",
     "plan_run",
+    "test_detail",
     "token_list",
     "token_revoke",
     "unit_result_detail",

@@ -3,11 +3,11 @@
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from builds import engine, queries
+from builds import engine, plan_chart, queries, test_history
 from builds.models import BuildPlan
 from builds.variables import parameter_name_problem
 from builds.views.access import can_run
@@ -57,15 +57,20 @@ def plan_list(request: HttpRequest) -> HttpResponse:
 
 
 def plan_page(request: HttpRequest, plan: BuildPlan, form: RunPlanForm, status: int = 200):
-    """Render the plan page: steps in dependency order, recent builds, the run form."""
+    """Render the plan page: steps in dependency order, a chart of the last builds, the
+    recent builds, the run form."""
     steps = queries.in_dependency_order(
         plan.steps.all(), key=lambda s: s.key, depends_on=lambda s: s.depends_on
     )
-    builds = queries.builds_for_display(plan.builds.all())[:RECENT_BUILDS]
+    builds = list(queries.builds_for_display(plan.builds.all())[: plan_chart.CHART_BUILDS])
+    rows = build_rows(builds)
     context = {
         "plan": plan,
         "steps": steps,
-        "rows": build_rows(builds),
+        "rows": rows[:RECENT_BUILDS],
+        "chart": plan_chart.chart(builds, [row.status for row in rows]),
+        "flakiest": test_history.flakiest(plan.id),
+        "slowest": test_history.slowest(plan.id),
         "recent": RECENT_BUILDS,
         "form": form,
         "may_run": plan.status == BuildPlan.Status.ACTIVE and can_run(request.user, plan),
@@ -107,3 +112,17 @@ def plan_run(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error(None, str(refused))
         return plan_page(request, plan, form, status=400)
     return redirect(build.get_absolute_url())
+
+
+@require_safe
+@sign_in_required
+def test_detail(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    """One unit test (``key``, ``test_history.key_of``) of plan ``pk``: its last results
+    across the plan's builds, newest first. 404 when the plan never ran it."""
+    plan = get_object_or_404(BuildPlan, pk=pk)
+    results = test_history.history(plan.id, key)
+    if not results:
+        raise Http404("This plan has no results of that test.")
+    passed = sum(1 for unit in results if unit.result == "pass")
+    context = {"plan": plan, "results": results, "test": results[0], "passed": passed}
+    return render(request, "builds/test_detail.html", context)
