@@ -111,6 +111,19 @@ def clear_target_queued(target_ids: list[int]) -> None:
         client().delete(*(target_queued_key(t) for t in target_ids))
 
 
+def take_target_queued(target_id: int) -> float | None:
+    """Clear the target's queued mark (a worker started its task) and return when the task
+    was due (seconds since the epoch), or None if it had no mark. Redis errors propagate."""
+    due, _ = (
+        client()
+        .pipeline(transaction=False)
+        .get(target_queued_key(target_id))
+        .delete(target_queued_key(target_id))
+        .execute()
+    )
+    return float(due) if due is not None else None
+
+
 def targets_queued_due(target_ids: list[int]) -> dict[int, float]:
     """``{target id: when its queued task is due}`` for the targets that have a queued
     mark (seconds since the epoch). Redis errors propagate."""

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from builds import metrics
 from forges.models import StatusDelivery
 from forges.posting import PostResult, post_status
 from forges.statuses import auth_headers, status_url
@@ -151,6 +152,9 @@ def record_attempt(claim_: Claim, result: PostResult) -> float | None:
     recorded = StatusDelivery.objects.filter(
         pk=claim_.delivery.pk, outcome=Outcome.PENDING, attempts=claim_.attempt
     ).update(**fields)
+    if recorded:
+        result_name = fields.get("outcome", "retry")
+        metrics.delivery_attempted("commit_status", str(result_name))
     return retry_in if recorded else None
 
 

@@ -46,7 +46,7 @@ def run_target(target_id: int) -> None:
     either way (a target already past ``building`` is not run again)."""
     # The task has reached a worker: from now on, if it is lost, the repair may queue it
     # again (begin_target's claim, conditional, makes a duplicate harmless).
-    locks.clear_target_queued([target_id])
+    metrics.target_task_started(locks.take_target_queued(target_id))
     claim = engine.begin_target(target_id)
     if claim is None:
         return
@@ -91,6 +91,10 @@ def call_cancel_hook(self, target_id: int) -> None:
     if target is None:
         return
     attempt = self.request.retries + 1
-    if not cancel_hooks.call_cancel_hook(target, attempt):
-        if attempt < settings.HARBOR_CANCEL_HOOK_ATTEMPTS:
-            raise self.retry(countdown=2 ** (attempt - 1))
+    if cancel_hooks.call_cancel_hook(target, attempt):
+        metrics.delivery_attempted("cancel_hook", "delivered")
+        return
+    if attempt < settings.HARBOR_CANCEL_HOOK_ATTEMPTS:
+        metrics.delivery_attempted("cancel_hook", "retry")
+        raise self.retry(countdown=2 ** (attempt - 1))
+    metrics.delivery_attempted("cancel_hook", "failed")

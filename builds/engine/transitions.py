@@ -130,6 +130,8 @@ def move_target(
     target.status = to
     for name, value in fields.items():
         setattr(target, name, value)
+    if to in BuildTarget.COMPLETE:
+        metrics.target_completed(target.step_type, to)
     return True
 
 
