@@ -7,6 +7,7 @@ from celery import shared_task
 
 from builds.engine import INFRASTRUCTURE_ERRORS
 from forges import dispatch, outbox
+from harbor import logformat
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 def deliver_status(delivery_id: int) -> None:
     """Send status row ``delivery_id`` (outside every transaction); schedule its retry, and
     queue the row of its stream that waited behind it."""
-    retry_in = outbox.deliver(delivery_id)
+    with logformat.bind(delivery_id=delivery_id):
+        retry_in = outbox.deliver(delivery_id)
     if retry_in is not None:
         dispatch.deliver_status(delivery_id, countdown=retry_in)
     waiting = outbox.newest_waiting(delivery_id)

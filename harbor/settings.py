@@ -228,10 +228,26 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Log lines as plain text (the default) or, with HARBOR_LOG_FORMAT=json, one JSON object a
+# line with the ids of the build and target it concerns (harbor/logformat.py); Celery
+# workers switch their own handlers to it (harbor/celery.py).
+HARBOR_LOG_FORMAT = os.environ.get("HARBOR_LOG_FORMAT", "text")
+if HARBOR_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(
+        f"HARBOR_LOG_FORMAT must be 'text' or 'json', not {HARBOR_LOG_FORMAT!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "harbor.logformat.JsonFormatter"}},
+    "filters": {"ids": {"()": "harbor.logformat.ContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["ids"],
+            **({"formatter": "json"} if HARBOR_LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
