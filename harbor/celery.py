@@ -6,11 +6,15 @@ import os
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
+from workers.heartbeat import HeartbeatStep
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harbor.settings")
 
 app = Celery("harbor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Each worker writes a heartbeat that `manage.py workerhealth` reads.
+app.steps["worker"].add(HeartbeatStep)
 
 
 @after_setup_logger.connect

@@ -182,6 +182,9 @@ HARBOR_REPAIR_BOUND = env_int("HARBOR_REPAIR_BOUND", 30)
 # Seconds an engine update may wait with no pass of any build finishing before /healthz
 # reports the engine as stalled.
 HARBOR_ENGINE_STALL_AFTER = env_int("HARBOR_ENGINE_STALL_AFTER", 60)
+# Seconds between a Celery worker's heartbeats (workers/heartbeat.py); `manage.py
+# workerhealth` calls a worker dead after three missed.
+HARBOR_WORKER_HEARTBEAT = float(os.environ.get("HARBOR_WORKER_HEARTBEAT", "10"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["messages_api.authentication.BearerTokenAuthentication"],

@@ -7,6 +7,7 @@ prefix and Redis database (see ``tests/settings.py``), so it takes only this run
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ class WorkerProcess:
     def __init__(self, concurrency: int = 2, queues: str | None = "engine,targets", **env: str):
         prefix = env.get("HARBOR_QUEUE_PREFIX", settings.HARBOR_QUEUE_PREFIX)
         chosen = ["-Q", ",".join(f"{prefix}.{q}" for q in queues.split(","))] if queues else []
+        self.name = f"w{id(self)}@{socket.gethostname()}"
         self.command = [
             sys.executable,
             "-m",
@@ -56,7 +58,7 @@ class WorkerProcess:
             "-l",
             "info",
             "-n",
-            f"w{id(self)}@%h",
+            self.name,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
