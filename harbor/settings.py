@@ -203,13 +203,22 @@ CELERY_TASK_QUEUES = [
     Queue(f"{HARBOR_QUEUE_PREFIX}.engine"),
     Queue(f"{HARBOR_QUEUE_PREFIX}.targets"),
 ]
+# Priorities: the Redis transport keeps a list per queue and priority step (0, 3, 6, 9) and
+# a worker takes from the priority-0 lists of all its queues before any other. Every task
+# is routed at priority 5; what the repair task re-queues (a claim whose worker was lost, a
+# target whose task was lost) is sent at 0 (builds/engine/dispatch.py), so a reclaim never
+# waits behind a backlog of ordinary work.
+ORDINARY_PRIORITY = 5
+_ENGINE = {"queue": f"{HARBOR_QUEUE_PREFIX}.engine", "priority": ORDINARY_PRIORITY}
+_TARGETS = {"queue": f"{HARBOR_QUEUE_PREFIX}.targets", "priority": ORDINARY_PRIORITY}
 CELERY_TASK_ROUTES = {
-    "workers.tasks.update_build": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
-    "workers.tasks.repair_builds": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
-    "workers.tasks.expire_waits": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
-    "workers.tasks.call_cancel_hook": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
-    "forges.tasks.deliver_status": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
-    "forges.tasks.sweep_status_deliveries": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
+    "workers.tasks.update_build": _ENGINE,
+    "workers.tasks.repair_builds": _ENGINE,
+    "workers.tasks.expire_waits": _ENGINE,
+    "workers.tasks.run_target": _TARGETS,
+    "workers.tasks.call_cancel_hook": _TARGETS,
+    "forges.tasks.deliver_status": _TARGETS,
+    "forges.tasks.sweep_status_deliveries": _TARGETS,
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -91,7 +91,8 @@ def repair_builds() -> None:
             target_id,
             extra={"target_id": target_id},
         )
-    dispatch.run_targets(lost.target_ids)
+    # Shown missing (``not_queued``), so few: they go ahead of any backlog of ordinary work.
+    dispatch.run_targets(lost.target_ids, reclaim=True)
     metrics.repair_sent("update_build", len(lost.build_ids))
     metrics.repair_sent("run_target", len(lost.target_ids))
 

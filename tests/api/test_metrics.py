@@ -119,7 +119,7 @@ def test_it_counts_the_follow_ups_the_repair_task_sends(
     anonymous_client, metrics_token, settings, monkeypatch, waiting_plan, buildable
 ):
     settings.HARBOR_REPAIR_BOUND = 0
-    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0: None)
+    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0, reclaim=False: None)
     build = make_build(waiting_plan, buildable)
     make_target(build, status="pending", wait_for_message=False)  # never queued: lost
     before = sample(anonymous_client, "harbor_repair_actions_total", kind="run_target")

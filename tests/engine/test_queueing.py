@@ -33,7 +33,9 @@ FAN_OUT = [sleep_step("a"), sleep_step("b"), sleep_step("join", depends_on=["a",
 def queued(monkeypatch) -> list[int]:
     """The target ids the engine hands to ``run_target``, in order (nothing is sent)."""
     sent: list[int] = []
-    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0: sent.extend(ids))
+    monkeypatch.setattr(
+        dispatch, "run_targets", lambda ids, countdown=0, reclaim=False: sent.extend(ids)
+    )
     monkeypatch.setattr(dispatch, "request_update", lambda build_id: None)
     return sent
 
@@ -90,7 +92,9 @@ class OwnTargetsQueue:
         current_app.send_task("workers.tasks.run_target", args=(0,), queue=self.name)
 
     def clear(self) -> None:
-        locks.client().delete(self.name)
+        # Purged through the broker: a queue is one Redis list per priority step.
+        with current_app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(self.name)
 
 
 @pytest.fixture
