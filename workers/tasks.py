@@ -49,6 +49,7 @@ def run_target(target_id: int) -> None:
     """Claim the target, run its step, finish it; ``update_build`` fires after commit
     either way (a target already past ``building`` is not run again)."""
     with logformat.bind(target_id=target_id):
+        logger.info("build target %s: run_target started", target_id)
         # The task has reached a worker: from now on, if it is lost, the repair may queue
         # it again (begin_target's claim, conditional, makes a duplicate harmless).
         metrics.target_task_started(locks.take_target_queued(target_id))
