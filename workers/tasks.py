@@ -50,10 +50,15 @@ def run_target(target_id: int) -> None:
     either way (a target already past ``building`` is not run again)."""
     with logformat.bind(target_id=target_id):
         logger.info("build target %s: run_target started", target_id)
-        # The task has reached a worker: from now on, if it is lost, the repair may queue
-        # it again (begin_target's claim, conditional, makes a duplicate harmless).
-        metrics.target_task_started(locks.take_target_queued(target_id))
+        # The task has reached a worker. Its mark stands (for the repair bound) while the
+        # claim waits on row locks, so the repair does not take a pending target being
+        # claimed for a lost one; once the claim is settled (made, or nothing to run) the
+        # mark goes, and if this worker is lost from then on its lapsed lease is what the
+        # repair finds. A worker lost mid-claim leaves a mark that expires after the bound.
+        bound = settings.HARBOR_REPAIR_BOUND
+        metrics.target_task_started(locks.take_target_queued(target_id, hold_seconds=bound))
         claim = engine.begin_target(target_id)
+        locks.clear_target_queued([target_id])
         if claim is None:
             return
         target = claim.target

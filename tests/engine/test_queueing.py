@@ -3,11 +3,13 @@ again only what it can show is missing, never a task waiting its turn in a busy 
 
 import os
 import time
+from datetime import timedelta
 
 import kombu.exceptions
 import pytest
 from celery import current_app
 from django.test import TestCase
+from django.utils import timezone
 
 from builds import engine, locks
 from builds.engine import dispatch
@@ -150,3 +152,16 @@ def test_a_worker_starting_the_task_clears_the_mark(buildable, own_queue, monkey
     run_target(target)
     assert locks.targets_queued_due([target]) == {}
     assert BuildTarget.objects.get(pk=target).status == "passed"
+
+
+def test_the_repair_leaves_a_pending_target_a_worker_has_started_to_claim(buildable, own_queue):
+    target = pending_target(buildable)
+    long_ago = timezone.now() - timedelta(seconds=120)
+    BuildTarget.objects.filter(pk=target).update(date_created=long_ago)
+    locks.mark_targets_queued([target])
+    # The worker took the task; its claim waits on the target's row lock (a pass holds it).
+    locks.take_target_queued(target, hold_seconds=60)
+    assert engine.find_lost_work(60).target_ids == []
+    # The worker was lost before its claim: once its mark is gone, the target is found.
+    locks.clear_target_queued([target])
+    assert engine.find_lost_work(60).target_ids == [target]
