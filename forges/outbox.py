@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from builds import metrics
 from forges import notifications, statuses
 from forges.models import OutboundDelivery
 from forges.posting import PostResult, post
@@ -36,6 +37,8 @@ Outcome = OutboundDelivery.Outcome
 Kind = OutboundDelivery.Kind
 # How each kind of row becomes a request: (url, headers, body bytes), or why it cannot.
 REQUESTS = {Kind.STATUS: statuses.request, Kind.NOTIFICATION: notifications.request}
+# Each kind's name in the deliveries metric (builds.metrics.delivery_attempted).
+DELIVERY_METRIC_KIND = {Kind.STATUS: "commit_status", Kind.NOTIFICATION: "notification"}
 # Ten attempts, 10 s to 30 min apart with jitter: about an hour in all.
 MAX_ATTEMPTS = 10
 BACKOFF_BASE = 10.0
@@ -186,6 +189,9 @@ def record_attempt(claim_: Claim, result: PostResult) -> float | None:
     recorded = OutboundDelivery.objects.filter(
         pk=claim_.delivery.pk, outcome=Outcome.PENDING, attempts=claim_.attempt
     ).update(**fields)
+    if recorded:
+        result_name = fields.get("outcome", "retry")
+        metrics.delivery_attempted(DELIVERY_METRIC_KIND[claim_.delivery.kind], str(result_name))
     return retry_in if recorded else None
 
 

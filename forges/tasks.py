@@ -8,6 +8,7 @@ from celery import shared_task
 
 from builds.engine import INFRASTRUCTURE_ERRORS
 from forges import dispatch, outbox
+from harbor import logformat
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 def deliver(delivery_id: int) -> None:
     """Send outbox row ``delivery_id`` (outside every transaction); schedule its retry, and
     queue the row of its stream that waited behind it."""
-    retry_in = outbox.deliver(delivery_id)
+    with logformat.bind(delivery_id=delivery_id):
+        retry_in = outbox.deliver(delivery_id)
     if retry_in is not None:
         dispatch.deliver(delivery_id, countdown=retry_in)
     waiting = outbox.next_waiting(delivery_id)

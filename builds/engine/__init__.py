@@ -100,7 +100,7 @@ def update_build(build_id: int) -> PassResult | None:
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception as exc:
-        logger.exception("engine pass over build %s failed", build_id)
+        logger.exception("engine pass over build %s failed", build_id, extra={"build_id": build_id})
         _mark_error(build_id, exc)
         raise
     metrics.engine_pass_finished(time.monotonic() - started)
@@ -118,4 +118,4 @@ def _mark_error(build_id: int, exc: Exception) -> None:
                 detail=f"{type(exc).__name__}: {exc}",
             )
     except DatabaseError:
-        logger.exception("could not mark build %s as error", build_id)
+        logger.exception("could not mark build %s as error", build_id, extra={"build_id": build_id})

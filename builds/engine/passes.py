@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from builds import sql
+from builds import metrics, sql
 from builds.engine import dispatch, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
@@ -144,6 +144,7 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
         for message in messages:
             message.is_consumed = True
         move_target(waiting[target_id], outcome, MESSAGE, message=first)
+        metrics.message_decided(first.date_created)
 
 
 def _retire_verdicts(verdicts: list[BuildMessage]) -> None:

@@ -6,6 +6,7 @@ claim that is still current, so a duplicate ``run_target`` delivery or a worker 
 stalled past its lease cannot finish a target another claim now owns.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,8 @@ from builds import logs
 from builds.engine import dispatch
 from builds.engine.transitions import build_changed, move_target
 from builds.models import Build, BuildTarget, StatusEvent
+
+logger = logging.getLogger(__name__)
 
 T = BuildTarget.Status
 WORKER = StatusEvent.Cause.WORKER
@@ -207,6 +210,8 @@ def _log_discarded_result(claim: Claim, outcome: str, detail: str) -> None:
         "discarded."
     )
     logs.write(claim.target, "harbor", "discarded", text)
+    ids = {"build_id": claim.target.build_id, "target_id": claim.target.pk}
+    logger.warning("build target %s: %s", claim.target.pk, text, extra=ids)
 
 
 def wait_deadline(target: BuildTarget):

@@ -136,6 +136,8 @@ def move_target(
         setattr(target, name, value)
     if to == T.FAILED:
         build_changed.send(Build, build=target.build, target=target)
+    if to in BuildTarget.COMPLETE:
+        metrics.target_completed(target.step_type, to)
     return True
 
 

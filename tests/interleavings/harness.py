@@ -36,7 +36,7 @@ class Dispatched:
         )
         monkeypatch.setattr(
             "builds.engine.dispatch.run_targets",
-            lambda target_ids, countdown=0: self.runs.extend(target_ids),
+            lambda target_ids, countdown=0, reclaim=False: self.runs.extend(target_ids),
         )
         return self
 
