@@ -25,7 +25,7 @@ from django.conf import settings
 from builds.variables import VARIABLE, unknown_variable_problems
 
 STEP_FIELDS = frozenset({"key", "name", "type", "depends_on", "wait_for_message", "description"})
-COMMON_OPTIONS = frozenset({"wait_timeout", "on_timeout", "on_abort", "artifacts"})
+COMMON_OPTIONS = frozenset({"wait_timeout", "on_timeout", "on_abort", "artifacts", "retry"})
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 
 

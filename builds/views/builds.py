@@ -98,9 +98,10 @@ def build_page_context(
     status = queries.shown_status(build)
     shown = build.generation if generation is None else generation
     targets = queries.targets_of_generation(build, shown)
+    current = [target for target in targets if not target.superseded_by]
     timeline = queries.build_timeline(build)
     return {
-        "units": unit_results_context(build, shown, targets, params or QueryDict()),
+        "units": unit_results_context(build, shown, current, params or QueryDict()),
         "build": build,
         "status": status,
         "live": queries.is_live(build, status),
@@ -108,7 +109,7 @@ def build_page_context(
         "is_current_run": shown == build.generation,
         "runs": range(build.generation, 0, -1),
         "steps": queries.steps_with_targets(build, targets, queries.status_since(timeline)),
-        "links": queries.external_links(targets),
+        "links": queries.external_links(current),
         "timeline": timeline,
         "commands": allowed_commands(user, build, status),
         "log_limit": LOG_LIMIT,

@@ -99,10 +99,14 @@ class Model:
 
     One generation-1 target per key, created ``pending`` by the setup's pass; the build is
     ``building``. Messages go to the generation-1 targets; a restart leaves new
-    ``pending`` targets of generation 2 that no event touches.
+    ``pending`` targets of generation 2 that no event touches. A key in ``retrying`` has
+    ``retry: {limit: 1, on: [failed]}``: its first attempt failing gives a second attempt,
+    ``pending`` (in ``retried``), which no event touches either.
     """
 
     keys: list[str]
+    retrying: frozenset[str] = frozenset()
+    retried: dict[str, str] = field(default_factory=dict)
     build: str = "building"
     generation: int = 1
     targets: dict[str, str] = field(default_factory=dict)
@@ -112,6 +116,10 @@ class Model:
     def __post_init__(self):
         self.targets = {k: "pending" for k in self.keys}
         self.inbox = {k: [] for k in self.keys}
+
+    def current(self) -> dict[str, str]:
+        """The status of each key's current attempt."""
+        return {key: self.retried.get(key, status) for key, status in self.targets.items()}
 
     @property
     def build_complete(self) -> bool:
@@ -164,24 +172,33 @@ class Model:
             if status == "waiting" and self.inbox[key]:
                 self.targets[key] = "passed" if self.inbox[key][0] == "pass" else "failed"
                 self.inbox[key] = []
-        statuses = set(self.targets.values())
+        due = {k for k in self.retrying if self.targets[k] == "failed" and k not in self.retried}
+        failed_for_good = {
+            k for k, status in self.current().items() if status in ("failed", "aborted")
+        } - due
+        if not failed_for_good:
+            for key in due:
+                self.retried[key] = "pending"  # attempt 2, before the build sees the failure
+        statuses = set(self.current().values())
         if statuses & {"failed", "aborted"}:
             self.build = "failed"
             # Harbor (beyond Harbormaster) leaves nothing pending or waiting in a failed
             # build; a step still running finishes.
-            for key, status in self.targets.items():
-                if status in ("pending", "waiting"):
-                    self.targets[key] = "aborted"
+            self._abort_where(("pending", "waiting"))
         elif statuses == {"passed"}:
             self.build = "passed"
 
     def _apply(self, command: str) -> None:
         if command == "abort" and self.build_complete:
             return
-        for key, status in self.targets.items():
-            if status not in COMPLETE:
-                self.targets[key] = "aborted"
+        self._abort_where(("pending", "building", "waiting"))
         if command == "abort":
             self.build = "aborted"
         else:
             self.build, self.generation = "building", self.generation + 1
+
+    def _abort_where(self, statuses: tuple[str, ...]) -> None:
+        for attempts in (self.targets, self.retried):
+            for key, status in attempts.items():
+                if status in statuses:
+                    attempts[key] = "aborted"

@@ -9,6 +9,7 @@ from workers.steps.base import (
     StepAborted,
     StepContext,
     StepFailed,
+    StepTimedOut,
     StepYield,
 )
 from workers.steps.command import CommandStep
@@ -34,5 +35,6 @@ __all__ = [
     "StepAborted",
     "StepContext",
     "StepFailed",
+    "StepTimedOut",
     "StepYield",
 ]
