@@ -10,6 +10,7 @@ urlpatterns = [
     path("builds/<int:pk>/", views.build_detail, name="build-detail"),
     path("builds/<int:pk>/runs/<int:generation>/", views.build_detail, name="build-run"),
     path("builds/<int:pk>/commands/<str:command>/", views.build_command, name="build-command"),
+    path("builds/<int:pk>/steps/<str:step>/rerun/", views.step_rerun, name="step-rerun"),
     path("unit-results/<int:pk>/", views.unit_result_detail, name="unit-result"),
     path("logs/<int:pk>/download", views.log_download, name="log-download"),
     path("buildables/<int:pk>/", views.buildable_detail, name="buildable-detail"),

@@ -13,7 +13,7 @@ from builds.views.builds import (
     log_download,
     unit_result_detail,
 )
-from builds.views.commands import build_command
+from builds.views.commands import build_command, step_rerun
 from builds.views.health import healthz
 from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run
 from builds.views.tokens import token_list, token_revoke
@@ -28,6 +28,7 @@ __all__ = [
     "buildable_detail",
     "healthz",
     "log_download",
+    "step_rerun",
     "plan_detail",
     "plan_list",
     "plan_run",

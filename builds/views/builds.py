@@ -112,6 +112,11 @@ def build_page_context(
         "links": queries.external_links(current),
         "timeline": timeline,
         "commands": allowed_commands(user, build, status),
+        # Rerun links show for complete steps; the confirmation page says if it cannot apply.
+        "may_rerun": shown == build.generation
+        and not build.plan.auto_key
+        and build.status in (Build.Status.BUILDING, Build.Status.PASSED, Build.Status.FAILED)
+        and can_message(user, build),
         "log_limit": LOG_LIMIT,
     }
 

@@ -1,6 +1,8 @@
 """Retries and reruns end to end: real Celery workers run the attempts."""
 
 import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
 from builds import engine
 from builds.models import Build, BuildTarget
@@ -42,3 +44,39 @@ def test_a_step_that_fails_twice_passes_on_its_third_attempt(celery_workers, bui
     for number, target in enumerate(attempts, start=1):
         output = target.logs.get(log_type="output").text
         assert f"run {number}\n" in output and f"run {number + 1}" not in output
+
+
+def test_a_rerun_of_a_failed_middle_step_reruns_it_and_its_dependents_only(
+    celery_workers, buildable, tmp_path
+):
+    steps = [
+        counting_step("compile", tmp_path / "compile", passes_on=1),
+        counting_step("test", tmp_path / "test", passes_on=2, depends_on=["compile"]),
+        counting_step("package", tmp_path / "package", passes_on=1, depends_on=["test"]),
+    ]
+    build = engine.start_build(make_plan("rerun-plan", steps), buildable)
+    assert settled(build).status == "failed"
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.create_user("rerunner"))
+    response = client.post(
+        f"/api/v1/builds/{build.pk}/commands", {"command": "rerun", "step": "test"}, format="json"
+    )
+    assert response.status_code == 202, response.json()
+    wait_for(lambda: Build.objects.get(pk=build.pk).status == "building", timeout=30)
+    assert settled(build).status == "passed"
+    keys = ("compile", "test", "package")
+    runs = {key: (tmp_path / key).read_text().strip() for key in keys}
+    assert runs == {"compile": "1", "test": "2", "package": "1"}
+    attempts = {
+        key: list(
+            BuildTarget.objects.filter(build=build, step_key=key)
+            .order_by("step_attempt")
+            .values_list("status", "superseded_by")
+        )
+        for key in keys
+    }
+    assert attempts == {
+        "compile": [("passed", "")],
+        "test": [("failed", "rerun"), ("passed", "")],
+        "package": [("passed", "")],
+    }
