@@ -349,6 +349,8 @@ class BuildMessage(EngineOwned):
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     # The step a ``rerun`` runs again (with its dependents); empty for every other type.
     step_key = models.CharField(max_length=100, blank=True)
+    # The values a person entered deciding an approval (``builds.approvals``), by field name.
+    fields = models.JSONField(default=dict, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

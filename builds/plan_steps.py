@@ -46,6 +46,8 @@ def _fields(key: str, raw: dict, problems: list[str]) -> dict:
         config["artifacts"] = _artifacts(config["artifacts"], problems)
     _check_json(config, problems)
     wait_for_message = _flag(raw, "wait_for_message", problems)
+    if step_type == "approval":
+        wait_for_message = True  # an approval is a wait for a person's message
     declaration = DECLARATIONS.get(step_type)
     if declaration is None:
         known = ", ".join(sorted(DECLARATIONS))

@@ -189,6 +189,10 @@ class SendMessageSerializer(RefusesUnknownFields, serializers.Serializer):
         child=LintMessageSerializer(), required=False, allow_null=True
     )
     idempotency_key = StrictCharField(max_length=200, required=False, allow_null=True)
+    # Beyond Harbormaster: the values deciding an approval step's target, by field name.
+    fields = serializers.DictField(
+        child=StrictCharField(allow_blank=True, max_length=2000), required=False, allow_null=True
+    )
 
     # (field, setting holding its limit, what its items are called)
     COUNT_LIMITS = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from builds import metrics, phids
+from builds import approvals, metrics, phids
 from builds.engine import rows
 from builds.engine.commands import command_refusal
 from builds.engine.reruns import UnknownStep, check_step
@@ -89,6 +89,7 @@ def receive_message(
     idempotency_key: str | None = None,
     repeat_succeeds: bool = False,
     step_key: str | None = None,
+    fields: dict | None = None,
 ) -> Receipt:
     """Store a message for a build target (``pass``/``fail``/``work`` with unit results
     and lint messages) or a command (``restart``/``abort``/``pause``/``resume``) for a build
@@ -100,6 +101,11 @@ def receive_message(
     ``builds.permissions.can_message`` (checked here, once the receiver is found and locked,
     so every caller gets the same rule). Raises ReceiverNotFound, NotPermitted,
     InvalidMessage or MessageRefused; nothing is stored then.
+
+    ``fields`` are the values a person entered deciding an approval step's target
+    (``builds.approvals``): only such a target takes them, only a person allowed by the
+    step's ``approvers`` decides it (NotPermitted), and they must fit its field definitions
+    (InvalidMessage).
 
     A ``rerun`` goes to a build and names ``step_key``, a step of its plan (InvalidMessage
     otherwise); that step and every step depending on it run again (``builds.engine.reruns``).
@@ -114,9 +120,18 @@ def receive_message(
             receipt = _receive_rerun(
                 receiver_phid, message_type, author, idempotency_key, step_key, unit, lint
             )
+        elif fields is not None and phids.phid_type(receiver_phid) != phids.BUILD_TARGET:
+            raise InvalidMessage("fields can only be sent to an approval step's target.")
         else:
             receipt = _receive(
-                receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds
+                receiver_phid,
+                message_type,
+                author,
+                unit,
+                lint,
+                idempotency_key,
+                repeat_succeeds,
+                fields,
             )
     except (ReceiverNotFound, NotPermitted, InvalidMessage, MessageRefused):
         metrics.message_received(message_type, "refused")
@@ -126,7 +141,7 @@ def receive_message(
 
 
 def _receive(
-    receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds
+    receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds, fields
 ) -> Receipt:
     kind = phids.phid_type(receiver_phid)
     if kind == phids.BUILD_TARGET:
@@ -138,6 +153,7 @@ def _receive(
             lint or [],
             idempotency_key,
             repeat_succeeds,
+            fields,
         )
     if kind in (phids.BUILD, phids.BUILDABLE):
         results_sent = unit is not None or lint is not None
@@ -148,7 +164,7 @@ def _receive(
 
 
 def _receive_for_target(
-    receiver_phid, message_type, author, unit, lint, key, repeat_succeeds
+    receiver_phid, message_type, author, unit, lint, key, repeat_succeeds, fields
 ) -> Receipt:
     if message_type not in BuildMessage.TARGET_TYPES:
         raise InvalidMessage(
@@ -159,6 +175,7 @@ def _receive_for_target(
         target = _lock_target(receiver_phid)
         # Before the duplicate check: a repeated key must not show an outsider the message.
         check_can_message(author, target.build, target)
+        values = _checked_decision(target, message_type, author, fields)
         duplicate = _find_duplicate(receiver_phid, key, message_type)
         if duplicate is None and repeat_succeeds:
             duplicate = _deciding_message(target, message_type, author)
@@ -172,10 +189,31 @@ def _receive_for_target(
             type=message_type,
             author=_stored_author(author),
             idempotency_key=key,
+            fields=values,
         )
         _store_results(target, message, unit, lint)
         request_update(target.build_id)
     return Receipt(message, created=True)
+
+
+def _checked_decision(target: BuildTarget, message_type: str, author, fields) -> dict:
+    """The approval values to store with a message to ``target`` ({} for other steps'
+    targets). A verdict to an approval's target must come from a person allowed to decide
+    it (NotPermitted), and its fields must fit the step's (InvalidMessage)."""
+    if target.step_type != approvals.APPROVAL:
+        if fields:
+            raise InvalidMessage("fields can only be sent to an approval step's target.")
+        return {}
+    if message_type == BuildMessage.Type.WORK and not fields:
+        return {}
+    # The config is read only here: no other message needs it (builds.engine.rows).
+    config = BuildTarget.objects.values_list("config", flat=True).get(pk=target.pk)
+    if not approvals.may_decide(author, config):
+        raise NotPermitted(approvals.decider_refusal(config))
+    try:
+        return approvals.check_decision(config, message_type, fields)
+    except approvals.InvalidDecision as exc:
+        raise InvalidMessage(str(exc)) from exc
 
 
 def _lock_target(receiver_phid: str) -> BuildTarget:

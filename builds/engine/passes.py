@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds import sql
+from builds.approvals import APPROVAL, approval_variables
 from builds.engine import dispatch, retries, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
@@ -147,7 +148,11 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
             )
         for message in messages:
             message.is_consumed = True
-        move_target(waiting[target_id], outcome, MESSAGE, message=first, failure=failure)
+        values = ", ".join(f"{name}={value}" for name, value in sorted(first.fields.items()))
+        detail = f"with {values}" if values else ""
+        move_target(
+            waiting[target_id], outcome, MESSAGE, message=first, failure=failure, detail=detail
+        )
 
 
 def _retire_verdicts(verdicts: list[BuildMessage]) -> None:
@@ -235,6 +240,9 @@ def _create_targets(
     if not steps:
         return []
     now = timezone.now()
+    # Read only when the plan has an approval: most have none, and a pass stays cheap.
+    has_approvals = any(step["type"] == APPROVAL for step in build.plan_snapshot)
+    approvals = approval_variables(build) if has_approvals else {}
     targets = BuildTarget.objects.bulk_create(
         BuildTarget(
             **retries.next_attempt(earlier.get(step["key"])),
@@ -245,7 +253,7 @@ def _create_targets(
             step_type=step["type"],
             config=step["config"],
             wait_for_message=step["wait_for_message"],
-            variables=snapshot_variables(build, step, now),
+            variables=snapshot_variables(build, step, now, approvals),
             status=T.PENDING,
         )
         for step in steps

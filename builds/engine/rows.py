@@ -34,6 +34,7 @@ RECEIVING_TARGET_SQL = (
                     "wait_for_message",
                     "step_attempt",
                     "superseded_by",
+                    "step_type",
                 ],
             ),
             sql.columns(Build, "b", "build", ["id", "status", "generation", "plan_id"]),

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from builds import approvals
 from builds import variables as build_variables
 from builds.queries import safe_uri
 from builds.secrets import MASK, mask_config
@@ -236,3 +237,10 @@ def uri_of(artifact) -> str:
 
 def _seconds(delta: timedelta) -> float:
     return max(delta.total_seconds(), 0.0)
+
+
+@register.filter
+def may_decide(target, user) -> bool:
+    """Whether ``user`` may approve or decline the approval ``target`` (one query for a
+    user outside staff; only approval targets are asked)."""
+    return approvals.may_decide(user, target.config)

@@ -4,6 +4,7 @@ One module per part of the site; this package re-exports the views ``builds.urls
 to. Every page but the health check needs signing in.
 """
 
+from builds.views.approvals import approval_decide, approval_list
 from builds.views.builds import (
     BUILDS_PER_PAGE,
     LOG_LIMIT,
@@ -19,6 +20,8 @@ from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run
 from builds.views.tokens import token_list, token_revoke
 
 __all__ = [
+    "approval_decide",
+    "approval_list",
     "BUILDS_PER_PAGE",
     "LOG_LIMIT",
     "RECENT_BUILDS",

@@ -499,8 +499,11 @@ def test_a_misspelt_plan_field_is_refused_with_the_nearest_known_one():
 
 
 @pytest.mark.django_db
-def test_the_deploy_example_plan_imports_with_its_retried_step():
+def test_the_deploy_example_plan_imports_with_its_retried_step_and_approval():
     path = Path(__file__).resolve().parents[2] / "examples" / "plans" / "deploy-with-approval.yaml"
     plan = import_plan(load_plan_file(path))
     retry = plan.steps.get(key="integration-tests").config["retry"]
     assert retry == {"limit": 3, "on": ["failed", "timeout", "lost"]}
+    approve = plan.steps.get(key="approve")
+    assert (approve.step_type, approve.wait_for_message) == ("approval", True)
+    assert approve.config["approvers"] == "release-managers"

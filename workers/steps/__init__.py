@@ -4,6 +4,7 @@
 class's options are declared in ``builds/step_options.py``, where plan import reads them.
 """
 
+from workers.steps.approval import ApprovalStep
 from workers.steps.base import (
     BuildStepImplementation,
     StepAborted,
@@ -26,6 +27,7 @@ STEP_TYPES: dict[str, type[BuildStepImplementation]] = {
         FailStep,
         WaitForPreviousBuildsStep,
         AbortOlderBuildsStep,
+        ApprovalStep,
     )
 }
 
