@@ -78,3 +78,16 @@ def test_buildcommand_refuses_an_unknown_step_and_stores_nothing(failed_build):
         call_command("buildcommand", str(failed_build.pk), "rerun", "--step", "nope")
     with pytest.raises(CommandError, match="--step is needed with rerun"):
         call_command("buildcommand", str(failed_build.pk), "rerun")
+
+
+def test_a_verdict_to_a_superseded_attempt_answers_409_saying_so(client, buildable):
+    plan = make_plan("ci-retry", [{"key": "ci", "wait_for_message": True}])
+    build = make_build(plan, buildable)
+    old = make_target(build, "ci", status="failed", failure="failed", superseded_by="retry")
+    make_target(build, "ci", status="waiting", step_attempt=2, retries=1)
+    with assert_nothing_stored():
+        response = client.post(
+            "/api/v1/sendmessage", {"receiver": old.phid, "type": "pass"}, format="json"
+        )
+    assert response.status_code == 409
+    assert "superseded by a newer attempt (a retry)" in str(response.json())

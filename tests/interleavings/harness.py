@@ -166,8 +166,9 @@ class Run:
         return self._receive(self.build.phid, command, self.model.command(command))
 
     def _receive(self, phid: str, kind: str, expected: bool) -> bool:
+        kind, _, step = kind.partition(":")  # "rerun:<key>"
         try:
-            engine.receive_message(phid, kind)
+            engine.receive_message(phid, kind, step_key=step or None)
             accepted = True
         except engine.MessageRefused:
             accepted = False

@@ -8,7 +8,7 @@ Events (tuples):
                         run_target claims target k again
     ("late", k)         the stalled worker finishes with an error after the takeover
     ("msg", k, type)    a pass/fail/work message arrives for target k (``receive_message``)
-    ("cmd", command)    an abort/restart command arrives for the build
+    ("cmd", command)    an abort/restart command arrives for the build, or "rerun:<key>"
     PASS                an engine pass (``update_build``)
 
 Canonical orders (how equivalent orders are merged; see ``orders``):
@@ -159,8 +159,19 @@ class Model:
     def command(self, command: str) -> bool:
         if command == "abort" and self.build_complete:
             return False
+        if command.startswith("rerun:") and self._rerun_refused(command[6:]):
+            return False
         self.commands.append(command)
         return True
+
+    def _rerun_refused(self, key: str) -> bool:
+        """A rerun of ``key`` (no step depends on another here) needs its current attempt
+        complete and the build building, passed or failed."""
+        return (
+            self.build not in ("building", "passed", "failed")
+            or self.current()[key] not in COMPLETE
+            or key in self.retried  # the scenarios rerun a step once
+        )
 
     def engine_pass(self) -> None:
         for command in self.commands:
@@ -189,6 +200,14 @@ class Model:
             self.build = "passed"
 
     def _apply(self, command: str) -> None:
+        if command.startswith("rerun:"):
+            key = command[6:]
+            if not self._rerun_refused(key):
+                # Its attempt is superseded (and so is any aborted one: one key here), a
+                # new one is pending, and the build is building again.
+                self.retried[key] = "pending"
+                self.build = "building"
+            return
         if command == "abort" and self.build_complete:
             return
         self._abort_where(("pending", "building", "waiting"))

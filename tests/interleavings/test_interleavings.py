@@ -127,3 +127,17 @@ def test_every_order_for_a_retrying_target_failing_beside_one_that_fails_for_goo
     name = "retrying target fail + other fail"
     chains = [both_ways("a", "fail"), both_ways("b", "fail")]
     check_all(harness(["a", "b"], retrying=("a",)), name, chains)
+
+
+RERUN = {
+    "one target, fail, rerun": ["fail"],
+    "one target, pass, rerun": ["pass"],
+}
+
+
+@pytest.mark.parametrize("name", RERUN)
+def test_every_order_for_a_rerun_of_one_target(harness, name):
+    """A rerun sent at any moment: refused (409) while the target is unfinished, else its
+    attempt is superseded once, a new one is pending and the build is building again."""
+    chains = [target_chains("a", RERUN[name], duplicate=False), [[("cmd", "rerun:a")]]]
+    check_all(harness(["a"]), name, chains)
