@@ -221,7 +221,24 @@ class BuildTarget(EngineOwned):
     step ran (its worker died or stalled; a yielded step's resumption is not one), so a
     step that keeps losing its worker fails. ``config`` and ``variables`` are snapshots
     taken when the engine creates the target.
+
+    A step runs again in the same generation as a new target, its next ``step_attempt``
+    (an automatic retry, or a rerun asked for by a user), so every attempt keeps its own
+    logs, messages, unit results and artifacts. The attempt it replaces keeps its status
+    and records why it was replaced in ``superseded_by``; the engine reads only the
+    attempts not superseded. ``retries`` counts the automatic retries that led to this
+    attempt since the step last ran afresh; ``failure`` says how a failed target failed,
+    which is what a step's ``retry.on`` matches.
     """
+
+    class Failure(models.TextChoices):
+        FAILED = "failed"  # the step failed, or a fail message settled it
+        LOST = "lost"  # its worker vanished: the claim's lease lapsed
+        TIMEOUT = "timeout"  # a wait or command timeout
+
+    class Supersession(models.TextChoices):
+        RETRY = "retry"
+        RERUN = "rerun"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -252,6 +269,10 @@ class BuildTarget(EngineOwned):
     # claim's lease is left to lapse then, and the next claim resumes the step quietly.
     resume_after = models.DateTimeField(null=True, blank=True)
     wait_deadline = models.DateTimeField(null=True, blank=True)
+    step_attempt = models.PositiveIntegerField(default=1)
+    retries = models.PositiveIntegerField(default=0)
+    failure = models.CharField(max_length=16, choices=Failure.choices, blank=True)
+    superseded_by = models.CharField(max_length=16, choices=Supersession.choices, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
     date_started = models.DateTimeField(null=True, blank=True)
     date_completed = models.DateTimeField(null=True, blank=True)
@@ -259,8 +280,15 @@ class BuildTarget(EngineOwned):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["build", "step_key", "generation"], name="unique_target_per_generation"
-            )
+                fields=["build", "step_key", "generation", "step_attempt"],
+                name="unique_target_attempt",
+            ),
+            # One current attempt per step and run: a replayed pass cannot add a second.
+            models.UniqueConstraint(
+                fields=["build", "step_key", "generation"],
+                condition=Q(superseded_by=""),
+                name="unique_target_per_generation",
+            ),
         ]
         indexes = [
             models.Index(
@@ -277,12 +305,23 @@ class BuildTarget(EngineOwned):
     def is_complete(self) -> bool:
         return self.status in self.COMPLETE
 
+    @property
+    def attempts_allowed(self) -> int | None:
+        """How many attempts this run of the step may make with its automatic retries (its
+        attempt number less the retries so far, plus ``retry.limit``), or None when the
+        step does not retry."""
+        retry = self.config.get("retry")
+        if not retry:
+            return None
+        return self.step_attempt - self.retries + int(retry["limit"])
+
 
 class BuildMessage(EngineOwned):
     """A message in a receiver's inbox: a verdict (pass/fail/work) for a target, or a command
-    (restart/abort/pause/resume) for a build. Consumed only by the engine, under the build's
-    row lock. ``build`` is the build the message concerns, set for every receiver kind, so
-    one indexed query finds a build's unconsumed messages."""
+    (restart/abort/pause/resume, or rerun of ``step_key``) for a build. Consumed only by
+    the engine, under the build's row lock. ``build`` is the build the message concerns,
+    set for every receiver kind, so one indexed query finds a build's unconsumed
+    messages."""
 
     class Type(models.TextChoices):
         PASS = "pass"
@@ -292,10 +331,11 @@ class BuildMessage(EngineOwned):
         ABORT = "abort"
         PAUSE = "pause"
         RESUME = "resume"
+        RERUN = "rerun"
 
     VERDICTS = frozenset({"pass", "fail"})
     TARGET_TYPES = frozenset({"pass", "fail", "work"})
-    COMMANDS = frozenset({"restart", "abort", "pause", "resume"})
+    COMMANDS = frozenset({"restart", "abort", "pause", "resume", "rerun"})
 
     receiver_phid = models.CharField(max_length=30)
     target = models.ForeignKey(
@@ -311,6 +351,10 @@ class BuildMessage(EngineOwned):
     # What consuming it did: e.g. "target passed", or why it had no effect.
     outcome = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # The step a ``rerun`` runs again (with its dependents); empty for every other type.
+    step_key = models.CharField(max_length=100, blank=True)
+    # The values a person entered deciding an approval (``builds.approvals``), by field name.
+    fields = models.JSONField(default=dict, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

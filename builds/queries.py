@@ -7,7 +7,7 @@ thousand, one target or fifty (guarded by ``tests/ui/test_queries.py``).
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -130,9 +130,10 @@ def is_live(build: Build, status_shown: str) -> bool:
 
 
 def targets_of_generation(build: Build, generation: int) -> list[BuildTarget]:
-    """The build's targets of ``generation``, with messages (and authors), lint messages,
-    artifacts and logs (with chunks) prefetched, and their unit results counted by result
-    (``builds.unit_results.count_annotations``), not loaded: a run may have thousands."""
+    """The build's targets of ``generation`` (every attempt), with messages (and authors),
+    lint messages, artifacts and logs (with chunks) prefetched, and their unit results
+    counted by result (``builds.unit_results.count_annotations``), not loaded: a run may
+    have thousands."""
     targets = build.targets.filter(generation=generation).annotate(**count_annotations())
     targets = targets.prefetch_related(
         Prefetch(
@@ -160,9 +161,11 @@ def logs_with_tails() -> QuerySet[BuildLog]:
 
 
 def counted_targets(build: Build, generation: int) -> list[BuildTarget]:
-    """The build's targets of ``generation`` with their unit results counted by result
-    (``builds.unit_results.count_annotations``) and nothing prefetched."""
-    return list(build.targets.filter(generation=generation).annotate(**count_annotations()))
+    """The build's current targets of ``generation`` (no superseded attempts) with their
+    unit results counted by result (``builds.unit_results.count_annotations``) and nothing
+    prefetched."""
+    targets = build.targets.filter(generation=generation, superseded_by="")
+    return list(targets.annotate(**count_annotations()))
 
 
 def logs_of_generation(build: Build, generation: int) -> list[BuildLog]:
@@ -206,6 +209,8 @@ class StepRow:
     step: dict
     target: BuildTarget | None
     since: datetime | None = None
+    # The step's superseded attempts in this run (retried or rerun), latest first.
+    earlier: list[BuildTarget] = field(default_factory=list)
 
 
 def steps_with_targets(
@@ -215,14 +220,19 @@ def steps_with_targets(
     targets whose step is missing from the snapshot follow at the end, so nothing is
     hidden. ``since`` maps target ids to when they entered their present status."""
     since = since or {}
-    by_key = {target.step_key: target for target in targets}
+    by_key = {target.step_key: target for target in targets if not target.superseded_by}
+    earlier: dict[str, list[BuildTarget]] = {}
+    for target in sorted(targets, key=lambda t: -t.step_attempt):
+        if target.superseded_by:
+            earlier.setdefault(target.step_key, []).append(target)
     steps = in_dependency_order(
         build.plan_snapshot, key=lambda s: s.get("key"), depends_on=lambda s: s.get("depends_on")
     )
     rows = []
     for step in steps:
         target = by_key.pop(step.get("key"), None)
-        rows.append(StepRow(step, target, since.get(target.pk) if target else None))
+        before = earlier.get(step.get("key"), [])
+        rows.append(StepRow(step, target, since.get(target.pk) if target else None, before))
     extra = [
         StepRow({"key": t.step_key, "name": t.name}, t, since.get(t.pk)) for t in by_key.values()
     ]
@@ -248,7 +258,8 @@ def external_links(build: Build, generation: int) -> list[Artifact]:
         generation=generation,
         artifact_type=Artifact.Type.URI,
         data__contains={"ui.external": True},
-    ).order_by("key", "id")
+    ).exclude(target__superseded_by__gt="")  # a superseded attempt's links are not current
+    artifacts = artifacts.order_by("key", "id")
     return [artifact for artifact in artifacts if safe_uri(artifact.data.get("uri"))]
 
 

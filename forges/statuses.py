@@ -96,7 +96,9 @@ def describe(build: Build) -> str:
     status = build.status
     if status == B.PENDING:
         return "waiting to start"
-    targets = BuildTarget.objects.filter(build_id=build.pk, generation=build.generation)
+    targets = BuildTarget.objects.filter(
+        build_id=build.pk, generation=build.generation, superseded_by=""
+    )
     by_status: dict[str, list[str]] = {}
     for key, target_status in targets.order_by("pk").values_list("step_key", "status"):
         by_status.setdefault(target_status, []).append(key)

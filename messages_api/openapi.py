@@ -369,6 +369,9 @@ describe(
                                     "step": "external-ci",
                                     "status": "waiting",
                                     "generation": 1,
+                                    "attempt": 1,
+                                    "failure": "",
+                                    "superseded_by": "",
                                     "date_started": "2025-05-01T10:00:01Z",
                                     "date_completed": None,
                                 }
@@ -387,14 +390,21 @@ describe(
     "messages_api.build_commands.BuildCommandView",
     post=extend_schema(
         operation_id="builds_command",
-        summary="Restart, pause, resume or abort a build",
+        summary="Restart, pause, resume or abort a build, or rerun one of its steps",
         description="Stores the command; the engine applies it on its next pass, in the order "
         "received. 409 when it cannot apply to the build now (pausing a paused build, "
-        "restarting a plan that is not restartable).",
+        "restarting a plan that is not restartable). `rerun` takes `step`, a step key: that "
+        "step and every step depending on it, directly or not, run again as new attempts "
+        "in the current run; the other steps keep their results, and a passed or failed "
+        "build becomes `building` again. 400 for a step the build does not have; 409 while "
+        "the build is paused or the step (or a step depending on it) is still running.",
         request=BuildCommandSerializer,
         parameters=[RETRY_AFTER],
-        responses={202: MessageReceiptSerializer, **errors(400, 404, 409, 413, 415)},
-        examples=[OpenApiExample("abort", {"command": "abort"}, request_only=True)],
+        responses={202: MessageReceiptSerializer, **errors(400, 403, 404, 409, 413, 415)},
+        examples=[
+            OpenApiExample("abort", {"command": "abort"}, request_only=True),
+            OpenApiExample("rerun", {"command": "rerun", "step": "deploy"}, request_only=True),
+        ],
     ),
 )
 

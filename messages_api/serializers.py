@@ -189,6 +189,15 @@ class SendMessageSerializer(RefusesUnknownFields, serializers.Serializer):
         child=LintMessageSerializer(), required=False, allow_null=True
     )
     idempotency_key = StrictCharField(max_length=200, required=False, allow_null=True)
+    # Beyond Harbormaster: the values deciding an approval step's target, by field name.
+    fields = serializers.DictField(
+        child=StrictCharField(allow_blank=True, max_length=2000),
+        required=False,
+        allow_null=True,
+        help_text="Only to an approval step's target, with pass (approve) or fail (decline): "
+        "the values of its fields by name. A missing required field (to approve), an option "
+        "not offered or an unknown field: 400; someone outside the step's approvers: 403.",
+    )
 
     # (field, setting holding its limit, what its items are called)
     COUNT_LIMITS = (

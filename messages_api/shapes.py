@@ -30,6 +30,13 @@ class TargetOutputSerializer(serializers.Serializer):
     step = serializers.CharField(source="step_key")
     status = serializers.CharField()
     generation = serializers.IntegerField()
+    attempt = serializers.IntegerField(
+        source="step_attempt", help_text="The step's attempt in this run: 2 after a retry or rerun."
+    )
+    failure = serializers.CharField(help_text="How a failed target failed: failed, lost, timeout.")
+    superseded_by = serializers.CharField(
+        help_text='"retry" or "rerun" once a newer attempt replaced it, else "".'
+    )
     date_started = serializers.DateTimeField(allow_null=True)
     date_completed = serializers.DateTimeField(allow_null=True)
 

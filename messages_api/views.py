@@ -87,6 +87,7 @@ class SendMessageView(ApiView):
             unit=data.get("unit"),
             lint=data.get("lint"),
             idempotency_key=data.get("idempotency_key"),
+            fields=data.get("fields"),
         )
         code = status.HTTP_202_ACCEPTED if receipt.created else status.HTTP_200_OK
         return Response(MessageReceiptSerializer(receipt).data, status=code)

@@ -23,6 +23,7 @@ from builds.engine.messages import (
 )
 from builds.engine.passes import PassResult, run_pass
 from builds.engine.repair import LostWork, find_lost_work
+from builds.engine.reruns import dependents as rerun_dependents
 from builds.engine.starting import PlanNotRunnable, find_or_create_buildable, start_build
 from builds.engine.targets import (
     Claim,
@@ -78,6 +79,7 @@ __all__ = [
     "receive_message",
     "renew_lease",
     "request_update",
+    "rerun_dependents",
     "start_build",
     "update_build",
     "update_buildable",

@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds import metrics, sql
-from builds.engine import dispatch, rows
+from builds.approvals import APPROVAL, approval_variables
+from builds.engine import dispatch, retries, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
 from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
@@ -88,9 +89,11 @@ def run_pass(build_id: int) -> PassResult:
 def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]:
     """Settle verdicts and timeouts, then fail, pass or deadlock the build or create its
     runnable targets. Returns the ids of the targets created."""
-    targets = {t.step_key: t for t in rows.generation_targets(build.pk, build.generation)}
+    attempts = rows.generation_targets(build.pk, build.generation)
+    targets = {t.step_key: t for t in attempts if not t.superseded_by}
     _consume_verdicts(targets.values(), verdicts)
     _expire_waits(targets.values())
+    retries.retry_failed_targets(targets)
     steps = build.plan_snapshot
     status = classify_steps(steps, targets)
     if status.failed:
@@ -105,7 +108,8 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]
     elif not status.runnable and not status.waiting and not status.underway:
         move_build(build, B.DEADLOCKED, ENGINE, detail="no step can run")
     else:
-        return tuple(t.pk for t in _create_targets(build, status.runnable))
+        earlier = retries.latest_superseded(attempts)
+        return tuple(t.pk for t in _create_targets(build, status.runnable, earlier))
     return ()
 
 
@@ -122,6 +126,7 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
     for target_id, messages in by_target.items():
         first, *later = messages
         outcome = T.PASSED if first.type == BuildMessage.Type.PASS else T.FAILED
+        failure = BuildTarget.Failure.FAILED if outcome == T.FAILED else ""
         consumed = sql.update(
             BuildMessage,
             {"is_consumed": True, "date_consumed": now, "outcome": f"target {outcome}"},
@@ -143,7 +148,11 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
             )
         for message in messages:
             message.is_consumed = True
-        move_target(waiting[target_id], outcome, MESSAGE, message=first)
+        values = ", ".join(f"{name}={value}" for name, value in sorted(first.fields.items()))
+        detail = f"with {values}" if values else ""
+        move_target(
+            waiting[target_id], outcome, MESSAGE, message=first, failure=failure, detail=detail
+        )
         metrics.message_decided(first.date_created)
 
 
@@ -184,6 +193,7 @@ def _expire_waits(targets) -> None:
             outcome,
             StatusEvent.Cause.TIMEOUT,
             detail=f"timed out after waiting {timeout} s for a message",
+            failure=BuildTarget.Failure.TIMEOUT if outcome == T.FAILED else "",
         )
 
 
@@ -223,12 +233,20 @@ def classify_steps(steps: list[dict], targets: dict[str, BuildTarget]) -> StepSt
     return status
 
 
-def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
+def _create_targets(
+    build: Build, steps: list[dict], earlier: dict[str, BuildTarget]
+) -> list[BuildTarget]:
+    """Create a pending target for each of ``steps``: its first attempt, or the one after
+    its last superseded attempt in ``earlier`` (by step key)."""
     if not steps:
         return []
     now = timezone.now()
+    # Read only when the plan has an approval: most have none, and a pass stays cheap.
+    has_approvals = any(step["type"] == APPROVAL for step in build.plan_snapshot)
+    approvals = approval_variables(build) if has_approvals else {}
     targets = BuildTarget.objects.bulk_create(
         BuildTarget(
+            **retries.next_attempt(earlier.get(step["key"])),
             build=build,
             step_key=step["key"],
             generation=build.generation,
@@ -236,11 +254,19 @@ def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
             step_type=step["type"],
             config=step["config"],
             wait_for_message=step["wait_for_message"],
-            variables=snapshot_variables(build, step, now),
+            variables=snapshot_variables(build, step, now, approvals),
             status=T.PENDING,
         )
         for step in steps
     )
     for target in targets:
-        record_event(build_id=build.pk, target=target, from_status="", to=T.PENDING, cause=ENGINE)
+        detail = retries.attempt_detail(target, earlier.get(target.step_key))
+        record_event(
+            build_id=build.pk,
+            target=target,
+            from_status="",
+            to=T.PENDING,
+            cause=ENGINE,
+            detail=detail,
+        )
     return targets

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from builds import logs
 from builds.engine import dispatch
+from builds.engine.retries import retries_when_lost
 from builds.engine.transitions import build_changed, move_target
 from builds.models import Build, BuildTarget, StatusEvent
 
@@ -68,7 +69,9 @@ def _claim(target: BuildTarget) -> Claim | None:
     reclaimed = target.status == T.BUILDING
     resumed = reclaimed and target.resume_after is not None
     lost = reclaimed and not resumed
-    if lost and target.lost_claims >= settings.HARBOR_TARGET_MAX_LOST:
+    if lost and (
+        target.lost_claims >= settings.HARBOR_TARGET_MAX_LOST or retries_when_lost(target)
+    ):
         _give_up(target)
         return None
     moved = move_target(
@@ -90,12 +93,19 @@ def _claim(target: BuildTarget) -> Claim | None:
 
 def _give_up(target: BuildTarget) -> None:
     """Fail a target whose step keeps losing its worker (e.g. it crashes the worker), rather
-    than run it for ever."""
-    reason = (
-        f"gave up: the step lost its worker {settings.HARBOR_TARGET_MAX_LOST + 1} times "
-        f"(attempt {target.attempt}'s lease expired too)"
-    )
-    if move_target(target, T.FAILED, WORKER, on_attempt=target.attempt, detail=reason):
+    than run it for ever; or, when its step retries ``lost`` attempts, at the first lapse,
+    so the retry runs as a new attempt with logs of its own."""
+    if retries_when_lost(target):
+        reason = f"lost its worker: claim {target.attempt}'s lease expired"
+    else:
+        reason = (
+            f"gave up: the step lost its worker {settings.HARBOR_TARGET_MAX_LOST + 1} times "
+            f"(attempt {target.attempt}'s lease expired too)"
+        )
+    lost = BuildTarget.Failure.LOST
+    if move_target(
+        target, T.FAILED, WORKER, on_attempt=target.attempt, detail=reason, failure=lost
+    ):
         logs.write(target, "harbor", "error", reason.capitalize() + ".")
 
 
@@ -152,9 +162,12 @@ def claim_is_current(claim: Claim) -> bool:
     ).exists()
 
 
-def finish_target(claim: Claim, error: str | None = None) -> bool:
-    """Finish the claimed target: ``failed`` with ``error`` written to its log when given,
-    else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
+def finish_target(
+    claim: Claim, error: str | None = None, failure: str = BuildTarget.Failure.FAILED
+) -> bool:
+    """Finish the claimed target: ``failed`` with ``error`` written to its log when given
+    (and ``failure``, a ``BuildTarget.Failure``, recorded: what a step's ``retry.on``
+    matches), else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
     claim's attempt; fires ``update_build`` after commit whether or not it moved the target.
     A target that would wait, but whose build completed or restarted while its step ran, is
     ``aborted`` instead: no pass would ever consume its verdicts (one accepted while it ran
@@ -165,6 +178,7 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
     detail = error.splitlines()[0][:200] if error else ""
     if error is not None:
         outcome = T.FAILED
+        fields["failure"] = failure
     elif target.wait_for_message:
         outcome = T.WAITING
         fields["wait_deadline"] = wait_deadline(target)

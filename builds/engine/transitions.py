@@ -141,6 +141,20 @@ def move_target(
     return True
 
 
+def supersede_target(target: BuildTarget, by: str) -> bool:
+    """Mark the complete ``target`` as replaced by a new attempt of its step (``by`` is a
+    ``BuildTarget.Supersession``: a retry or a rerun), if it is still the current attempt.
+    Its status is kept, as the record of how that attempt ended; the engine stops reading
+    it, so the step is runnable again and the pass creates its next attempt. Returns True
+    if this call made the change: a replayed pass finds it done and adds no attempt."""
+    changed = BuildTarget.objects.filter(
+        pk=target.pk, superseded_by="", status__in=BuildTarget.COMPLETE
+    ).update(superseded_by=by)
+    if changed:
+        target.superseded_by = by
+    return bool(changed)
+
+
 def move_buildable(buildable: Buildable, to: str, cause: str, detail: str = "") -> bool:
     """Move ``buildable`` to ``to`` if allowed; True if this call made the move."""
     changed = sql.update(

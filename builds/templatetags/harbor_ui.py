@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from builds import log_view, step_graph
+from builds import approvals, log_view, step_graph
 from builds import variables as build_variables
 from builds.queries import safe_uri
 from builds.secrets import MASK, mask_config
@@ -255,3 +255,10 @@ def step_graph_of(rows) -> step_graph.Graph:
 def percent(rate: float) -> str:
     """A rate from 0 to 1 as a whole percentage: ``0.857`` → ``86 %``."""
     return f"{round(rate * 100)} %"
+
+
+@register.filter
+def may_decide(target, user) -> bool:
+    """Whether ``user`` may approve or decline the approval ``target`` (one query for a
+    user outside staff; only approval targets are asked)."""
+    return approvals.may_decide(user, target.config)

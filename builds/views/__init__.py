@@ -4,6 +4,7 @@ One module per part of the site; this package re-exports the views ``builds.urls
 to. Every page but the health check needs signing in.
 """
 
+from builds.views.approvals import approval_decide, approval_list
 from builds.views.builds import (
     BUILDS_PER_PAGE,
     build_detail,
@@ -12,13 +13,15 @@ from builds.views.builds import (
     log_download,
     unit_result_detail,
 )
-from builds.views.commands import build_command
+from builds.views.commands import build_command, step_rerun
 from builds.views.health import healthz
 from builds.views.logs import log_detail
 from builds.views.plans import RECENT_BUILDS, plan_detail, plan_list, plan_run, test_detail
 from builds.views.tokens import token_list, token_revoke
 
 __all__ = [
+    "approval_decide",
+    "approval_list",
     "BUILDS_PER_PAGE",
     "RECENT_BUILDS",
     "build_command",
@@ -28,6 +31,7 @@ __all__ = [
     "healthz",
     "log_detail",
     "log_download",
+    "step_rerun",
     "plan_detail",
     "plan_list",
     "plan_run",

@@ -97,6 +97,15 @@ def lazy(function: Callable[[], object]) -> Callable[[], object]:
     return functools.cache(function)
 
 
+RERUNNABLE = (Build.Status.BUILDING, Build.Status.PASSED, Build.Status.FAILED)
+
+
+def may_rerun(user, build: Build) -> bool:
+    """Whether the build page offers ``user`` "Rerun this step" links on ``build``'s
+    complete steps (the confirmation page says if a rerun cannot apply after all)."""
+    return not build.plan.auto_key and build.status in RERUNNABLE and can_message(user, build)
+
+
 def build_page_context(
     build: Build,
     user,
@@ -112,9 +121,10 @@ def build_page_context(
     status = queries.shown_status(build)
     shown = build.generation if generation is None else generation
     targets = lazy(lambda: queries.targets_of_generation(build, shown))
+    current = lazy(lambda: [target for target in targets() if not target.superseded_by])
     timeline = lazy(lambda: queries.build_timeline(build))
     if whole:
-        counted, links = targets, lazy(lambda: queries.external_links_of(targets()))
+        counted, links = current, lazy(lambda: queries.external_links_of(current()))
     else:
         counted = lazy(lambda: queries.counted_targets(build, shown))
         links = lazy(lambda: queries.external_links(build, shown))
@@ -133,6 +143,7 @@ def build_page_context(
         "logs": lazy(lambda: queries.logs_of_generation(build, shown)),
         "timeline": timeline,
         "commands": lazy(lambda: allowed_commands(user, build, status)),
+        "may_rerun": lazy(lambda: shown == build.generation and may_rerun(user, build)),
     }
 
 

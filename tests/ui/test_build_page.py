@@ -139,3 +139,22 @@ def test_a_generation_that_is_not_ascii_digits_shows_the_current_run(signed_in, 
     build = make_build(plan_of(1), buildable)
     response = signed_in.get(reverse("build-detail", args=[build.id]), {"generation": value})
     assert response.status_code == 200
+
+
+def test_every_attempt_of_a_retried_step_shows_with_its_own_log(signed_in, buildable):
+    build = make_build(plan_of(1), buildable)
+    retry = {"retry": {"limit": 2, "on": ["failed"]}}
+    first = make_target(
+        build, "step-0", status="failed", failure="failed", superseded_by="retry", config=retry
+    )
+    second = make_target(
+        build, "step-0", status="building", step_attempt=2, retries=1, config=retry
+    )
+    report(first, log_text="first attempt broke\n")
+    report(second, log_text="second attempt runs\n")
+    html = page(signed_in, build)
+    assert "attempt 2 of 3" in html
+    assert "Attempt 1" in html and "superseded by a retry" in html and first.phid in html
+    assert ">first attempt broke\n</pre>" in html and ">second attempt runs\n</pre>" in html
+    # The step list shows the current attempt only.
+    assert html.count('id="step-step-0"') == 1
