@@ -111,12 +111,13 @@ class Process:
     command: list[str]
     log: Path
     popen: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # over bench_env()
 
     def start(self) -> "Process":
         self.popen = subprocess.Popen(
             self.command,
             cwd=ROOT,
-            env=bench_env(),
+            env={**bench_env(), **self.env},
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -185,6 +186,10 @@ class Cluster:
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="harbor-bench-")))
     processes: dict[str, Process] = field(default_factory=dict)
+    # Over bench_env() for every process started (e.g. a DATABASE_URL through a forwarder).
+    env: dict[str, str] = field(default_factory=dict)
+    # Also start Celery beat (the repair task, wait timeouts), for benches that need it.
+    beat: bool = False
 
     def start(self) -> "Cluster":
         python = sys.executable
@@ -226,6 +231,9 @@ class Cluster:
                     "--without-heartbeat",
                 ],
             )
+        if self.beat:
+            schedule = str(self.directory / "beat-schedule")
+            self._add("beat", [python, "-m", "celery", "-A", "harbor", "beat", "-s", schedule])
         try:
             self._wait_ready()
         except BaseException:
@@ -234,7 +242,8 @@ class Cluster:
         return self
 
     def _add(self, name: str, command: list[str]) -> None:
-        self.processes[name] = Process(name, command, self.directory / f"{name}.log").start()
+        log = self.directory / f"{name}.log"
+        self.processes[name] = Process(name, command, log, env=self.env).start()
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -281,12 +290,19 @@ def _healthy() -> bool:
         return False
 
 
-def queues_empty() -> bool:
-    """True when neither bench queue holds a task waiting for a worker."""
+def queued_tasks(queue: str) -> int:
+    """Tasks waiting in bench queue ``queue`` (``engine``, ``targets``): the Redis transport
+    keeps one list per priority step, the name alone for priority 0."""
     import redis
 
     r = redis.Redis(db=BENCH_REDIS_DB)
-    return not any(r.llen(f"{PREFIX}.{queue}") for queue in ("engine", "targets"))
+    name = f"{PREFIX}.{queue}"
+    return sum(r.llen(key) for key in (name, *(f"{name}\x06\x16{p}" for p in (3, 6, 9))))
+
+
+def queues_empty() -> bool:
+    """True when neither bench queue holds a task waiting for a worker."""
+    return not any(queued_tasks(queue) for queue in ("engine", "targets"))
 
 
 def wait_quiet(timeout: float = 60, settle: float = 0.3) -> float:

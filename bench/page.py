@@ -9,14 +9,20 @@ results (1 % failing, with details; 5 % skipped; the rest passed) and a live log
 process with Django's test client (no network), it requests the build page ``--runs`` times
 and the live region's poll (the URL in the page's ``hx-get``, nothing changed since) as
 many times, and prints for each the median server time, the response's size in bytes, its
-status and its number of queries, with the machine's load average.
+status and its number of queries, with the machine's load average. Then, unless
+``--no-browser`` or Chromium (``/usr/bin/chromium``) is missing, it serves Harbor on a local
+port from a thread of this process and loads the build page ``--browser-runs`` times in
+headless Chromium (Playwright, signed in with the test client's session), printing the
+median time from navigation to the response's end, to DOM ready and to the load event.
 """
 
 import argparse
 import html
+import os
 import re
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -117,11 +123,67 @@ def report(name: str, figures: dict) -> None:
     )
 
 
+CHROMIUM = "/usr/bin/chromium"
+RENDER_TIMES = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  return {response: nav.responseEnd, ready: nav.domContentLoadedEventEnd, load: nav.loadEventEnd};
+}"""
+
+
+def serve() -> tuple[str, object]:
+    """Harbor (with its static files) on a free local port, served from a daemon thread:
+    (base URL, server)."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server  # noqa: PLC0415
+
+    from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: PLC0415
+    from django.core.wsgi import get_wsgi_application  # noqa: PLC0415
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = make_server(
+        "127.0.0.1", 0, StaticFilesHandler(get_wsgi_application()), handler_class=Quiet
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", server
+
+
+def browser_render(client, url: str, runs: int) -> dict | None:
+    """Median milliseconds from navigation to the response's end, DOMContentLoaded's end
+    and the load event's end, over ``runs`` loads of ``url`` in headless Chromium."""
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing: no browser figures")
+        return None
+    # Playwright's sync API runs an event loop in this thread; Django's ORM would refuse.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    base, server = serve()
+    session = client.cookies["sessionid"].value
+    times = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": session, "url": base}])
+        page = context.new_page()
+        for _ in range(runs):
+            page.goto(base + url, wait_until="load", timeout=120_000)
+            times.append(page.evaluate(RENDER_TIMES))
+        browser.close()
+    server.shutdown()
+    return {name: statistics.median(t[name] for t in times) for name in times[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=50_000)
     parser.add_argument("--log-mib", type=int, default=8)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--browser-runs", type=int, default=5)
+    parser.add_argument("--no-browser", action="store_true")
     args = parser.parse_args()
     world = harness.fresh_world()
     from django.test import Client  # noqa: PLC0415
@@ -144,6 +206,14 @@ def main() -> None:
         return
     report("unchanged live poll", measure(client, html.unescape(found.group(1)), args.runs))
     print(f"load {harness.load_average()}")
+    if not args.no_browser:
+        render = browser_render(client, build.get_absolute_url(), args.browser_runs)
+        if render:
+            print(
+                f"chromium build page    median: response end {render['response']:.0f} ms, "
+                f"DOM ready {render['ready']:.0f} ms, load {render['load']:.0f} ms"
+            )
+            print(f"load {harness.load_average()}")
 
 
 if __name__ == "__main__":

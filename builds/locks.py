@@ -24,7 +24,9 @@ it keeps one worker running a build's passes while the others hand their update 
 - Key ``harbor:target:<id>:queued`` (TTL ``TARGET_MARK_TTL`` past its due time): "a
   ``run_target`` for this target is queued and no worker has started it"; its value is
   when the task is due (seconds since the epoch: later than now for a postponed step).
-  Set before the task is published, cleared by the worker that starts it. The repair task
+  Set before the task is published; the worker that starts the task shortens it to the
+  repair bound while it claims the target (a claim waits on row locks, seconds under load,
+  and a pending target with no mark would look lost), then clears it. The repair task
   re-queues a target only when it has no mark, or its mark is overdue by the repair bound
   while the targets queue is empty: a task waiting its turn in a busy queue is never
   duplicated, so repair cannot feed a backlog. Without the queue check, a mark whose task
@@ -109,6 +111,17 @@ def clear_target_queued(target_ids: list[int]) -> None:
     failed. Redis errors propagate."""
     if target_ids:
         client().delete(*(target_queued_key(t) for t in target_ids))
+
+
+def take_target_queued(target_id: int, hold_seconds: float) -> float | None:
+    """A worker started the target's task: replace its queued mark by one due now that
+    lives ``hold_seconds`` (cover the claim; clear it with ``clear_target_queued`` once the
+    claim is settled), and return when the task was due (seconds since the epoch), or None
+    if it had no mark. Redis errors propagate."""
+    key = target_queued_key(target_id)
+    hold = max(int(hold_seconds), 1)
+    due, _ = client().pipeline(transaction=False).get(key).set(key, time.time(), ex=hold).execute()
+    return float(due) if due is not None else None
 
 
 def targets_queued_due(target_ids: list[int]) -> dict[int, float]:

@@ -8,7 +8,11 @@ what they already hold. Counts of what a transaction did are made after it commi
 rolled-back pass or message counts nothing.
 """
 
+import time
+from datetime import datetime
+
 from django.db import transaction
+from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
 BUILDS_STARTED = Counter("harbor_builds_started", "Builds started, by plan id.", ["plan_id"])
@@ -24,6 +28,27 @@ ENGINE_PASS_SECONDS = Histogram(
     "harbor_engine_pass_seconds",
     "Duration of committed engine passes, in seconds (its _count is the number of passes).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TARGETS_COMPLETED = Counter(
+    "harbor_targets_completed",
+    "Build targets that reached a complete status, by step type and status (outcome).",
+    ["step_type", "status"],
+)
+MESSAGE_DECISION_SECONDS = Histogram(
+    "harbor_message_decision_seconds",
+    "Seconds from a pass/fail message's receipt to the engine pass that consumed it.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+TARGET_QUEUE_WAIT_SECONDS = Histogram(
+    "harbor_target_queue_wait_seconds",
+    "Seconds a run_target task waited between its due time and a worker starting it.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+DELIVERIES = Counter(
+    "harbor_deliveries",
+    "Attempts to deliver to an outside system, by kind (commit_status, cancel_hook) and "
+    "result (delivered, retry, failed).",
+    ["kind", "result"],
 )
 REPAIR_ACTIONS = Counter(
     "harbor_repair_actions",
@@ -65,6 +90,35 @@ def message_received(message_type: str, reply: str) -> None:
 def engine_pass_finished(seconds: float) -> None:
     """Count a committed engine pass that took ``seconds``."""
     ENGINE_PASS_SECONDS.observe(seconds)
+
+
+def target_completed(step_type: str, status: str) -> None:
+    """Count a build target of ``step_type`` moved into the complete ``status``."""
+    after_commit(TARGETS_COMPLETED.labels(step_type=step_type, status=status).inc)
+
+
+def message_decided(received_at: datetime) -> None:
+    """Count a verdict received at ``received_at`` (aware) and consumed by the current
+    pass, with the seconds from its receipt to the pass's commit."""
+    after_commit(lambda: MESSAGE_DECISION_SECONDS.observe(_seconds_since(received_at)))
+
+
+def target_task_started(due_at: float | None) -> None:
+    """Count a ``run_target`` started by a worker, due at ``due_at`` (seconds since the
+    epoch; None when unknown, then nothing is counted)."""
+    if due_at is not None:
+        TARGET_QUEUE_WAIT_SECONDS.observe(max(time.time() - due_at, 0.0))
+
+
+def delivery_attempted(kind: str, result: str) -> None:
+    """Count one attempt to deliver ``kind`` (``commit_status``, ``notification``,
+    ``cancel_hook``) with ``result`` (``delivered``, ``retry``: failed and tried again later,
+    ``failed``: given up). Call it once the attempt is recorded."""
+    DELIVERIES.labels(kind=kind, result=result).inc()
+
+
+def _seconds_since(moment: datetime) -> float:
+    return max((timezone.now() - moment).total_seconds(), 0.0)
 
 
 def repair_sent(kind: str, count: int) -> None:

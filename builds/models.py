@@ -7,7 +7,8 @@ and groups follow Harbormaster (``HarbormasterBuildStatus``, ``HarbormasterBuild
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import MD5, Concat, Length, Replace
 from django.urls import reverse
 
 from builds import phids
@@ -66,6 +67,9 @@ class BuildPlan(models.Model):
     # Forge events that start the plan's builds, as checked at import
     # (builds/plan_triggers.py); matched by forges/triggers.py.
     triggers = models.JSONField(default=list, blank=True)
+    # Webhooks told of its builds' events, as checked at import (builds/plan_notify.py);
+    # written to the outbox by forges/notifications.py.
+    notify = models.JSONField(default=list, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 
@@ -247,7 +251,24 @@ class BuildTarget(EngineOwned):
     step ran (its worker died or stalled; a yielded step's resumption is not one), so a
     step that keeps losing its worker fails. ``config`` and ``variables`` are snapshots
     taken when the engine creates the target.
+
+    A step runs again in the same generation as a new target, its next ``step_attempt``
+    (an automatic retry, or a rerun asked for by a user), so every attempt keeps its own
+    logs, messages, unit results and artifacts. The attempt it replaces keeps its status
+    and records why it was replaced in ``superseded_by``; the engine reads only the
+    attempts not superseded. ``retries`` counts the automatic retries that led to this
+    attempt since the step last ran afresh; ``failure`` says how a failed target failed,
+    which is what a step's ``retry.on`` matches.
     """
+
+    class Failure(models.TextChoices):
+        FAILED = "failed"  # the step failed, or a fail message settled it
+        LOST = "lost"  # its worker vanished: the claim's lease lapsed
+        TIMEOUT = "timeout"  # a wait or command timeout
+
+    class Supersession(models.TextChoices):
+        RETRY = "retry"
+        RERUN = "rerun"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -278,6 +299,10 @@ class BuildTarget(EngineOwned):
     # claim's lease is left to lapse then, and the next claim resumes the step quietly.
     resume_after = models.DateTimeField(null=True, blank=True)
     wait_deadline = models.DateTimeField(null=True, blank=True)
+    step_attempt = models.PositiveIntegerField(default=1)
+    retries = models.PositiveIntegerField(default=0)
+    failure = models.CharField(max_length=16, choices=Failure.choices, blank=True)
+    superseded_by = models.CharField(max_length=16, choices=Supersession.choices, blank=True)
     # The concurrency group of its step (``concurrency: {group, limit}``), its name resolved
     # when the target is created; "" for none. A target of a group holds one of the group's
     # slots from ``date_admitted`` (set by the engine under the group's row lock) until it
@@ -292,8 +317,15 @@ class BuildTarget(EngineOwned):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["build", "step_key", "generation"], name="unique_target_per_generation"
-            )
+                fields=["build", "step_key", "generation", "step_attempt"],
+                name="unique_target_attempt",
+            ),
+            # One current attempt per step and run: a replayed pass cannot add a second.
+            models.UniqueConstraint(
+                fields=["build", "step_key", "generation"],
+                condition=Q(superseded_by=""),
+                name="unique_target_per_generation",
+            ),
         ]
         indexes = [
             models.Index(
@@ -317,6 +349,16 @@ class BuildTarget(EngineOwned):
     def is_complete(self) -> bool:
         return self.status in self.COMPLETE
 
+    @property
+    def attempts_allowed(self) -> int | None:
+        """How many attempts this run of the step may make with its automatic retries (its
+        attempt number less the retries so far, plus ``retry.limit``), or None when the
+        step does not retry."""
+        retry = self.config.get("retry")
+        if not retry:
+            return None
+        return self.step_attempt - self.retries + int(retry["limit"])
+
 
 class ConcurrencyGroup(models.Model):
     """One row per concurrency group name ever used: the engine locks it ``FOR UPDATE``
@@ -332,9 +374,10 @@ class ConcurrencyGroup(models.Model):
 
 class BuildMessage(EngineOwned):
     """A message in a receiver's inbox: a verdict (pass/fail/work) for a target, or a command
-    (restart/abort/pause/resume) for a build. Consumed only by the engine, under the build's
-    row lock. ``build`` is the build the message concerns, set for every receiver kind, so
-    one indexed query finds a build's unconsumed messages."""
+    (restart/abort/pause/resume, or rerun of ``step_key``) for a build. Consumed only by
+    the engine, under the build's row lock. ``build`` is the build the message concerns,
+    set for every receiver kind, so one indexed query finds a build's unconsumed
+    messages."""
 
     class Type(models.TextChoices):
         PASS = "pass"
@@ -344,10 +387,11 @@ class BuildMessage(EngineOwned):
         ABORT = "abort"
         PAUSE = "pause"
         RESUME = "resume"
+        RERUN = "rerun"
 
     VERDICTS = frozenset({"pass", "fail"})
     TARGET_TYPES = frozenset({"pass", "fail", "work"})
-    COMMANDS = frozenset({"restart", "abort", "pause", "resume"})
+    COMMANDS = frozenset({"restart", "abort", "pause", "resume", "rerun"})
 
     receiver_phid = models.CharField(max_length=30)
     target = models.ForeignKey(
@@ -363,6 +407,10 @@ class BuildMessage(EngineOwned):
     # What consuming it did: e.g. "target passed", or why it had no effect.
     outcome = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # The step a ``rerun`` runs again (with its dependents); empty for every other type.
+    step_key = models.CharField(max_length=100, blank=True)
+    # The values a person entered deciding an approval (``builds.approvals``), by field name.
+    fields = models.JSONField(default=dict, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -425,6 +473,14 @@ class StatusEvent(EngineOwned):
         return "build" if self.build_id else "buildable"
 
 
+def unit_test_key() -> MD5:
+    """An expression naming one unit test across builds: the MD5 (32 hex digits) of its
+    namespace, U+001F and its name. Indexed as such, because a name may be far longer than
+    a B-tree entry can hold (``builds.test_history`` computes the same in Python)."""
+    separator = Value("\x1f", output_field=models.TextField())
+    return MD5(Concat("namespace", separator, "name", output_field=models.TextField()))
+
+
 class UnitResult(EngineOwned):
     """A unit test result reported for a target (Harbormaster's unit message,
     docs/harbormaster.md §2.3)."""
@@ -450,8 +506,19 @@ class UnitResult(EngineOwned):
 
     class Meta:
         # A target's newest unit result in one index probe: the build page's live version
-        # (builds.queries.live_version) asks for it on every poll, however many there are.
-        indexes = [models.Index(fields=["target", "-id"], name="unit_result_target_newest")]
+        # (builds.queries.live_versions) asks for it on every poll, however many there are.
+        # One test's results in the targets of given builds (the previous build on the ref,
+        # the builds of one commit, a plan's history) by index probes, at any table size.
+        indexes = [
+            models.Index(fields=["target", "-id"], name="unit_result_target_newest"),
+            models.Index(unit_test_key(), F("target"), name="unit_result_test_target"),
+            # A plan's recent failures without reading its passes (they are most rows).
+            models.Index(
+                fields=["target"],
+                condition=Q(result__in=["fail", "broken", "unsound"]),
+                name="unit_result_target_failing",
+            ),
+        ]
 
 
 class LintMessage(EngineOwned):
@@ -494,10 +561,17 @@ class BuildLog(EngineOwned):
 
 
 class BuildLogChunk(EngineOwned):
-    """One appended piece of a build log."""
+    """One appended piece of a build log. ``newlines`` (computed by PostgreSQL) counts its
+    line breaks, so the log viewer finds line N, and numbers the lines it shows, from the
+    chunks' sizes alone without reading the text before them."""
 
     log = models.ForeignKey(BuildLog, on_delete=models.CASCADE, related_name="chunks")
     text = models.TextField()
+    newlines = models.GeneratedField(
+        expression=Length("text") - Length(Replace("text", Value("\n"), Value(""))),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["id"]

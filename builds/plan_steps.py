@@ -18,6 +18,8 @@ ON_TIMEOUT_OUTCOMES = ("fail", "pass")
 MAX_WAIT_TIMEOUT = 365 * 24 * 3600  # seconds; NaN and infinity fail the range check too
 HOOK_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 MAX_CONCURRENCY_LIMIT = 1000
+MAX_RETRIES = 10
+RETRY_ON = ("failed", "lost", "timeout")  # BuildTarget.Failure
 
 
 def parse_step(index: int, raw: Any, problems: list[str]) -> dict | None:
@@ -46,6 +48,8 @@ def _fields(key: str, raw: dict, problems: list[str]) -> dict:
         config["artifacts"] = _artifacts(config["artifacts"], problems)
     _check_json(config, problems)
     wait_for_message = _flag(raw, "wait_for_message", problems)
+    if step_type == "approval":
+        wait_for_message = True  # an approval is a wait for a person's message
     declaration = DECLARATIONS.get(step_type)
     if declaration is None:
         known = ", ".join(sorted(DECLARATIONS))
@@ -58,6 +62,8 @@ def _fields(key: str, raw: dict, problems: list[str]) -> dict:
     _check_stuck_after(config.get("stuck_after"), problems)
     _check_concurrency(config.get("concurrency"), problems)
     _check_cancel_hook(config.get("on_abort"), problems)
+    if "retry" in config:
+        config["retry"] = _retry(config["retry"], problems)
     name = _text(raw, "name", problems) or key
     length_problem(problems, "name", name, BuildStep, "name")
     return {
@@ -158,6 +164,29 @@ def _check_cancel_hook(hook: Any, problems: list[str]) -> None:
     unknown = sorted(map(str, set(hook) - {"url", "method"}))
     if unknown:
         problems.append(f"unknown on_abort field(s): {', '.join(unknown)}")
+
+
+def _retry(value: Any, problems: list[str]) -> dict:
+    """Check ``retry: {limit: 1..10, on: [failed, lost, timeout]}`` (``on`` optional, all
+    three by default); return it whole, ``on`` filled in."""
+    if not isinstance(value, dict) or "limit" not in value:
+        problems.append("retry must be a mapping with a limit, e.g. {limit: 2, on: [failed]}")
+        return {"limit": 0, "on": []}
+    # YAML 1.1 (PyYAML) reads the bare key ``on`` as the boolean true, as GitHub Actions
+    # users know; it can only have meant ``on`` here.
+    value = {("on" if key is True else key): item for key, item in value.items()}
+    unknown = sorted(map(str, set(value) - {"limit", "on"}))
+    if unknown:
+        problems.append(f"unknown retry field(s): {', '.join(unknown)} (known: limit, on)")
+    limit = value["limit"]
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RETRIES:
+        problems.append(
+            f"retry.limit must be a whole number from 1 to {MAX_RETRIES}, not {limit!r}"
+        )
+    on = value.get("on", list(RETRY_ON))
+    if not isinstance(on, list) or not on or not set(map(str, on)) <= set(RETRY_ON):
+        problems.append(f"retry.on must list one or more of {', '.join(RETRY_ON)}, not {on!r}")
+    return {"limit": limit, "on": list(dict.fromkeys(on)) if isinstance(on, list) else []}
 
 
 def _artifacts(value: Any, problems: list[str]) -> dict[str, list[str]]:

@@ -8,6 +8,8 @@ The YAML shape (docs/design.md §4.2)::
     run_group: release-team         # optional: only this group may run it (builds/permissions.py)
     triggers:                       # optional: forge events starting it (plan_triggers.py)
       - {forge: github, repository: acme/widgets, events: [push], branches: [main]}
+    notify:                         # optional: webhooks told of its builds (plan_notify.py)
+      - {url: "https://chat.example.com/hook", events: [build.completed], secret: chat}
     steps:
       - key: external-ci            # [a-z0-9._-]+, unique within the plan
         name: Run the external CI   # optional, defaults to the key
@@ -48,10 +50,13 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from builds.models import BuildPlan, BuildStep
+from builds.plan_notify import parse_notify
 from builds.plan_steps import length_problem, parse_step
 from builds.plan_triggers import parse_triggers
 
-PLAN_FIELDS = frozenset({"name", "description", "behaviors", "steps", "run_group", "triggers"})
+PLAN_FIELDS = frozenset(
+    {"name", "description", "behaviors", "steps", "run_group", "triggers", "notify"}
+)
 BEHAVIOR_OPTIONS = {
     "restartable": ("always", "failed", "never"),
     "affects_buildable": ("always", "building", "never"),
@@ -102,8 +107,10 @@ def import_plan(data: dict) -> BuildPlan:
     option of the wrong kind, an unknown ``${variable}``, ``wait_for_message`` on a step type
     that never waits (Harbormaster: only steps handing work to another system), bad
     lifecycle options or ``artifacts``, a trigger naming an unknown forge or event (or
-    otherwise malformed: ``builds.plan_triggers``), an artifact consumed but never produced
-    or produced twice, a ``depends_on`` naming a missing step, or a dependency cycle.
+    otherwise malformed: ``builds.plan_triggers``), a ``notify`` webhook with an unknown
+    field or event, a bad URL or a secret no credential has (``builds.plan_notify``), an
+    artifact consumed but never produced or produced twice, a ``depends_on`` naming a
+    missing step, or a dependency cycle.
     """
     return save_checked_plan(*check_plan(data))
 
@@ -157,6 +164,7 @@ def _parse_plan(data: Any, problems: list[str]) -> dict:
         "behaviors": _parse_behaviors(data.get("behaviors"), problems),
         "run_group": _run_group_name(name, data.get("run_group"), problems),
         "triggers": parse_triggers(data.get("triggers"), problems),
+        "notify": parse_notify(data.get("notify"), problems),
     }
 
 
@@ -299,7 +307,14 @@ def save_checked_plan(fields: dict, steps: list[dict]) -> BuildPlan:
         for name, value in fields.items():
             setattr(plan, name, value)
         plan.save(
-            update_fields=["description", "behaviors", "run_group", "triggers", "date_modified"]
+            update_fields=[
+                "description",
+                "behaviors",
+                "run_group",
+                "triggers",
+                "notify",
+                "date_modified",
+            ]
         )
     existing = {step.key: step for step in plan.steps.all()}
     plan.steps.exclude(key__in=[step["key"] for step in steps]).delete()

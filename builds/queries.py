@@ -7,7 +7,7 @@ thousand, one target or fifty (guarded by ``tests/ui/test_queries.py``).
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,15 +17,19 @@ from django.db.models import (
     Count,
     F,
     Max,
+    Min,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    Window,
 )
+from django.db.models.functions import Coalesce
 
-from builds import engine
+from builds import engine, log_view
+from builds.logs import OctetLength
 from builds.models import (
     Artifact,
     Build,
@@ -127,9 +131,10 @@ def is_live(build: Build, status_shown: str) -> bool:
 
 
 def targets_of_generation(build: Build, generation: int) -> list[BuildTarget]:
-    """The build's targets of ``generation``, with messages (and authors), lint messages,
-    artifacts and logs (with chunks) prefetched, and their unit results counted by result
-    (``builds.unit_results.count_annotations``), not loaded: a run may have thousands."""
+    """The build's targets of ``generation`` (every attempt), with messages (and authors),
+    lint messages, artifacts and logs (with chunks) prefetched, and their unit results
+    counted by result (``builds.unit_results.count_annotations``), not loaded: a run may
+    have thousands."""
     targets = build.targets.filter(generation=generation).annotate(**count_annotations())
     targets = targets.prefetch_related(
         Prefetch(
@@ -138,14 +143,36 @@ def targets_of_generation(build: Build, generation: int) -> list[BuildTarget]:
         ),
         "lint_messages",
         Prefetch("artifacts", queryset=Artifact.objects.order_by("key", "id")),
-        Prefetch(
-            "logs",
-            queryset=BuildLog.objects.prefetch_related(
-                Prefetch("chunks", queryset=BuildLogChunk.objects.order_by("id"))
-            ),
-        ),
+        Prefetch("logs", queryset=logs_with_tails()),
     )
     return list(targets)
+
+
+def logs_with_tails() -> QuerySet[BuildLog]:
+    """Logs annotated with ``newline_total`` (line breaks in all) and ``first_chunk`` (its
+    first chunk's id), with ``tail_chunks``: the last chunks holding its last
+    ``log_view.TAIL_BYTES`` bytes or more, newest first. The build page shows a log's
+    tail from these without reading the rest of the log, however large."""
+    from_end = Window(Sum(OctetLength("text")), partition_by="log_id", order_by="-id")
+    tail = BuildLogChunk.objects.annotate(bytes_from_end=from_end - OctetLength("text"))
+    tail = tail.filter(bytes_from_end__lt=log_view.TAIL_BYTES).order_by("-id")
+    return BuildLog.objects.annotate(
+        newline_total=Coalesce(Sum("chunks__newlines"), 0), first_chunk=Min("chunks__id")
+    ).prefetch_related(Prefetch("chunks", queryset=tail, to_attr="tail_chunks"))
+
+
+def counted_targets(build: Build, generation: int) -> list[BuildTarget]:
+    """The build's current targets of ``generation`` (no superseded attempts) with their
+    unit results counted by result (``builds.unit_results.count_annotations``) and nothing
+    prefetched."""
+    targets = build.targets.filter(generation=generation, superseded_by="")
+    return list(targets.annotate(**count_annotations()))
+
+
+def logs_of_generation(build: Build, generation: int) -> list[BuildLog]:
+    """The logs of the build's targets of ``generation``, as ``logs_with_tails`` loads them."""
+    logs = logs_with_tails().filter(target__build=build, target__generation=generation)
+    return list(logs.order_by("id"))
 
 
 def current_targets(build: Build) -> list[BuildTarget]:
@@ -183,6 +210,8 @@ class StepRow:
     step: dict
     target: BuildTarget | None
     since: datetime | None = None
+    # The step's superseded attempts in this run (retried or rerun), latest first.
+    earlier: list[BuildTarget] = field(default_factory=list)
 
 
 def steps_with_targets(
@@ -192,14 +221,19 @@ def steps_with_targets(
     targets whose step is missing from the snapshot follow at the end, so nothing is
     hidden. ``since`` maps target ids to when they entered their present status."""
     since = since or {}
-    by_key = {target.step_key: target for target in targets}
+    by_key = {target.step_key: target for target in targets if not target.superseded_by}
+    earlier: dict[str, list[BuildTarget]] = {}
+    for target in sorted(targets, key=lambda t: -t.step_attempt):
+        if target.superseded_by:
+            earlier.setdefault(target.step_key, []).append(target)
     steps = in_dependency_order(
         build.plan_snapshot, key=lambda s: s.get("key"), depends_on=lambda s: s.get("depends_on")
     )
     rows = []
     for step in steps:
         target = by_key.pop(step.get("key"), None)
-        rows.append(StepRow(step, target, since.get(target.pk) if target else None))
+        before = earlier.get(step.get("key"), [])
+        rows.append(StepRow(step, target, since.get(target.pk) if target else None, before))
     extra = [
         StepRow({"key": t.step_key, "name": t.name}, t, since.get(t.pk)) for t in by_key.values()
     ]
@@ -216,16 +250,29 @@ def status_since(events: Iterable[StatusEvent]) -> dict[int, datetime]:
     return since
 
 
-def external_links(targets: list[BuildTarget]) -> list[Artifact]:
-    """The ``uri`` artifacts of ``targets`` marked ``ui.external``, with an http(s) URI:
-    the links a build page shows at the top (Harbormaster's external URI artifacts)."""
+def external_links(build: Build, generation: int) -> list[Artifact]:
+    """The ``uri`` artifacts of the build's run ``generation`` marked ``ui.external``, with
+    an http(s) URI: the links a build page shows at the top (Harbormaster's external URI
+    artifacts), in key order. One query."""
+    artifacts = Artifact.objects.filter(
+        build=build,
+        generation=generation,
+        artifact_type=Artifact.Type.URI,
+        data__contains={"ui.external": True},
+    ).exclude(target__superseded_by__gt="")  # a superseded attempt's links are not current
+    artifacts = artifacts.order_by("key", "id")
+    return [artifact for artifact in artifacts if safe_uri(artifact.data.get("uri"))]
+
+
+def external_links_of(targets: list[BuildTarget]) -> list[Artifact]:
+    """As :func:`external_links`, from ``targets`` with their artifacts prefetched."""
     links = []
     for target in targets:
         for artifact in target.artifacts.all():
             if artifact.artifact_type == Artifact.Type.URI and artifact.data.get("ui.external"):
                 if safe_uri(artifact.data.get("uri")):
                     links.append(artifact)
-    return links
+    return sorted(links, key=lambda artifact: (artifact.key, artifact.id))
 
 
 def safe_uri(uri) -> bool:
@@ -285,13 +332,28 @@ def newest_unit_result() -> Subquery:
     return Subquery(newest[:1])
 
 
-def live_version(build_id: int) -> str | None:
-    """A fingerprint of what the build page's live region shows of build ``build_id``, in
-    one query, or None if there is no such build. It changes whenever the build or one of
-    its targets changes status, a message arrives or is consumed, a unit result, lint
-    message, artifact or log chunk is added, or a log is closed (rows are only ever added,
-    so the largest ids and times say it). Compute it before reading what the region shows:
-    a change landing in between then only costs one more render, never a missed one."""
+# The live region's sections and the fingerprint parts each shows (see live_versions).
+LIVE_SECTIONS = {
+    "head": ("status", "generation", "date_modified", "event", "message", "consumed", "artifact"),
+    "steps": ("status", "generation", "target", "target_event", "attempts"),
+    "units": ("generation", "unit"),
+    "targets": (
+        *("status", "generation", "target", "target_event", "attempts", "message"),
+        *("consumed", "unit", "lint", "artifact", "log", "open_logs"),
+    ),
+    "logs": ("generation", "chunk", "log", "open_logs"),
+    "timeline": ("generation", "event", "target_event"),
+}
+
+
+def live_versions(build_id: int) -> dict[str, str] | None:
+    """A fingerprint of each section of the build page's live region (``LIVE_SECTIONS``)
+    of build ``build_id``, in one query, or None if there is no such build. Parts change
+    whenever the build or one of its targets changes status, a message arrives or is
+    consumed, a unit result, lint message, artifact or log chunk is added, or a log is
+    closed (rows are only ever added, so the largest ids and times say it). Compute them
+    before reading what the region shows: a change landing in between then only costs one
+    more render, never a missed one."""
     fingerprint = {
         "event": _of_build(StatusEvent, "build"),
         "target_event": _of_build(StatusEvent, "target__build"),
@@ -306,19 +368,38 @@ def live_version(build_id: int) -> str | None:
         "log": _of_build(BuildLog, "target__build"),
         "open_logs": _of_build(BuildLog, "target__build", Count("id"), is_live=True),
     }
-    parts = (
+    row = (
         Build.objects.filter(pk=build_id)
         .annotate(**fingerprint)
-        .values_list("status", "generation", "date_modified", *fingerprint)
+        .values("status", "generation", "date_modified", *fingerprint)
         .first()
     )
-    if parts is None:
+    if row is None:
         return None
-    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+    return {
+        section: _digest([row[part] for part in parts]) for section, parts in LIVE_SECTIONS.items()
+    }
+
+
+def _digest(values: list) -> str:
+    return hashlib.blake2b(repr(values).encode(), digest_size=6).hexdigest()
+
+
+def encode_versions(versions: dict[str, str]) -> str:
+    """Section versions as a query-string value: ``head.1a2b,steps.3c4d,…``."""
+    return ",".join(f"{section}.{version}" for section, version in versions.items())
+
+
+def changed_sections(versions: dict[str, str], shown: str) -> list[str]:
+    """The sections whose version differs from ``shown`` (``encode_versions`` of what a
+    page shows; every section when it is missing or malformed), in ``LIVE_SECTIONS`` order."""
+    pairs = dict(part.partition(".")[::2] for part in shown.split(",") if "." in part)
+    return [section for section, version in versions.items() if pairs.get(section) != version]
 
 
 def waiting_targets(limit: int = 500) -> QuerySet[BuildTarget]:
-    """Every waiting target (of its build's current run), the longest waiting first, at
+    """Every waiting target (the current attempt of its step in its build's current run:
+    a superseded attempt is no longer what the build waits on), the longest waiting first, at
     most ``limit``; with its build and plan joined and annotated with ``waiting_since``
     (when it started waiting: its newest ``waiting`` status event) and ``message_count``.
     One query."""
@@ -329,7 +410,9 @@ def waiting_targets(limit: int = 500) -> QuerySet[BuildTarget]:
     )
     return (
         BuildTarget.objects.filter(
-            status=BuildTarget.Status.WAITING, generation=F("build__generation")
+            status=BuildTarget.Status.WAITING,
+            generation=F("build__generation"),
+            superseded_by="",
         )
         .select_related("build__plan")
         .annotate(waiting_since=Subquery(waiting_since), message_count=Count("messages"))

@@ -22,11 +22,12 @@ from typing import Any
 
 from django.conf import settings
 
+from builds.approvals import field_definition_problems
 from builds.variables import VARIABLE, unknown_variable_problems
 
 STEP_FIELDS = frozenset({"key", "name", "type", "depends_on", "wait_for_message", "description"})
 COMMON_OPTIONS = frozenset(
-    {"wait_timeout", "on_timeout", "on_abort", "artifacts", "stuck_after", "concurrency"}
+    {"wait_timeout", "on_timeout", "on_abort", "artifacts", "retry", "stuck_after", "concurrency"}
 )
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 
@@ -188,10 +189,29 @@ WAIT_FOR_PREVIOUS_BUILDS = StepDeclaration(
     "wait-for-previous-builds", (Option("poll_seconds", seconds(1), default=5),)
 )
 ABORT_OLDER_BUILDS = StepDeclaration("abort-older-builds")
+FIELD_LIST = Kind("a list of fields", lambda value: isinstance(value, list))
+# Always waits: plan import sets wait_for_message (builds/plan_steps.py).
+APPROVAL = StepDeclaration(
+    "approval",
+    (
+        Option("prompt", TEXT, required=True, check=_not_blank),
+        Option("fields", FIELD_LIST, default=[], check=field_definition_problems),
+        Option("approvers", TEXT, check=_not_blank, variables=False),
+    ),
+    supports_wait_for_message=True,
+)
 
 DECLARATIONS: dict[str, StepDeclaration] = {
     declaration.name: declaration
-    for declaration in (HTTP, COMMAND, SLEEP, FAIL, WAIT_FOR_PREVIOUS_BUILDS, ABORT_OLDER_BUILDS)
+    for declaration in (
+        HTTP,
+        COMMAND,
+        SLEEP,
+        FAIL,
+        WAIT_FOR_PREVIOUS_BUILDS,
+        ABORT_OLDER_BUILDS,
+        APPROVAL,
+    )
 }
 
 

@@ -15,7 +15,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, When
 from django.db.models import Value as V
 from django.db.models.functions import Left
 
-from builds.models import Build, BuildTarget, UnitResult
+from builds.models import Build, BuildTarget, UnitResult, unit_test_key
 from builds.numbers import ascii_int
 
 UNITS_PER_PAGE = 100
@@ -103,6 +103,7 @@ def shown(results: QuerySet[UnitResult]) -> QuerySet[UnitResult]:
         results.order_by(*failures_first())
         .only("id", "result", "duration", "target_id")
         .annotate(
+            test_key=unit_test_key(),
             step=F("target__name"),
             name_shown=Left("name", NAME_SHOWN + 1),
             namespace_shown=Left("namespace", NAME_SHOWN + 1),

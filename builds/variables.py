@@ -79,9 +79,15 @@ def unknown_variable_problems(value: Any) -> list[str]:
     return problems
 
 
+# ``approval.<step key>.<field>``: a field of an approval decided earlier in the run.
+APPROVAL_VARIABLE = re.compile(r"approval\.[a-z0-9._-]+\.[a-z0-9_-]+")
+
+
 def _known(name: str) -> bool:
-    return name in VARIABLE_NAMES or (
-        name.startswith(PARAMETER_PREFIX) and len(name) > len(PARAMETER_PREFIX)
+    return (
+        name in VARIABLE_NAMES
+        or (name.startswith(PARAMETER_PREFIX) and len(name) > len(PARAMETER_PREFIX))
+        or bool(APPROVAL_VARIABLE.fullmatch(name))
     )
 
 
@@ -95,8 +101,11 @@ class UnknownVariable(ValueError):
     """A template names a variable the target does not have."""
 
 
-def snapshot_variables(build: Build, step: dict, now: datetime) -> dict[str, str | None]:
-    """The variables a new target of ``step`` in ``build`` sees (JSON-ready strings)."""
+def snapshot_variables(
+    build: Build, step: dict, now: datetime, approvals: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """The variables a new target of ``step`` in ``build`` sees (JSON-ready strings), with
+    ``approvals`` (``builds.approvals.approval_variables``) among them."""
     buildable = build.buildable
     variables = {
         "build.id": str(build.pk),
@@ -116,6 +125,7 @@ def snapshot_variables(build: Build, step: dict, now: datetime) -> dict[str, str
     }
     for name, value in build.parameters.items():
         variables[f"{PARAMETER_PREFIX}{name}"] = str(value)
+    variables.update(approvals or {})
     return variables
 
 

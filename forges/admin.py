@@ -4,7 +4,7 @@ the record of what a webhook started)."""
 from django.contrib import admin
 
 from builds.admin import EngineOwnedAdmin
-from forges.models import Delivery, StatusDelivery
+from forges.models import Delivery, OutboundDelivery
 
 
 @admin.register(Delivery)
@@ -15,8 +15,10 @@ class DeliveryAdmin(EngineOwnedAdmin):
     readonly_fields = ("builds",)
 
 
-@admin.register(StatusDelivery)
-class StatusDeliveryAdmin(EngineOwnedAdmin):
-    list_display = ("date_created", "build", "forge", "repository", "state", "outcome", "attempts")
-    list_filter = ("forge", "outcome", "state")
-    search_fields = ("repository", "commit")
+@admin.register(OutboundDelivery)
+class OutboundDeliveryAdmin(EngineOwnedAdmin):
+    list_display = (
+        "date_created", "build", "kind", "destination", "state", "event", "outcome", "attempts"
+    )  # fmt: skip
+    list_filter = ("kind", "forge", "outcome", "state", "event")
+    search_fields = ("repository", "commit", "url")

@@ -1,5 +1,8 @@
 """Webhook deliveries received from forges, each with the builds it started."""
 
+import uuid
+from urllib.parse import urlsplit
+
 from django.db import models
 
 from builds.models import Build, EngineOwned
@@ -35,16 +38,23 @@ class Delivery(EngineOwned):
         return f"{self.forge} {self.delivery_id}"
 
 
-class StatusDelivery(models.Model):
-    """One commit status for a forge: the outbox row a build's status move writes in its
-    own transaction (``forges.statuses``), sent after the commit by ``forges.outbox``.
+class OutboundDelivery(models.Model):
+    """One commit status for a forge or one notification for a plan's webhook: the outbox
+    row a build's change writes in its own transaction (``forges.statuses``,
+    ``forges.notifications``), sent after the commit by ``forges.outbox``.
 
-    The rows of one build to one forge form a stream, ordered by id. Every move of a build
-    updates the build's row first, and that row lock is held until the commit, so of two
-    transactions writing rows for one build the later waits for the earlier: ids follow
-    the order of the moves. Sending takes the stream's rows in turn (``outbox.claim``), so
-    an older status is never sent after, or while, a newer one exists: it is dropped as
-    ``overtaken``. ``payload`` is the forge's JSON body, ready to post."""
+    The rows of one build to one destination (a forge, or a webhook's URL) form a stream,
+    ordered by id. Every change of a build that writes rows holds the build's row lock until
+    the commit, so of two transactions writing rows for one build the later waits for the
+    earlier: ids follow the order of the changes. Sending takes the stream's rows in turn
+    (``outbox.claim``), so an older row is never sent after, or while, a newer one is: a
+    status (a state, of which only the last counts) is dropped as ``overtaken`` once a newer
+    one exists; a notification (an event, each news) only once a newer one was delivered.
+    ``payload`` is the JSON body, ready to post."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status"
+        NOTIFICATION = "notification"
 
     class Outcome(models.TextChoices):
         PENDING = "pending"
@@ -52,13 +62,23 @@ class StatusDelivery(models.Model):
         OVERTAKEN = "overtaken"
         FAILED = "failed"
 
-    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="status_deliveries")
-    forge = models.CharField(max_length=64)
-    repository = models.CharField(max_length=500)
-    commit = models.CharField(max_length=64)
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="outbound_deliveries")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STATUS)
+    # A status's forge (a HARBOR_FORGES name), repository and commit; blank for a notification.
+    forge = models.CharField(max_length=64, blank=True)
+    repository = models.CharField(max_length=500, blank=True)
+    commit = models.CharField(max_length=64, blank=True)
+    # A notification's webhook URL, event and secret (a HARBOR_CREDENTIALS name, read when
+    # sending, so the secret itself is never stored); blank for a status.
+    url = models.CharField(max_length=2000, blank=True)
+    event = models.CharField(max_length=32, blank=True)
+    secret = models.CharField(max_length=200, blank=True)
+    # X-Harbor-Delivery: the same on every attempt, so a receiver can drop a repeat.
+    uuid = models.UUIDField(default=uuid.uuid4, editable=False)
     build_status = models.CharField(max_length=16)
-    # The forge's word for it (GitHub ``success``, GitLab ``running``…).
-    state = models.CharField(max_length=16)
+    # The forge's word for it (GitHub ``success``, GitLab ``running``…); blank for a
+    # notification.
+    state = models.CharField(max_length=16, blank=True)
     payload = models.JSONField()
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -69,15 +89,19 @@ class StatusDelivery(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    # The start of the forge's answer, or the error of the request.
+    # The start of the answer, or the error of the request.
     last_error = models.TextField(blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     # Why it was overtaken or given up.
     dropped_reason = models.TextField(blank=True)
+    # The row a user asked to send again, of which this is the copy (``forges.redelivery``).
+    redelivery_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name_plural = "status deliveries"
+        verbose_name_plural = "outbound deliveries"
         indexes = [
             models.Index(fields=["build", "forge"], name="status_delivery_stream_idx"),
             models.Index(
@@ -88,4 +112,20 @@ class StatusDelivery(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.NOTIFICATION:
+            return f"{self.event} to {self.destination}"
         return f"{self.forge} {self.repository}@{self.commit[:12]} {self.state}"
+
+    @property
+    def destination(self) -> str:
+        """Where it goes, fit to show: the forge's repository, or the webhook's scheme,
+        host and port (a URL's path or query may carry a token)."""
+        if self.kind == self.Kind.NOTIFICATION:
+            parts = urlsplit(self.url)
+            return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        return f"{self.forge}: {self.repository}@{self.commit[:12]}"
+
+    @property
+    def stream(self) -> dict:
+        """The filter of its stream's rows."""
+        return {"build_id": self.build_id, "kind": self.kind, "forge": self.forge, "url": self.url}

@@ -1,4 +1,5 @@
-"""One HTTP request of a commit status, and what its answer means for the next attempt.
+"""One HTTP request of an outbox row (a commit status or a notification), and what its
+answer means for the next attempt.
 
 Called outside every transaction and lock: a forge that is slow to answer holds nothing
 but the sending worker. Honours ``HARBOR_HTTP_ALLOWED_URLS`` and follows no redirect (a
@@ -36,8 +37,9 @@ class PostResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def post_status(url: str, headers: dict[str, str], body: dict) -> PostResult:
-    """POST ``body`` as JSON to ``url`` with ``headers``. A URL the allow-list refuses is
+def post(url: str, headers: dict[str, str], body: bytes) -> PostResult:
+    """POST ``body`` (JSON bytes, sent as they are: a signature covers them) to ``url``
+    with ``headers``. A URL the allow-list refuses is
     not requested (a final result); connection errors and timeouts are retryable, as are
     408, 429 and 5xx answers; any other answer but a 2xx is final."""
     refusal = url_refusal(url)
@@ -46,8 +48,13 @@ def post_status(url: str, headers: dict[str, str], body: dict) -> PostResult:
     try:
         response = requests.post(
             url,
-            json=body,
-            headers={**headers, "Accept": "application/json", "User-Agent": "Harbor"},
+            data=body,
+            headers={
+                **headers,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": "Harbor",
+            },
             timeout=settings.HARBOR_STATUS_TIMEOUT,
             allow_redirects=False,
         )

@@ -6,6 +6,7 @@ GitHub and Gitea: ``POST {url}/repos/{owner}/{repo}/statuses/{sha}`` with ``stat
 path}/statuses/{sha}`` with ``state``, ``name``, ``target_url`` and ``description``.
 """
 
+import json
 import logging
 from urllib.parse import quote
 
@@ -16,12 +17,13 @@ from django.utils import timezone
 from builds.models import Build, BuildTarget
 from forges import dispatch
 from forges.config import Forge
-from forges.models import StatusDelivery
+from forges.models import OutboundDelivery
 
 logger = logging.getLogger(__name__)
 
 B = Build.Status
 T = BuildTarget.Status
+Kind = OutboundDelivery.Kind
 
 GITHUB_STATES = {
     B.INACTIVE: "pending",
@@ -61,6 +63,16 @@ def status_url(forge: Forge, repository: str, commit: str) -> str:
     return f"{forge.url}/repos/{quote(owner, safe='')}/{quote(name, safe='')}/statuses/{commit}"
 
 
+def request(row: OutboundDelivery) -> tuple[str, dict[str, str], bytes] | str:
+    """The URL, headers and body of status ``row``'s request, or why it cannot be made
+    (its forge is no longer configured)."""
+    forge = settings.HARBOR_FORGES.get(row.forge)
+    if forge is None:
+        return f"forge {row.forge!r} is not in HARBOR_FORGES"
+    body = json.dumps(row.payload).encode()
+    return status_url(forge, row.repository, row.commit), auth_headers(forge), body
+
+
 def auth_headers(forge: Forge) -> dict[str, str]:
     """The forge's authentication header, with its token."""
     if forge.type == "gitlab":
@@ -84,7 +96,9 @@ def describe(build: Build) -> str:
     status = build.status
     if status == B.PENDING:
         return "waiting to start"
-    targets = BuildTarget.objects.filter(build_id=build.pk, generation=build.generation)
+    targets = BuildTarget.objects.filter(
+        build_id=build.pk, generation=build.generation, superseded_by=""
+    )
     by_status: dict[str, list[str]] = {}
     for key, target_status in targets.order_by("pk").values_list("step_key", "status"):
         by_status.setdefault(target_status, []).append(key)
@@ -102,12 +116,15 @@ def describe(build: Build) -> str:
     return text[: MAX_DESCRIPTION - 1] + "…" if len(text) > MAX_DESCRIPTION else text
 
 
-def record_status(sender, build: Build, **kwargs) -> None:
+def record_status(sender, build: Build, target: BuildTarget | None = None, **kwargs) -> None:
     """``build_changed`` receiver: write the outbox row of ``build``'s status now for its
     buildable's forge, in the transaction of the change, and queue its delivery after the
-    commit. Nothing for a buildable no configured forge made, or when the status reads as
-    the stream's previous one (GitLab refuses a repeated state)."""
-    if not settings.HARBOR_FORGES:
+    commit. Nothing for a buildable no configured forge made, for a target failing, or when
+    the status reads as the stream's previous one (GitLab refuses a repeated state)."""
+    # A failing target holds no lock of its build, which may be read as it was before a
+    # concurrent move: a status taken from it could overtake the newer one. The build's
+    # own move that follows sends the status.
+    if not settings.HARBOR_FORGES or (target is not None and target.status == T.FAILED):
         return
     found = (
         Build.objects.filter(pk=build.pk)
@@ -133,7 +150,7 @@ def record_status(sender, build: Build, **kwargs) -> None:
     body = payload(forge.type, state, f"harbor/{found[3]}", _page(build), description)
     if _repeats_previous(build, forge, body):
         return
-    row = StatusDelivery.objects.create(
+    row = OutboundDelivery.objects.create(
         build=build,
         forge=forge.name,
         repository=found[1],
@@ -147,12 +164,12 @@ def record_status(sender, build: Build, **kwargs) -> None:
     )
     # After the commit, never inside it: a task sent now could run before the row is
     # visible. If the broker is down the commit stands, and the sweep sends the row.
-    transaction.on_commit(lambda: dispatch.deliver_status(row.pk), robust=True)
+    transaction.on_commit(lambda: dispatch.deliver(row.pk), robust=True)
 
 
 def _repeats_previous(build: Build, forge: Forge, body: dict) -> bool:
     previous = (
-        StatusDelivery.objects.filter(build=build, forge=forge.name)
+        OutboundDelivery.objects.filter(build=build, kind=Kind.STATUS, forge=forge.name)
         .order_by("-pk")
         .values_list("payload", flat=True)
         .first()

@@ -1,5 +1,6 @@
-"""Celery tasks of the forges app: sending commit statuses, and the sweep that finds those
-whose task was lost. Thin: the work is in ``forges.outbox``."""
+"""Celery tasks of the forges app: sending the outbox's rows (commit statuses and
+notifications), and the sweep that finds those whose task was lost. Thin: the work is in
+``forges.outbox``."""
 
 import logging
 
@@ -7,6 +8,7 @@ from celery import shared_task
 
 from builds.engine import INFRASTRUCTURE_ERRORS
 from forges import dispatch, outbox
+from harbor import logformat
 
 logger = logging.getLogger(__name__)
 
@@ -22,21 +24,22 @@ logger = logging.getLogger(__name__)
     retry_jitter=True,
     max_retries=None,
 )
-def deliver_status(delivery_id: int) -> None:
-    """Send status row ``delivery_id`` (outside every transaction); schedule its retry, and
+def deliver(delivery_id: int) -> None:
+    """Send outbox row ``delivery_id`` (outside every transaction); schedule its retry, and
     queue the row of its stream that waited behind it."""
-    retry_in = outbox.deliver(delivery_id)
+    with logformat.bind(delivery_id=delivery_id):
+        retry_in = outbox.deliver(delivery_id)
     if retry_in is not None:
-        dispatch.deliver_status(delivery_id, countdown=retry_in)
-    waiting = outbox.newest_waiting(delivery_id)
+        dispatch.deliver(delivery_id, countdown=retry_in)
+    waiting = outbox.next_waiting(delivery_id)
     if waiting is not None:
-        dispatch.deliver_status(waiting)
+        dispatch.deliver(waiting)
 
 
 @shared_task(acks_late=True)
-def sweep_status_deliveries() -> None:
-    """Queue a ``deliver_status`` for each status row whose task is overdue (run by Celery
-    beat, see ``outbox.due_deliveries``)."""
+def sweep_deliveries() -> None:
+    """Queue a ``deliver`` for each outbox row whose task is overdue (run by Celery beat,
+    see ``outbox.due_deliveries``)."""
     for delivery_id in outbox.due_deliveries():
-        logger.warning("status delivery %s has no task on the way; queueing one", delivery_id)
-        dispatch.deliver_status(delivery_id)
+        logger.warning("outbound delivery %s has no task on the way; queueing one", delivery_id)
+        dispatch.deliver(delivery_id)

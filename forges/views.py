@@ -13,16 +13,25 @@ event's shape; 415 for a form-encoded webhook.
 import io
 
 from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from builds.permissions import can_run
+from builds.views.common import sign_in_required
 from forges.config import Forge
 from forges.deliveries import DeliveryReceipt, receive_delivery
 from forges.events import PayloadError
+from forges.models import OutboundDelivery
 from forges.payloads import HEADERS, PING_EVENTS, read_event
+from forges.redelivery import NotRedeliverable, redeliver
 from forges.signatures import VERIFIERS
 from messages_api.errors import error_response
 from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes
@@ -100,3 +109,21 @@ def _answer(receipt: DeliveryReceipt) -> Response:
         body["status"] = "duplicate"
         return Response(body, status=status.HTTP_200_OK)
     return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+@require_POST
+@sign_in_required
+def redeliver_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """The build page's "Redeliver" button: send delivery ``pk`` again
+    (``forges.redelivery``) and go back to the build page saying what happened. 403 for a
+    user who may not run the build's plan, 404 for an unknown delivery."""
+    row = get_object_or_404(OutboundDelivery.objects.select_related("build__plan"), pk=pk)
+    if not can_run(request.user, row.build.plan):
+        raise PermissionDenied("You may not run this build's plan, so not send its deliveries.")
+    try:
+        copy = redeliver(row.pk)
+    except NotRedeliverable as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, f"Delivery {row.pk} is being sent again as delivery {copy.pk}.")
+    return redirect(row.build.get_absolute_url())

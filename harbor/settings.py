@@ -183,6 +183,9 @@ HARBOR_REPAIR_BOUND = env_int("HARBOR_REPAIR_BOUND", 30)
 # Seconds an engine update may wait with no pass of any build finishing before /healthz
 # reports the engine as stalled.
 HARBOR_ENGINE_STALL_AFTER = env_int("HARBOR_ENGINE_STALL_AFTER", 60)
+# Seconds between a Celery worker's heartbeats (workers/heartbeat.py); `manage.py
+# workerhealth` calls a worker dead after three missed.
+HARBOR_WORKER_HEARTBEAT = float(os.environ.get("HARBOR_WORKER_HEARTBEAT", "10"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["messages_api.authentication.BearerTokenAuthentication"],
@@ -201,13 +204,22 @@ CELERY_TASK_QUEUES = [
     Queue(f"{HARBOR_QUEUE_PREFIX}.engine"),
     Queue(f"{HARBOR_QUEUE_PREFIX}.targets"),
 ]
+# Priorities: the Redis transport keeps a list per queue and priority step (0, 3, 6, 9) and
+# a worker takes from the priority-0 lists of all its queues before any other. Every task
+# is routed at priority 5; what the repair task re-queues (a claim whose worker was lost, a
+# target whose task was lost) is sent at 0 (builds/engine/dispatch.py), so a reclaim never
+# waits behind a backlog of ordinary work.
+ORDINARY_PRIORITY = 5
+_ENGINE = {"queue": f"{HARBOR_QUEUE_PREFIX}.engine", "priority": ORDINARY_PRIORITY}
+_TARGETS = {"queue": f"{HARBOR_QUEUE_PREFIX}.targets", "priority": ORDINARY_PRIORITY}
 CELERY_TASK_ROUTES = {
-    "workers.tasks.update_build": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
-    "workers.tasks.repair_builds": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
-    "workers.tasks.expire_waits": {"queue": f"{HARBOR_QUEUE_PREFIX}.engine"},
-    "workers.tasks.call_cancel_hook": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
-    "forges.tasks.deliver_status": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
-    "forges.tasks.sweep_status_deliveries": {"queue": f"{HARBOR_QUEUE_PREFIX}.targets"},
+    "workers.tasks.update_build": _ENGINE,
+    "workers.tasks.repair_builds": _ENGINE,
+    "workers.tasks.expire_waits": _ENGINE,
+    "workers.tasks.run_target": _TARGETS,
+    "workers.tasks.call_cancel_hook": _TARGETS,
+    "forges.tasks.deliver": _TARGETS,
+    "forges.tasks.sweep_deliveries": _TARGETS,
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -223,16 +235,32 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
     },
     "expire-waits": {"task": "workers.tasks.expire_waits", "schedule": HARBOR_WAIT_CHECK},
-    "sweep-status-deliveries": {
-        "task": "forges.tasks.sweep_status_deliveries",
+    "sweep-deliveries": {
+        "task": "forges.tasks.sweep_deliveries",
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
     },
 }
 
+# Log lines as plain text (the default) or, with HARBOR_LOG_FORMAT=json, one JSON object a
+# line with the ids of the build and target it concerns (harbor/logformat.py); Celery
+# workers switch their own handlers to it (harbor/celery.py).
+HARBOR_LOG_FORMAT = os.environ.get("HARBOR_LOG_FORMAT", "text")
+if HARBOR_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(
+        f"HARBOR_LOG_FORMAT must be 'text' or 'json', not {HARBOR_LOG_FORMAT!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "harbor.logformat.JsonFormatter"}},
+    "filters": {"ids": {"()": "harbor.logformat.ContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["ids"],
+            **({"formatter": "json"} if HARBOR_LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
@@ -252,7 +280,8 @@ HARBOR_METRICS_TOKEN = os.environ.get("HARBOR_METRICS_TOKEN", "")
 # prometheus_client itself when a process starts, so it must be in every process's
 # environment (docs/deploy.md, "Metrics").
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-# Seconds a commit status request to a forge may wait to connect, and then for each read.
+# Seconds a commit status or notification request may wait to connect, and then for each
+# read (forges/posting.py).
 HARBOR_STATUS_TIMEOUT = env_int("HARBOR_STATUS_TIMEOUT", 10)
 
 # Serve static files straight from the apps' and project's folders, so gunicorn serves them
@@ -290,6 +319,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The OpenAPI links between operations (start a build, then message its target).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messages_api.openapi.add_links",
+    ],
 }
 # Largest Conduit call body and JUnit report accepted, in bytes.
 HARBOR_CONDUIT_MAX_BODY_BYTES = env_int("HARBOR_CONDUIT_MAX_BODY_BYTES", 16 * 1024 * 1024)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from builds import engine, junit
 from messages_api.errors import PayloadTooLarge
-from messages_api.parsers import load_body
+from messages_api.parsers import load_body, query_values
 from messages_api.serializers import MessageReceiptSerializer, UnitResultSerializer
 
 
@@ -97,7 +97,7 @@ class JUnitReportView(APIView):
         return Response(body, status=code)
 
     def _options(self, request: Request) -> dict:
-        options = {key: request.query_params[key] for key in request.query_params}
+        options = query_values(request)
         if hasattr(request.data, "getlist"):  # multipart fields
             options.update({k: v for k, v in request.data.items() if k != "file"})
         return options

@@ -27,6 +27,7 @@ from accounts.models import User
 from builds import logs
 from builds.models import BuildLog
 from messages_api.authentication import BearerTokenAuthentication
+from messages_api.parsers import query_values
 
 DEFAULT_LENGTH = 64 * 1024
 MAX_LENGTH = 1024 * 1024
@@ -83,7 +84,7 @@ class LogRangeView(LogView):
     """``GET /api/v1/logs/<id>?offset=&length=``: a byte range of a log (module docstring)."""
 
     def get(self, request: Request, pk: int) -> Response:
-        query = LogRangeSerializer(data=request.query_params)
+        query = LogRangeSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
         log = self.get_log(pk)
         part = logs.read_range(log, query.validated_data["offset"], query.validated_data["length"])

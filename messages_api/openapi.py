@@ -5,7 +5,11 @@ shape of ``messages_api.errors`` (with their codes). ``tests/openapi/test_descri
 fails for an operation described less fully. Imported by ``messages_api.urls`` so the
 extensions register."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiViewExtension,
+)
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -17,7 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from builds.shapes import BuildOutputSerializer
+from forges.api import DeliveryListSerializer, DeliveryOutputSerializer
 from messages_api.build_commands import BuildCommandSerializer
 from messages_api.junit_views import JUnitOptionsSerializer, JUnitReportSerializer
 from messages_api.logs import LogRangeOutputSerializer, LogRangeSerializer
@@ -38,6 +42,7 @@ from messages_api.serializers import (
     StartBuildSerializer,
     TargetDetailSerializer,
 )
+from messages_api.shapes import BuildOutputSerializer
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -174,6 +179,18 @@ class TargetSecretScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Harbor-Target-Secret <secret>`: messages its own target only.",
         }
+
+
+class RefusesUnknownFieldsSchema(OpenApiSerializerExtension):
+    """A serializer that refuses undeclared keys is described so: ``additionalProperties:
+    false``, which clients and fuzzers read as "send these keys and no others"."""
+
+    target_class = "messages_api.serializers.RefusesUnknownFields"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": False}
 
 
 RECEIPT_EXAMPLES = [
@@ -359,6 +376,9 @@ describe(
                                     "step": "external-ci",
                                     "status": "waiting",
                                     "generation": 1,
+                                    "attempt": 1,
+                                    "failure": "",
+                                    "superseded_by": "",
                                     "date_started": "2025-05-01T10:00:01Z",
                                     "date_completed": None,
                                 }
@@ -377,14 +397,21 @@ describe(
     "messages_api.build_commands.BuildCommandView",
     post=extend_schema(
         operation_id="builds_command",
-        summary="Restart, pause, resume or abort a build",
+        summary="Restart, pause, resume or abort a build, or rerun one of its steps",
         description="Stores the command; the engine applies it on its next pass, in the order "
         "received. 409 when it cannot apply to the build now (pausing a paused build, "
-        "restarting a plan that is not restartable).",
+        "restarting a plan that is not restartable). `rerun` takes `step`, a step key: that "
+        "step and every step depending on it, directly or not, run again as new attempts "
+        "in the current run; the other steps keep their results, and a passed or failed "
+        "build becomes `building` again. 400 for a step the build does not have; 409 while "
+        "the build is paused or the step (or a step depending on it) is still running.",
         request=BuildCommandSerializer,
         parameters=[RETRY_AFTER],
-        responses={202: MessageReceiptSerializer, **errors(400, 404, 409, 413, 415)},
-        examples=[OpenApiExample("abort", {"command": "abort"}, request_only=True)],
+        responses={202: MessageReceiptSerializer, **errors(400, 403, 404, 409, 413, 415)},
+        examples=[
+            OpenApiExample("abort", {"command": "abort"}, request_only=True),
+            OpenApiExample("rerun", {"command": "rerun", "step": "deploy"}, request_only=True),
+        ],
     ),
 )
 
@@ -539,6 +566,156 @@ describe(
         ],
     ),
 )
+
+
+# How one operation's answer leads to the next (OpenAPI links): a client, or a stateful
+# fuzzer, starts a build, reads it once the workers have made its targets, and messages a
+# target. drf-spectacular has no way to declare links, so a postprocessing hook adds them.
+# (source operation, status) -> {link name: link object}
+LINKS = {
+    ("builds_create", "201"): {
+        "ReadTheBuild": {
+            "operationId": "builds_retrieve",
+            "parameters": {"id": "$response.body#/id"},
+            "description": "The build, with its targets once the workers have made them.",
+        },
+        "CommandTheBuild": {
+            "operationId": "builds_command",
+            "parameters": {"id": "$response.body#/id"},
+            "description": "Abort, pause, resume or restart the build.",
+        },
+    },
+    ("builds_retrieve", "200"): {
+        "MessageItsFirstTarget": {
+            "operationId": "sendmessage",
+            "requestBody": {"receiver": "$response.body#/targets/0/phid"},
+            "description": "Report a verdict to the build's first target.",
+        },
+        "SendJUnitToItsFirstTarget": {
+            "operationId": "junit_create",
+            "parameters": {"receiver": "$response.body#/targets/0/phid"},
+            "description": "Report JUnit results to the build's first target.",
+        },
+        "ReadItsFirstTarget": {
+            "operationId": "targets_retrieve",
+            "parameters": {"id": "$response.body#/targets/0/id"},
+            "description": "The first target, with its results and logs.",
+        },
+    },
+    ("sendmessage", "202"): {
+        "ReadTheMessage": {
+            "operationId": "messages_retrieve",
+            "parameters": {"id": "$response.body#/id"},
+            "description": "The message as stored.",
+        },
+    },
+    ("targets_retrieve", "200"): {
+        "ReadItsFirstLog": {
+            "operationId": "logs_retrieve",
+            "parameters": {"id": "$response.body#/logs/0/id"},
+            "description": "The first byte range of the target's first log.",
+        },
+    },
+}
+
+
+def add_links(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: put ``LINKS`` into the schema ``result`` (the
+    OpenAPI document as a dict), under each source operation's response. Raises KeyError
+    if a link names an operation or response the schema lacks (a test would then fail)."""
+    operations = {
+        operation["operationId"]: operation
+        for path in result["paths"].values()
+        for operation in path.values()
+    }
+    known = set(operations)
+    for (source, status_code), links in LINKS.items():
+        for link in links.values():
+            if link["operationId"] not in known:
+                raise KeyError(f"link to unknown operation {link['operationId']!r}")
+        operations[source]["responses"][status_code]["links"] = links
+    return result
+
+
+DELIVERY_EXAMPLE = {
+    "id": 12,
+    "kind": "notification",
+    "destination": "https://chat.example.com",
+    "event": "build.failed",
+    "state": "",
+    "build_status": "failed",
+    "delivery": "5f0c6a7e-2b1d-4c39-9a57-0e8f3d2c4b61",
+    "outcome": "failed",
+    "attempts": 10,
+    "last_status_code": 503,
+    "last_attempt_at": "2025-05-01T11:02:13Z",
+    "response_excerpt": "Service Unavailable",
+    "delivered_at": None,
+    "dropped_reason": "gave up after 10 attempts",
+    "redelivery_of": None,
+    "date_created": "2025-05-01T10:04:41Z",
+}
+
+describe(
+    "forges.api.BuildDeliveryListView",
+    get=extend_schema(
+        operation_id="builds_deliveries_list",
+        summary="A build's commit statuses and notifications",
+        description="Every commit status sent (or owed) to the buildable's forge and every "
+        "notification to the plan's webhooks, oldest first: where it goes, the event or "
+        "state, its outcome (`pending`, `delivered`, `overtaken` by a newer one, `failed`), "
+        "the attempts made, and the last answer's status code, time and first characters.",
+        parameters=[RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(
+                DeliveryListSerializer,
+                "The build's deliveries.",
+                [OpenApiExample("one", {"deliveries": [DELIVERY_EXAMPLE]}, response_only=True)],
+            ),
+            **errors(404),
+        },
+    ),
+)
+
+describe(
+    "forges.api.RedeliverView",
+    post=extend_schema(
+        operation_id="deliveries_redeliver",
+        summary="Send a delivery again",
+        description="Writes a copy of a settled delivery (delivered, overtaken or failed) and "
+        "sends it now, with retries, as a new delivery that names the first in "
+        "`redelivery_of`; a notification keeps its body and `X-Harbor-Delivery`. 409 for a "
+        "delivery still pending (its next attempt is on the way) or a status that a newer "
+        "one replaced (sent again, it would hide the build's status now). 403 unless the "
+        "user may run the build's plan.",
+        request=OpenApiTypes.OBJECT,
+        parameters=[RETRY_AFTER],
+        responses={
+            202: OpenApiResponse(DeliveryOutputSerializer, "The new delivery, on its way."),
+            **errors(400, 404, 409, 413, 415),
+        },
+        examples=[
+            OpenApiExample("no fields", {}, request_only=True),
+            OpenApiExample(
+                "on its way",
+                {
+                    **DELIVERY_EXAMPLE,
+                    "id": 19,
+                    "outcome": "pending",
+                    "attempts": 0,
+                    "last_status_code": None,
+                    "last_attempt_at": None,
+                    "response_excerpt": "",
+                    "dropped_reason": "",
+                    "redelivery_of": 12,
+                },
+                response_only=True,
+                status_codes=[202],
+            ),
+        ],
+    ),
+)
+
 
 PLAN_YAML_EXAMPLE = (
     "name: deploy\nsteps:\n  - key: deploy\n    type: http\n"

@@ -29,6 +29,15 @@ READ_SIZE = 64 * 1024
 ESCAPED_NUL_OR_SURROGATE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
+def query_values(request) -> dict[str, str]:
+    """A DRF request's query parameters as a plain dict (a repeated one: its last value).
+
+    Not the ``QueryDict`` itself: given one, DRF treats a blank value (``?status=``) of an
+    optional field as if the parameter were absent, so a filter typed empty would silently
+    match everything; from a dict, a blank value is refused (400) like any other bad one."""
+    return {key: request.query_params[key] for key in request.query_params}
+
+
 def max_body_bytes() -> int:
     """The body size cap in bytes (``HARBOR_API_MAX_BODY_BYTES``)."""
     return settings.HARBOR_API_MAX_BODY_BYTES

@@ -23,8 +23,8 @@ from builds.models import (
     LintMessage,
     UnitResult,
 )
-from builds.shapes import BuildSummarySerializer, TargetOutputSerializer
 from builds.variables import parameter_name_problem
+from messages_api.shapes import BuildSummarySerializer, TargetOutputSerializer
 
 UNIT_FORMATS = ("text", "remarkup")
 MAX_INT32 = 2**31 - 1  # line and char are integer columns
@@ -189,6 +189,15 @@ class SendMessageSerializer(RefusesUnknownFields, serializers.Serializer):
         child=LintMessageSerializer(), required=False, allow_null=True
     )
     idempotency_key = StrictCharField(max_length=200, required=False, allow_null=True)
+    # Beyond Harbormaster: the values deciding an approval step's target, by field name.
+    fields = serializers.DictField(
+        child=StrictCharField(allow_blank=True, max_length=2000),
+        required=False,
+        allow_null=True,
+        help_text="Only to an approval step's target, with pass (approve) or fail (decline): "
+        "the values of its fields by name. A missing required field (to approve), an option "
+        "not offered or an unknown field: 400; someone outside the step's approvers: 403.",
+    )
 
     # (field, setting holding its limit, what its items are called)
     COUNT_LIMITS = (
@@ -297,6 +306,8 @@ class BuildFilterSerializer(serializers.Serializer):
 
     def validate_status(self, value: str) -> list[str]:
         statuses = [status.strip() for status in value.split(",") if status.strip()]
+        if not statuses:
+            raise serializers.ValidationError("Give at least one build status.")
         unknown = [status for status in statuses if status not in Build.Status.values]
         if unknown:
             raise serializers.ValidationError(
@@ -316,12 +327,12 @@ class MessageOutputSerializer(serializers.Serializer):
     type = serializers.CharField()
     build = serializers.IntegerField(source="build_id")
     target = serializers.IntegerField(source="target_id", allow_null=True)
-    author = serializers.CharField(source="author.username", default=None)
+    author = serializers.CharField(source="author.username", default=None, allow_null=True)
     idempotency_key = serializers.CharField(allow_null=True)
     consumed = serializers.BooleanField(source="is_consumed")
     outcome = serializers.SerializerMethodField()
     date_created = serializers.DateTimeField()
-    date_consumed = serializers.DateTimeField()
+    date_consumed = serializers.DateTimeField(allow_null=True)
 
     def get_outcome(self, message: BuildMessage) -> str | None:
         return message.outcome or None

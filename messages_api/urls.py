@@ -36,16 +36,31 @@ urlpatterns += [
 # JUnit reports, the OpenAPI description and the Conduit-compatible API. The Conduit
 # route comes after the REST routes and its method names never contain "/", so it shadows
 # nothing; whatever no route takes gets the API's JSON 404, not Django's HTML page.
+from django.views.generic import RedirectView  # noqa: E402
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
 
+from forges import api as forge_api  # noqa: E402
 from messages_api import openapi  # noqa: E402,F401  (registers the schema extensions)
 from messages_api.conduit.transport import conduit_view  # noqa: E402
 from messages_api.junit_views import JUnitReportView  # noqa: E402
 
 urlpatterns += [
+    path(
+        "v1/builds/<int:pk>/deliveries",
+        forge_api.BuildDeliveryListView.as_view(),
+        name="api-build-deliveries",
+    ),
+    path(
+        "v1/deliveries/<int:pk>/redeliver",
+        forge_api.RedeliverView.as_view(),
+        name="api-delivery-redeliver",
+    ),
     path("v1/junit", JUnitReportView.as_view(), name="api-junit"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("schema/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Typed without the slash, the catch-alls below would answer these (Conduit, JSON 404).
+    path("schema", RedirectView.as_view(pattern_name="api-schema", query_string=True)),
+    path("schema/docs", RedirectView.as_view(pattern_name="api-docs", query_string=True)),
     path("<str:method_name>", conduit_view, name="conduit"),
     re_path(r"", views.not_found, name="api-not-found"),
 ]

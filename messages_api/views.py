@@ -18,9 +18,8 @@ from builds import engine, permissions
 from builds.models import Build, BuildLog, BuildMessage, BuildTarget, LintMessage, UnitResult
 from builds.numbers import ascii_int
 from builds.secrets import TargetSecretHolder
-from builds.shapes import BuildOutputSerializer, load_build
 from messages_api.authentication import BearerTokenAuthentication, TargetSecretAuthentication
-from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes
+from messages_api.parsers import StrictJSONParser, load_body, max_body_bytes, query_values
 from messages_api.serializers import (
     BuildFilterSerializer,
     BuildPageSerializer,
@@ -30,6 +29,7 @@ from messages_api.serializers import (
     StartBuildSerializer,
     TargetDetailSerializer,
 )
+from messages_api.shapes import BuildOutputSerializer, load_build
 
 BUILDS_PER_PAGE = 50
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -87,6 +87,7 @@ class SendMessageView(ApiView):
             unit=data.get("unit"),
             lint=data.get("lint"),
             idempotency_key=data.get("idempotency_key"),
+            fields=data.get("fields"),
         )
         code = status.HTTP_202_ACCEPTED if receipt.created else status.HTTP_200_OK
         return Response(MessageReceiptSerializer(receipt).data, status=code)
@@ -99,7 +100,7 @@ class BuildListView(ApiView):
     ``permissions.can_run``); 201 with the build as ``GET /api/v1/builds/<id>`` shows it."""
 
     def get(self, request: Request) -> Response:
-        filters = BuildFilterSerializer(data=request.query_params)
+        filters = BuildFilterSerializer(data=query_values(request))
         filters.is_valid(raise_exception=True)
         builds = filter_builds(filters.validated_data)
         page = filters.validated_data["page"]

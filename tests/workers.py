@@ -7,6 +7,7 @@ prefix and Redis database (see ``tests/settings.py``), so it takes only this run
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,12 +39,20 @@ def worker_env(**overrides: str) -> dict[str, str]:
 class WorkerProcess:
     """One ``celery worker`` process consuming this run's engine and target queues (or those
     of ``HARBOR_QUEUE_PREFIX`` when ``env`` gives one); ``queues=None`` starts it without
-    ``-Q``, as a newcomer would."""
+    ``-Q``, as a newcomer would. ``wrap`` is put before the command (``ip netns exec``)."""
 
-    def __init__(self, concurrency: int = 2, queues: str | None = "engine,targets", **env: str):
+    def __init__(
+        self,
+        concurrency: int = 2,
+        queues: str | None = "engine,targets",
+        wrap: tuple[str, ...] = (),
+        **env: str,
+    ):
         prefix = env.get("HARBOR_QUEUE_PREFIX", settings.HARBOR_QUEUE_PREFIX)
         chosen = ["-Q", ",".join(f"{prefix}.{q}" for q in queues.split(","))] if queues else []
+        self.name = f"w{id(self)}@{socket.gethostname()}"
         self.command = [
+            *wrap,  # e.g. ("ip", "netns", "exec", <namespace>): the worker on another "host"
             sys.executable,
             "-m",
             "celery",
@@ -56,7 +65,7 @@ class WorkerProcess:
             "-l",
             "info",
             "-n",
-            f"w{id(self)}@%h",
+            self.name,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from builds import engine
+from builds.models import BuildTarget
 from builds.variables import UnknownVariable
-from workers.steps import STEP_TYPES, StepAborted, StepContext, StepFailed, StepYield
+from workers.steps import STEP_TYPES, StepAborted, StepContext, StepFailed, StepTimedOut, StepYield
 
 logger = logging.getLogger(__name__)
 
@@ -18,10 +19,12 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class StepOutcome:
     """How a step's run ended: ``error`` is None on success, else the text for the target's
-    log; ``yield_seconds`` is set when the step asked to run again later."""
+    log; ``yield_seconds`` is set when the step asked to run again later; ``failure`` is
+    how it failed (a ``BuildTarget.Failure``)."""
 
     error: str | None = None
     yield_seconds: float | None = None
+    failure: str = BuildTarget.Failure.FAILED
 
 
 def execute_step(claim: engine.Claim) -> StepOutcome:
@@ -43,6 +46,8 @@ def execute_step(claim: engine.Claim) -> StepOutcome:
         except StepAborted as exc:
             context.write_log("harbor", "aborted", f"Step stopped: {exc}.")
             return StepOutcome(error=context.mask(str(exc)))
+        except StepTimedOut as exc:
+            return StepOutcome(error=context.mask(str(exc)), failure=BuildTarget.Failure.TIMEOUT)
         except (StepFailed, UnknownVariable) as exc:
             return StepOutcome(error=context.mask(str(exc)))
         except Exception as exc:
@@ -76,7 +81,7 @@ def record_outcome(claim: engine.Claim, outcome: StepOutcome) -> None:
             if outcome.yield_seconds is not None:
                 engine.postpone_target(claim, outcome.yield_seconds)
             else:
-                engine.finish_target(claim, error=outcome.error)
+                engine.finish_target(claim, error=outcome.error, failure=outcome.failure)
             return
         except (OperationalError, InterfaceError):
             if time.monotonic() + delay > deadline:

@@ -13,6 +13,7 @@ from django.conf import settings
 from builds import engine, locks, metrics
 from builds.engine import dispatch
 from builds.models import BuildTarget
+from harbor import logformat
 from workers import cancel_hooks
 from workers.runner import execute_step, record_outcome
 
@@ -33,24 +34,44 @@ RETRY_OPTIONS = {
 @shared_task(**RETRY_OPTIONS)
 def update_build(build_id: int) -> None:
     """Run engine passes over the build, or hand the update to the lock's holder."""
-    locks.run_exclusively(
-        build_id,
-        engine.update_build,
-        schedule_update=lambda seconds: update_build.apply_async((build_id,), countdown=seconds),
-    )
+    with logformat.bind(build_id=build_id):
+        locks.run_exclusively(
+            build_id,
+            engine.update_build,
+            schedule_update=lambda seconds: update_build.apply_async(
+                (build_id,), countdown=seconds
+            ),
+        )
 
 
 @shared_task(**RETRY_OPTIONS)
 def run_target(target_id: int) -> None:
     """Claim the target, run its step, finish it; ``update_build`` fires after commit
     either way (a target already past ``building`` is not run again)."""
-    # The task has reached a worker: from now on, if it is lost, the repair may queue it
-    # again (begin_target's claim, conditional, makes a duplicate harmless).
-    locks.clear_target_queued([target_id])
-    claim = engine.begin_target(target_id)
-    if claim is None:
-        return
-    record_outcome(claim, execute_step(claim))
+    with logformat.bind(target_id=target_id):
+        logger.info("build target %s: run_target started", target_id)
+        # The task has reached a worker. Its mark stands (for the repair bound) while the
+        # claim waits on row locks, so the repair does not take a pending target being
+        # claimed for a lost one; once the claim is settled (made, or nothing to run) the
+        # mark goes, and if this worker is lost from then on its lapsed lease is what the
+        # repair finds. A worker lost mid-claim leaves a mark that expires after the bound.
+        bound = settings.HARBOR_REPAIR_BOUND
+        metrics.target_task_started(locks.take_target_queued(target_id, hold_seconds=bound))
+        claim = engine.begin_target(target_id)
+        locks.clear_target_queued([target_id])
+        if claim is None:
+            return
+        target = claim.target
+        with logformat.bind(build_id=target.build_id):
+            logger.info(
+                "build target %s of build %s: running step %s (%s), attempt %s",
+                target.pk,
+                target.build_id,
+                target.step_key,
+                target.step_type,
+                claim.attempt,
+            )
+            record_outcome(claim, execute_step(claim))
 
 
 @shared_task(acks_late=True)
@@ -64,13 +85,20 @@ def repair_builds() -> None:
         # nothing to do) is no sign of a stalled engine.
         locks.clear_engine_waiting()
     for build_id in lost.build_ids:
-        logger.warning("repair: build %s has work its lost update left; updating it", build_id)
+        logger.warning(
+            "repair: build %s has work its lost update left; updating it",
+            build_id,
+            extra={"build_id": build_id},
+        )
         dispatch.request_update(build_id)
     for target_id in lost.target_ids:
         logger.warning(
-            "repair: build target %s has no run_target on the way; queueing one", target_id
+            "repair: build target %s has no run_target on the way; queueing one",
+            target_id,
+            extra={"target_id": target_id},
         )
-    dispatch.run_targets(lost.target_ids)
+    # Shown missing (``not_queued``), so few: they go ahead of any backlog of ordinary work.
+    dispatch.run_targets(lost.target_ids, reclaim=True)
     metrics.repair_sent("update_build", len(lost.build_ids))
     metrics.repair_sent("run_target", len(lost.target_ids))
 
@@ -91,6 +119,12 @@ def call_cancel_hook(self, target_id: int) -> None:
     if target is None:
         return
     attempt = self.request.retries + 1
-    if not cancel_hooks.call_cancel_hook(target, attempt):
-        if attempt < settings.HARBOR_CANCEL_HOOK_ATTEMPTS:
-            raise self.retry(countdown=2 ** (attempt - 1))
+    with logformat.bind(build_id=target.build_id, target_id=target_id):
+        delivered = cancel_hooks.call_cancel_hook(target, attempt)
+    if delivered:
+        metrics.delivery_attempted("cancel_hook", "delivered")
+        return
+    if attempt < settings.HARBOR_CANCEL_HOOK_ATTEMPTS:
+        metrics.delivery_attempted("cancel_hook", "retry")
+        raise self.retry(countdown=2 ** (attempt - 1))
+    metrics.delivery_attempted("cancel_hook", "failed")

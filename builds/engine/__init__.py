@@ -23,6 +23,7 @@ from builds.engine.messages import (
 )
 from builds.engine.passes import PassResult, run_pass
 from builds.engine.repair import LostWork, find_lost_work
+from builds.engine.reruns import dependents as rerun_dependents
 from builds.engine.starting import PlanNotRunnable, find_or_create_buildable, start_build
 from builds.engine.targets import (
     Claim,
@@ -78,6 +79,7 @@ __all__ = [
     "receive_message",
     "renew_lease",
     "request_update",
+    "rerun_dependents",
     "start_build",
     "update_build",
     "update_buildable",
@@ -100,7 +102,7 @@ def update_build(build_id: int) -> PassResult | None:
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception as exc:
-        logger.exception("engine pass over build %s failed", build_id)
+        logger.exception("engine pass over build %s failed", build_id, extra={"build_id": build_id})
         _mark_error(build_id, exc)
         raise
     metrics.engine_pass_finished(time.monotonic() - started)
@@ -118,4 +120,4 @@ def _mark_error(build_id: int, exc: Exception) -> None:
                 detail=f"{type(exc).__name__}: {exc}",
             )
     except DatabaseError:
-        logger.exception("could not mark build %s as error", build_id)
+        logger.exception("could not mark build %s as error", build_id, extra={"build_id": build_id})

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds.engine import dispatch
+from builds.engine.reruns import apply_rerun, rerun_refusal
 from builds.engine.transitions import RESTARTABLE_FROM, move_build, move_target
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 
@@ -22,11 +23,14 @@ COMMAND = StatusEvent.Cause.COMMAND
 UNFINISHED = (BuildTarget.Status.PENDING, BuildTarget.Status.BUILDING, BuildTarget.Status.WAITING)
 
 
-def command_refusal(build: Build, command: str) -> str | None:
+def command_refusal(build: Build, command: str, step_key: str = "") -> str | None:
     """Return why ``command`` cannot apply to ``build`` now (Harbormaster's can-apply
-    assertion text), or None if it can. Raises KeyError for an unknown command."""
+    assertion text), or None if it can; ``step_key`` is the step a ``rerun`` names (a step
+    of the build's plan, ``reruns.check_step``). Raises KeyError for an unknown command."""
     if build.plan.auto_key:
         return "You can not issue commands to an autobuild."
+    if command == BuildMessage.Type.RERUN:
+        return rerun_refusal(build, step_key)
     return REFUSALS[command](build)
 
 
@@ -74,8 +78,10 @@ def apply_commands(build: Build, messages: list[BuildMessage]) -> None:
     effect, so a replayed pass cannot apply a command twice.
     """
     for message in messages:
-        refusal = command_refusal(build, message.type)
+        refusal = command_refusal(build, message.type, message.step_key)
         outcome = f"no effect: {refusal}" if refusal else f"build {message.type} applied"
+        if message.step_key and not refusal:
+            outcome = f"rerun of step {message.step_key} applied"
         if not _consume(message, outcome) or refusal:
             continue
         APPLY[message.type](build, message)
@@ -135,7 +141,13 @@ def _resume(build: Build, message: BuildMessage) -> None:
     move_build(build, B.BUILDING, COMMAND, message=message, generation=build.generation or 1)
 
 
-APPLY = {"restart": _restart, "abort": _abort, "pause": _pause, "resume": _resume}
+APPLY = {
+    "restart": _restart,
+    "abort": _abort,
+    "pause": _pause,
+    "resume": _resume,
+    "rerun": apply_rerun,
+}
 
 
 def derived_status(build: Build, unconsumed_commands: list[str] | None = None) -> str:
@@ -155,6 +167,8 @@ def derived_status(build: Build, unconsumed_commands: list[str] | None = None) -
     pending = set()
     opposite = {"restart": "abort", "abort": "restart", "pause": "resume", "resume": "pause"}
     for command in unconsumed_commands:
+        if command not in opposite:
+            continue  # a rerun shows as the status it changes, once applied
         pending.discard(opposite[command])
         pending.add(command)
     for command, shown in (

@@ -11,6 +11,10 @@ from kombu.exceptions import ChannelError
 
 from builds import locks
 
+# The Redis transport's highest priority (its priority-0 lists are read first); ordinary
+# tasks are routed at ``settings.ORDINARY_PRIORITY``.
+RECLAIM_PRIORITY = 0
+
 
 def run_target(target_id: int, countdown: float = 0) -> None:
     """Queue ``workers.tasks.run_target`` for target ``target_id``, after ``countdown`` s,
@@ -19,15 +23,21 @@ def run_target(target_id: int, countdown: float = 0) -> None:
     run_targets([target_id], countdown)
 
 
-def run_targets(target_ids: list[int], countdown: float = 0) -> None:
-    """``run_target`` for each of ``target_ids``, with one Redis round trip for the marks."""
+def run_targets(target_ids: list[int], countdown: float = 0, *, reclaim: bool = False) -> None:
+    """``run_target`` for each of ``target_ids``, with one Redis round trip for the marks.
+    ``reclaim=True`` (the repair task's work, shown missing) sends them ahead of every
+    ordinary task: a worker takes them as soon as one of its slots is free."""
     if not target_ids:
         return
+    priority = {"priority": RECLAIM_PRIORITY} if reclaim else {}
     locks.mark_targets_queued(target_ids, countdown)
     for index, target_id in enumerate(target_ids):
         try:
             current_app.send_task(
-                "workers.tasks.run_target", args=(target_id,), countdown=countdown or None
+                "workers.tasks.run_target",
+                args=(target_id,),
+                countdown=countdown or None,
+                **priority,
             )
         except BaseException:
             locks.clear_target_queued(target_ids[index:])

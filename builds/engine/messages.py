@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from builds import metrics, phids
+from builds import approvals, metrics, phids
 from builds.engine import rows
 from builds.engine.commands import command_refusal
+from builds.engine.reruns import UnknownStep, check_step
 from builds.engine.targets import request_update
 from builds.models import (
     Build,
@@ -87,6 +88,8 @@ def receive_message(
     lint: list[dict] | None = None,
     idempotency_key: str | None = None,
     repeat_succeeds: bool = False,
+    step_key: str | None = None,
+    fields: dict | None = None,
 ) -> Receipt:
     """Store a message for a build target (``pass``/``fail``/``work`` with unit results
     and lint messages) or a command (``restart``/``abort``/``pause``/``resume``) for a build
@@ -99,15 +102,37 @@ def receive_message(
     so every caller gets the same rule). Raises ReceiverNotFound, NotPermitted,
     InvalidMessage or MessageRefused; nothing is stored then.
 
+    ``fields`` are the values a person entered deciding an approval step's target
+    (``builds.approvals``): only such a target takes them, only a person allowed by the
+    step's ``approvers`` decides it (NotPermitted), and they must fit its field definitions
+    (InvalidMessage).
+
+    A ``rerun`` goes to a build and names ``step_key``, a step of its plan (InvalidMessage
+    otherwise); that step and every step depending on it run again (``builds.engine.reruns``).
+
     With ``repeat_succeeds`` (Conduit, whose clients have no idempotency key: a re-run CI
     job re-sends what it sent), a verdict to a complete target that repeats the message
     which decided it, from the same user, returns that message's Receipt (``created``
     False), as Harbormaster would accept it, instead of MessageRefused.
     """
     try:
-        receipt = _receive(
-            receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds
-        )
+        if message_type == BuildMessage.Type.RERUN or step_key is not None:
+            receipt = _receive_rerun(
+                receiver_phid, message_type, author, idempotency_key, step_key, unit, lint
+            )
+        elif fields is not None and phids.phid_type(receiver_phid) != phids.BUILD_TARGET:
+            raise InvalidMessage("fields can only be sent to an approval step's target.")
+        else:
+            receipt = _receive(
+                receiver_phid,
+                message_type,
+                author,
+                unit,
+                lint,
+                idempotency_key,
+                repeat_succeeds,
+                fields,
+            )
     except (ReceiverNotFound, NotPermitted, InvalidMessage, MessageRefused):
         metrics.message_received(message_type, "refused")
         raise
@@ -116,7 +141,7 @@ def receive_message(
 
 
 def _receive(
-    receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds
+    receiver_phid, message_type, author, unit, lint, idempotency_key, repeat_succeeds, fields
 ) -> Receipt:
     kind = phids.phid_type(receiver_phid)
     if kind == phids.BUILD_TARGET:
@@ -128,6 +153,7 @@ def _receive(
             lint or [],
             idempotency_key,
             repeat_succeeds,
+            fields,
         )
     if kind in (phids.BUILD, phids.BUILDABLE):
         results_sent = unit is not None or lint is not None
@@ -138,7 +164,7 @@ def _receive(
 
 
 def _receive_for_target(
-    receiver_phid, message_type, author, unit, lint, key, repeat_succeeds
+    receiver_phid, message_type, author, unit, lint, key, repeat_succeeds, fields
 ) -> Receipt:
     if message_type not in BuildMessage.TARGET_TYPES:
         raise InvalidMessage(
@@ -149,6 +175,7 @@ def _receive_for_target(
         target = _lock_target(receiver_phid)
         # Before the duplicate check: a repeated key must not show an outsider the message.
         check_can_message(author, target.build, target)
+        values = _checked_decision(target, message_type, author, fields)
         duplicate = _find_duplicate(receiver_phid, key, message_type)
         if duplicate is None and repeat_succeeds:
             duplicate = _deciding_message(target, message_type, author)
@@ -162,10 +189,31 @@ def _receive_for_target(
             type=message_type,
             author=_stored_author(author),
             idempotency_key=key,
+            fields=values,
         )
         _store_results(target, message, unit, lint)
         request_update(target.build_id)
     return Receipt(message, created=True)
+
+
+def _checked_decision(target: BuildTarget, message_type: str, author, fields) -> dict:
+    """The approval values to store with a message to ``target`` ({} for other steps'
+    targets). A verdict to an approval's target must come from a person allowed to decide
+    it (NotPermitted), and its fields must fit the step's (InvalidMessage)."""
+    if target.step_type != approvals.APPROVAL:
+        if fields:
+            raise InvalidMessage("fields can only be sent to an approval step's target.")
+        return {}
+    if message_type == BuildMessage.Type.WORK and not fields:
+        return {}
+    # The config is read only here: no other message needs it (builds.engine.rows).
+    config = BuildTarget.objects.values_list("config", flat=True).get(pk=target.pk)
+    if not approvals.may_decide(author, config):
+        raise NotPermitted(approvals.decider_refusal(config))
+    try:
+        return approvals.check_decision(config, message_type, fields)
+    except approvals.InvalidDecision as exc:
+        raise InvalidMessage(str(exc)) from exc
 
 
 def _lock_target(receiver_phid: str) -> BuildTarget:
@@ -216,11 +264,17 @@ def _deciding_message(target: BuildTarget, message_type: str, author) -> BuildMe
 
 
 def _check_target_can_take(target: BuildTarget, message_type: str) -> None:
-    """Raise MessageRefused when a verdict could never count, or when a ``work`` message
-    goes to a complete target. Early verdicts (target pending or building) are accepted."""
+    """Raise MessageRefused when a verdict could never count (to an attempt superseded
+    by a retry or rerun, too), or when a ``work`` message goes to a complete target. Early
+    verdicts (target pending or building) are accepted."""
     build = target.build
     reason = None
-    if target.is_complete:
+    if target.superseded_by:
+        reason = (
+            f'it was attempt {target.step_attempt} of step "{target.step_key}", superseded '
+            f"by a newer attempt (a {target.superseded_by}); send it to the current attempt"
+        )
+    elif target.is_complete:
         reason = f"the build target is already {target.status}"
     elif message_type == BuildMessage.Type.WORK:
         return
@@ -286,6 +340,34 @@ def _receive_command(receiver_phid, kind, command, author, key, results_sent) ->
     return Receipt(messages[0], created=True)
 
 
+def _receive_rerun(receiver_phid, message_type, author, key, step_key, unit, lint) -> Receipt:
+    if message_type != BuildMessage.Type.RERUN:
+        raise InvalidMessage(f'A step can only be given with "rerun", not "{message_type}".')
+    if phids.phid_type(receiver_phid) != phids.BUILD:
+        if phids.phid_type(receiver_phid) not in (phids.BUILD_TARGET, phids.BUILDABLE):
+            raise ReceiverNotFound.for_phid(receiver_phid)
+        raise InvalidMessage('"rerun" goes to a build, naming the step to run again.')
+    if unit is not None or lint is not None:
+        raise InvalidMessage("unit and lint results can only be sent to a build target.")
+    if not step_key:
+        raise InvalidMessage('"rerun" needs the key of the step to run again ("step").')
+    with transaction.atomic():
+        [build] = _lock_builds(receiver_phid, phids.BUILD)
+        check_can_message(author, build)
+        try:
+            check_step(build, step_key)
+        except UnknownStep as exc:
+            raise InvalidMessage(str(exc)) from exc
+        duplicate = _find_duplicate(receiver_phid, key, message_type)
+        if duplicate:
+            return Receipt(duplicate, created=False)
+        refusal = command_refusal(build, message_type, step_key)
+        if refusal:
+            raise MessageRefused(refusal, build_status=build.status)
+        message = _store_command(build, receiver_phid, message_type, author, key, step_key)
+    return Receipt(message, created=True)
+
+
 def _lock_builds(receiver_phid: str, kind: str) -> list[Build]:
     """Lock the receiving build, or every build of the receiving buildable in id order
     (the lock order of docs/design.md §3.2: build rows first). Raises ReceiverNotFound."""
@@ -327,13 +409,16 @@ def _builds_accepting(builds: list[Build], command: str, kind: str) -> list[Buil
     return accepting
 
 
-def _store_command(build: Build, receiver_phid, command, author, key) -> BuildMessage:
+def _store_command(
+    build: Build, receiver_phid, command, author, key, step_key: str = ""
+) -> BuildMessage:
     message = BuildMessage.objects.create(
         receiver_phid=receiver_phid,
         build=build,
         type=command,
         author=_stored_author(author),
         idempotency_key=key,
+        step_key=step_key,
     )
     request_update(build.pk)
     return message

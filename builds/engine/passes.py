@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from builds import sql
-from builds.engine import concurrency, dispatch, rows
+from builds import metrics, sql
+from builds.approvals import APPROVAL, approval_variables
+from builds.engine import concurrency, dispatch, retries, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
 from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
@@ -90,10 +91,13 @@ def run_pass(build_id: int) -> PassResult:
 
 def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]:
     """Settle verdicts and timeouts, then fail, pass or deadlock the build or create its
-    runnable targets. Returns the ids of the targets created."""
-    targets = {t.step_key: t for t in rows.generation_targets(build.pk, build.generation)}
+    runnable targets. Returns the ids of the targets to queue: those created outside any
+    concurrency group, and those admitted to their group now."""
+    attempts = rows.generation_targets(build.pk, build.generation)
+    targets = {t.step_key: t for t in attempts if not t.superseded_by}
     _consume_verdicts(targets.values(), verdicts)
     _expire_waits(targets.values())
+    retries.retry_failed_targets(targets)
     steps = build.plan_snapshot
     status = classify_steps(steps, targets)
     if status.failed:
@@ -108,8 +112,11 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]
     elif not status.runnable and not status.waiting and not status.underway:
         move_build(build, B.DEADLOCKED, ENGINE, detail="no step can run")
     else:
-        # A target of a concurrency group is queued to run only once admitted to it.
-        return concurrency.startable(build, _create_targets(build, status.runnable))
+        earlier = retries.latest_superseded(attempts)
+        # A target of a concurrency group is queued to run only once admitted to it; a
+        # retry's or rerun's new attempt is a new target and goes through admission too.
+        created = _create_targets(build, status.runnable, earlier)
+        return concurrency.startable(build, created)
     return ()
 
 
@@ -126,6 +133,7 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
     for target_id, messages in by_target.items():
         first, *later = messages
         outcome = T.PASSED if first.type == BuildMessage.Type.PASS else T.FAILED
+        failure = BuildTarget.Failure.FAILED if outcome == T.FAILED else ""
         consumed = sql.update(
             BuildMessage,
             {"is_consumed": True, "date_consumed": now, "outcome": f"target {outcome}"},
@@ -147,7 +155,12 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
             )
         for message in messages:
             message.is_consumed = True
-        move_target(waiting[target_id], outcome, MESSAGE, message=first)
+        values = ", ".join(f"{name}={value}" for name, value in sorted(first.fields.items()))
+        detail = f"with {values}" if values else ""
+        move_target(
+            waiting[target_id], outcome, MESSAGE, message=first, failure=failure, detail=detail
+        )
+        metrics.message_decided(first.date_created)
 
 
 def _retire_verdicts(verdicts: list[BuildMessage]) -> None:
@@ -189,6 +202,7 @@ def _expire_waits(targets) -> None:
             outcome,
             StatusEvent.Cause.TIMEOUT,
             detail=f"timed out after waiting {waited} for a message",
+            failure=BuildTarget.Failure.TIMEOUT if outcome == T.FAILED else "",
         )
 
 
@@ -228,13 +242,21 @@ def classify_steps(steps: list[dict], targets: dict[str, BuildTarget]) -> StepSt
     return status
 
 
-def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
+def _create_targets(
+    build: Build, steps: list[dict], earlier: dict[str, BuildTarget]
+) -> list[BuildTarget]:
+    """Create a pending target for each of ``steps``: its first attempt, or the one after
+    its last superseded attempt in ``earlier`` (by step key)."""
     if not steps:
         return []
     now = timezone.now()
-    variables = [snapshot_variables(build, step, now) for step in steps]
+    # Read only when the plan has an approval: most have none, and a pass stays cheap.
+    has_approvals = any(step["type"] == APPROVAL for step in build.plan_snapshot)
+    approvals = approval_variables(build) if has_approvals else {}
+    variables = [snapshot_variables(build, step, now, approvals) for step in steps]
     targets = BuildTarget.objects.bulk_create(
         BuildTarget(
+            **retries.next_attempt(earlier.get(step["key"])),
             build=build,
             step_key=step["key"],
             generation=build.generation,
@@ -249,5 +271,13 @@ def _create_targets(build: Build, steps: list[dict]) -> list[BuildTarget]:
         for step, step_variables in zip(steps, variables, strict=True)
     )
     for target in targets:
-        record_event(build_id=build.pk, target=target, from_status="", to=T.PENDING, cause=ENGINE)
+        detail = retries.attempt_detail(target, earlier.get(target.step_key))
+        record_event(
+            build_id=build.pk,
+            target=target,
+            from_status="",
+            to=T.PENDING,
+            cause=ENGINE,
+            detail=detail,
+        )
     return targets

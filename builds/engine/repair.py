@@ -94,7 +94,11 @@ def not_queued(target_ids: list[int], bound_seconds: float) -> list[int]:
 
 
 def _stalled_builds(cutoff, limit: int) -> list[int]:
-    current = {"build_id": OuterRef("pk"), "generation": OuterRef("generation")}
+    current = {
+        "build_id": OuterRef("pk"),
+        "generation": OuterRef("generation"),
+        "superseded_by": "",
+    }
     underway = BuildTarget.objects.filter(**current, status__in=BuildTarget.UNDERWAY)
     settled = BuildTarget.objects.filter(
         **current, status__in=BuildTarget.COMPLETE, date_completed__lt=cutoff
@@ -109,7 +113,9 @@ def _stalled_builds(cutoff, limit: int) -> list[int]:
 
 
 def _a_pass_would_act(build: Build) -> bool:
-    targets = {t.step_key: t for t in build.targets.filter(generation=build.generation)}
+    targets = {
+        t.step_key: t for t in build.targets.filter(generation=build.generation, superseded_by="")
+    }
     status = classify_steps(build.plan_snapshot, targets)
     return bool(
         status.failed

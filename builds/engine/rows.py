@@ -24,7 +24,18 @@ RECEIVING_TARGET_SQL = (
                 BuildTarget,
                 "t",
                 "target",
-                ["id", "phid", "build_id", "status", "generation", "step_key", "wait_for_message"],
+                [
+                    "id",
+                    "phid",
+                    "build_id",
+                    "status",
+                    "generation",
+                    "step_key",
+                    "wait_for_message",
+                    "step_attempt",
+                    "superseded_by",
+                    "step_type",
+                ],
             ),
             sql.columns(Build, "b", "build", ["id", "status", "generation", "plan_id"]),
             sql.columns(BuildPlan, "p", "plan", ["id", "name", "run_group_id"]),
@@ -72,7 +83,8 @@ def unconsumed_messages(build_id: int) -> list[BuildMessage]:
 
 
 def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
-    """The build's targets of ``generation`` (a run), in no particular order."""
+    """The build's targets of ``generation`` (a run), every attempt (superseded ones too),
+    in no particular order."""
     return list(
         BuildTarget.objects.raw(
             "SELECT * FROM builds_buildtarget WHERE build_id = %s AND generation = %s",

@@ -6,6 +6,7 @@ claim that is still current, so a duplicate ``run_target`` delivery or a worker 
 stalled past its lease cannot finish a target another claim now owns.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,8 +16,11 @@ from django.utils import timezone
 
 from builds import logs
 from builds.engine import dispatch
+from builds.engine.retries import retries_when_lost
 from builds.engine.transitions import build_changed, move_target
 from builds.models import Build, BuildTarget, StatusEvent
+
+logger = logging.getLogger(__name__)
 
 T = BuildTarget.Status
 WORKER = StatusEvent.Cause.WORKER
@@ -65,7 +69,9 @@ def _claim(target: BuildTarget) -> Claim | None:
     reclaimed = target.status == T.BUILDING
     resumed = reclaimed and target.resume_after is not None
     lost = reclaimed and not resumed
-    if lost and target.lost_claims >= settings.HARBOR_TARGET_MAX_LOST:
+    if lost and (
+        target.lost_claims >= settings.HARBOR_TARGET_MAX_LOST or retries_when_lost(target)
+    ):
         _give_up(target)
         return None
     moved = move_target(
@@ -87,12 +93,19 @@ def _claim(target: BuildTarget) -> Claim | None:
 
 def _give_up(target: BuildTarget) -> None:
     """Fail a target whose step keeps losing its worker (e.g. it crashes the worker), rather
-    than run it for ever."""
-    reason = (
-        f"gave up: the step lost its worker {settings.HARBOR_TARGET_MAX_LOST + 1} times "
-        f"(attempt {target.attempt}'s lease expired too)"
-    )
-    if move_target(target, T.FAILED, WORKER, on_attempt=target.attempt, detail=reason):
+    than run it for ever; or, when its step retries ``lost`` attempts, at the first lapse,
+    so the retry runs as a new attempt with logs of its own."""
+    if retries_when_lost(target):
+        reason = f"lost its worker: claim {target.attempt}'s lease expired"
+    else:
+        reason = (
+            f"gave up: the step lost its worker {settings.HARBOR_TARGET_MAX_LOST + 1} times "
+            f"(attempt {target.attempt}'s lease expired too)"
+        )
+    lost = BuildTarget.Failure.LOST
+    if move_target(
+        target, T.FAILED, WORKER, on_attempt=target.attempt, detail=reason, failure=lost
+    ):
         logs.write(target, "harbor", "error", reason.capitalize() + ".")
 
 
@@ -151,9 +164,12 @@ def claim_is_current(claim: Claim) -> bool:
     ).exists()
 
 
-def finish_target(claim: Claim, error: str | None = None) -> bool:
-    """Finish the claimed target: ``failed`` with ``error`` written to its log when given,
-    else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
+def finish_target(
+    claim: Claim, error: str | None = None, failure: str = BuildTarget.Failure.FAILED
+) -> bool:
+    """Finish the claimed target: ``failed`` with ``error`` written to its log when given
+    (and ``failure``, a ``BuildTarget.Failure``, recorded: what a step's ``retry.on``
+    matches), else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
     claim's attempt; fires ``update_build`` after commit whether or not it moved the target.
     A target that would wait, but whose build completed or restarted while its step ran, is
     ``aborted`` instead: no pass would ever consume its verdicts (one accepted while it ran
@@ -164,6 +180,7 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
     detail = error.splitlines()[0][:200] if error else ""
     if error is not None:
         outcome = T.FAILED
+        fields["failure"] = failure
     elif target.wait_for_message:
         outcome = T.WAITING
         fields["wait_deadline"] = wait_deadline(target)
@@ -185,7 +202,8 @@ def finish_target(claim: Claim, error: str | None = None) -> bool:
             target, outcome, WORKER, on_attempt=claim.attempt, detail=detail, **fields
         )
         if moved and outcome == T.WAITING:
-            build_changed.send(Build, build=build)  # it now waits for this target's verdict
+            # It now waits for this target's verdict.
+            build_changed.send(Build, build=build, target=target)
         if moved and error is not None:
             logs.write(target, "harbor", "error", error)
         elif not moved:
@@ -208,6 +226,8 @@ def _log_discarded_result(claim: Claim, outcome: str, detail: str) -> None:
         "discarded."
     )
     logs.write(claim.target, "harbor", "discarded", text)
+    ids = {"build_id": claim.target.build_id, "target_id": claim.target.pk}
+    logger.warning("build target %s: %s", claim.target.pk, text, extra=ids)
 
 
 def wait_deadline(target: BuildTarget):

@@ -22,11 +22,14 @@ T = BuildTarget.Status
 BB = Buildable.Status
 
 # Sent with ``build`` (its status now) inside the transaction of each change of what a
-# build shows outside: its creation, each of its moves, a target starting to wait. All of
-# these hold the build's row lock until the commit, so the rows receivers write for one
-# build are written in the order of the changes. A receiver's writes commit or roll back
-# with the change, and one that raises undoes it: the forges app writes its outbox of
-# commit statuses here, and the engine knows nothing of forges.
+# build shows outside: its creation, each of its moves (with ``previous``, the status it
+# left), a target starting to wait or failing (with ``target``). All of these but a target
+# failing hold the build's row lock until the commit, so the rows receivers write for one
+# build are written in the order of the changes; a failing target's build may be read as
+# it was before a concurrent move commits, so nothing may take its status from that send.
+# A receiver's writes commit or roll back with the change, and one that raises undoes it:
+# the forges app writes its outbox of commit statuses and notifications here, and the
+# engine knows nothing of forges.
 build_changed = Signal()
 
 BUILD_ALLOWED_FROM: dict[str, frozenset[str]] = {
@@ -75,6 +78,7 @@ def move_build(
     (and nothing written) otherwise. The instance is updated to match the row.
     """
     allowed = allowed_from if allowed_from is not None else BUILD_ALLOWED_FROM[to]
+    previous = build.status
     now = timezone.now()
     changed = sql.update(
         Build, {"status": to, "date_modified": now, **fields}, id=build.pk, status__in=allowed
@@ -87,7 +91,7 @@ def move_build(
     build.status = to
     for name, value in fields.items():
         setattr(build, name, value)
-    build_changed.send(Build, build=build)
+    build_changed.send(Build, build=build, previous=previous)
     if to in Build.COMPLETE:
         metrics.build_completed(build.plan_id, to)
     return True
@@ -130,7 +134,25 @@ def move_target(
     target.status = to
     for name, value in fields.items():
         setattr(target, name, value)
+    if to == T.FAILED:
+        build_changed.send(Build, build=target.build, target=target)
+    if to in BuildTarget.COMPLETE:
+        metrics.target_completed(target.step_type, to)
     return True
+
+
+def supersede_target(target: BuildTarget, by: str) -> bool:
+    """Mark the complete ``target`` as replaced by a new attempt of its step (``by`` is a
+    ``BuildTarget.Supersession``: a retry or a rerun), if it is still the current attempt.
+    Its status is kept, as the record of how that attempt ended; the engine stops reading
+    it, so the step is runnable again and the pass creates its next attempt. Returns True
+    if this call made the change: a replayed pass finds it done and adds no attempt."""
+    changed = BuildTarget.objects.filter(
+        pk=target.pk, superseded_by="", status__in=BuildTarget.COMPLETE
+    ).update(superseded_by=by)
+    if changed:
+        target.superseded_by = by
+    return bool(changed)
 
 
 def move_buildable(buildable: Buildable, to: str, cause: str, detail: str = "") -> bool:

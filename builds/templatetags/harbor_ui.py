@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from builds import approvals, log_view, step_graph
 from builds import variables as build_variables
 from builds.queries import safe_uri
 from builds.secrets import MASK, mask_config
@@ -143,12 +144,6 @@ def target_ran(target, since: datetime | None = None) -> str:
     return duration(target.date_started, target.date_completed)
 
 
-@register.filter
-def tail(text: str, limit: int) -> str:
-    """The last ``limit`` characters of ``text`` (a log shown on a page that polls)."""
-    return text[-int(limit) :]
-
-
 @register.simple_tag
 def target_status_for(target, since: datetime | None) -> str:
     """How long a target has been in its status: ``waiting for 3 min 2 s`` while it is not
@@ -268,3 +263,34 @@ def call_answer(target) -> dict | None:
 def work_count(messages) -> int:
     """How many of ``messages`` (a target's, prefetched) are ``work`` messages."""
     return sum(1 for message in messages if message.type == "work")
+
+
+@register.filter
+def log_tail(log) -> log_view.LogWindow:
+    """The last lines of a log loaded by ``queries.logs_with_tails``, numbered and coloured."""
+    return log_view.tail_of(log, log.tail_chunks[::-1], log.newline_total)
+
+
+@register.filter
+def tone_of(status: str) -> str:
+    """The tone (ok, bad, run, pause or neutral) ``status`` is coloured with."""
+    return tone(status)
+
+
+@register.filter(name="step_graph")
+def step_graph_of(rows) -> step_graph.Graph:
+    """The SVG layout of a build's step rows (``builds.step_graph``)."""
+    return step_graph.graph(rows)
+
+
+@register.filter
+def percent(rate: float) -> str:
+    """A rate from 0 to 1 as a whole percentage: ``0.857`` → ``86 %``."""
+    return f"{round(rate * 100)} %"
+
+
+@register.filter
+def may_decide(target, user) -> bool:
+    """Whether ``user`` may approve or decline the approval ``target`` (one query for a
+    user outside staff; only approval targets are asked)."""
+    return approvals.may_decide(user, target.config)

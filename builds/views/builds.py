@@ -6,6 +6,8 @@ while what it shows can still change, so polling stops by itself once the build 
 (NetBox's pattern).
 """
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
@@ -14,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
-from builds import engine, queries, unit_results
+from builds import engine, queries, test_history, unit_results
 from builds.engine.concurrency import places_ahead
 from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildPlan, UnitResult
 from builds.numbers import ascii_int
@@ -22,8 +24,6 @@ from builds.views.access import can_message
 from builds.views.common import is_partial, page_query, poll_url, sign_in_required
 
 BUILDS_PER_PAGE = 50
-# Characters of each log a build page shows: it is re-rendered every 2 s while the build runs.
-LOG_LIMIT = 100_000
 # Log chunks read from the database at a time while streaming a download.
 DOWNLOAD_BATCH = 200
 COMMANDS = ("restart", "pause", "resume", "abort")
@@ -91,46 +91,86 @@ def allowed_commands(user, build: Build, status: str) -> list[str]:
     return [command for command in COMMANDS if engine.command_refusal(build, command) is None]
 
 
+def lazy(function: Callable[[], object]) -> Callable[[], object]:
+    """``function``, called at most once and only when asked: Django's templates call a
+    callable context value when they use it, so a live poll that renders one section of the
+    build page runs only the queries that section needs."""
+    return functools.cache(function)
+
+
+RERUNNABLE = (Build.Status.BUILDING, Build.Status.PASSED, Build.Status.FAILED)
+
+
+def may_rerun(user, build: Build) -> bool:
+    """Whether the build page offers ``user`` "Rerun this step" links on ``build``'s
+    complete steps (the confirmation page says if a rerun cannot apply after all)."""
+    return not build.plan.auto_key and build.status in RERUNNABLE and can_message(user, build)
+
+
 def build_page_context(
-    build: Build, user, generation: int | None = None, params: QueryDict | None = None
+    build: Build,
+    user,
+    generation: int | None = None,
+    params: QueryDict | None = None,
+    whole: bool = True,
 ) -> dict:
     """What the build page and its live region show, for run ``generation`` (default the
-    current one), its unit results narrowed by GET ``params`` (``unit_results.unit_filters``)."""
+    current one), its unit results narrowed by GET ``params`` (``unit_results.unit_filters``).
+    Values that cost queries are ``lazy``. For the ``whole`` page the unit counts and the
+    links come from the targets loaded for the steps; a poll answering a few sections loads
+    only what those need."""
     status = queries.shown_status(build)
     shown = build.generation if generation is None else generation
-    targets = queries.targets_of_generation(build, shown)
-    timeline = queries.build_timeline(build)
+    targets = lazy(lambda: queries.targets_of_generation(build, shown))
+    current = lazy(lambda: [target for target in targets() if not target.superseded_by])
+    timeline = lazy(lambda: queries.build_timeline(build))
+    if whole:
+        counted, links = current, lazy(lambda: queries.external_links_of(current()))
+    else:
+        counted = lazy(lambda: queries.counted_targets(build, shown))
+        links = lazy(lambda: queries.external_links(build, shown))
     return {
-        "units": unit_results_context(build, shown, targets, params or QueryDict()),
+        "units": lazy(lambda: unit_results_context(build, shown, counted(), params or QueryDict())),
         "build": build,
         "status": status,
         "live": queries.is_live(build, status),
         "generation": shown,
         "is_current_run": shown == build.generation,
         "runs": range(build.generation, 0, -1),
-        "steps": queries.steps_with_targets(build, targets, queries.status_since(timeline)),
-        "links": queries.external_links(targets),
+        "steps": lazy(
+            lambda: queries.steps_with_targets(build, targets(), queries.status_since(timeline()))
+        ),
+        "links": links,
+        "logs": lazy(lambda: queries.logs_of_generation(build, shown)),
         "timeline": timeline,
-        "commands": allowed_commands(user, build, status),
-        "log_limit": LOG_LIMIT,
-        # Target id → places ahead of it in its concurrency group's queue.
-        "queue_ahead": places_ahead(targets),
+        "commands": lazy(lambda: allowed_commands(user, build, status)),
+        "may_rerun": lazy(lambda: shown == build.generation and may_rerun(user, build)),
+        # Target id → places ahead of it in its concurrency group's queue (current
+        # attempts only: a superseded attempt is complete, never queued).
+        "queue_ahead": lazy(lambda: places_ahead(current())),
     }
 
 
 def unit_results_context(build: Build, generation: int, targets, params: QueryDict) -> dict:
-    """The unit results part of the build page: the run's ``counts`` by result, the
-    ``filters``, one ``page`` of results and the ``query`` its links keep."""
+    """The unit results part of the build page: the run's ``counts`` by result (from its
+    ``targets``, annotated with their counts), the ``filters``, one ``page`` of results
+    (each with its ``marks`` from the test history: new, known, flaky) and the ``query``
+    its links keep."""
     filters = unit_results.unit_filters(params)
     counts = unit_results.run_counts(targets)
+    page = unit_results.results_page(build, generation, filters, counts)
+    page.object_list = list(page.object_list)
+    marks = test_history.marks(build, generation, page.object_list) if page.object_list else {}
+    for unit in page.object_list:
+        unit.marks = marks.get(unit.id, [])
     query = params.copy()
-    for name in ("unit_page", "partial", "version"):
+    for name in ("unit_page", "partial", "v"):
         query.pop(name, None)
     return {
         "counts": counts,
         "total": sum(count for _, count in counts),
         "filters": filters,
-        "page": unit_results.results_page(build, generation, filters, counts),
+        "page": page,
         "query": query.urlencode(),
         "results": unit_results.RESULT_ORDER,
         "name_shown": unit_results.NAME_SHOWN,
@@ -152,21 +192,24 @@ def requested_generation(build: Build, value) -> int | None:
 def build_detail(request: HttpRequest, pk: int, generation: int | None = None) -> HttpResponse:
     """A build: its status, the targets of one run with what they reported, its runs and
     its timeline. ``generation`` comes from ``runs/<n>/`` (404 if the build has no such run)
-    or ``?generation=N``. The live region (``?partial=1``) polls with the version it shows
-    (``?version=``, ``queries.live_version``) and gets an empty 204 while that is still
-    the build's."""
-    version = queries.live_version(pk)
-    if is_partial(request) and version is not None and request.GET.get("version") == version:
+    or ``?generation=N``. The live region's poll (``?partial=1``) carries the version of
+    each section it shows (``?v=``, ``queries.live_versions``): it gets an empty 204 while
+    they are all still the build's, else only the sections that changed."""
+    versions = queries.live_versions(pk)
+    changed = queries.changed_sections(versions or {}, request.GET.get("v", ""))
+    if is_partial(request) and versions is not None and not changed:
         return HttpResponse(status=204)  # nothing changed: htmx swaps nothing
     build = get_object_or_404(queries.builds_for_display(), pk=pk)
     shown = requested_generation(build, generation or request.GET.get("generation"))
     if generation is not None and shown is None:
         raise Http404(f"Build {pk} has no run {generation}.")
     context = {
-        **build_page_context(build, request.user, shown, request.GET),
-        "poll_url": poll_url(request, version=version),
+        **build_page_context(build, request.user, shown, request.GET, not is_partial(request)),
+        "poll_url": poll_url(request, v=queries.encode_versions(versions or {})),
+        "changed": changed,
     }
-    template = "builds/_build_live.html" if is_partial(request) else "builds/build_detail.html"
+    partial = is_partial(request)
+    template = "builds/_build_live_parts.html" if partial else "builds/build_detail.html"
     return render(request, template, context)
 
 

@@ -39,14 +39,16 @@ def is_partial(request: HttpRequest) -> bool:
     return request.GET.get("partial") == "1"
 
 
-def poll_url(request: HttpRequest, version: str | None = None) -> str:
+def poll_url(request: HttpRequest, version: str | None = None, v: str | None = None) -> str:
     """The current URL with ``partial=1`` (and ``version=``, the version of what the
-    region shows, when given): what a live region polls."""
+    region shows, or ``v=``, the versions of its sections, when given): what a live region
+    polls."""
     query = request.GET.copy()
     query["partial"] = "1"
-    query.pop("version", None)
-    if version is not None:
-        query["version"] = version
+    for name, value in (("version", version), ("v", v)):
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
     return f"{request.path}?{query.urlencode()}"
 
 

@@ -3,11 +3,11 @@
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from builds import engine, queries
+from builds import engine, plan_chart, queries, test_history
 from builds.models import BuildPlan, BuildPlanVersion
 from builds.permissions import can_change_plans
 from builds.plan_versions import current_yaml, mask_yaml, save_plan_version, version_diff
@@ -79,21 +79,26 @@ def plan_page(
     status: int = 200,
     upload: PlanUploadForm | None = None,
 ):
-    """Render the plan page: steps in dependency order with their settings (masked), recent
-    builds, the run form, the plan's versions, and the upload form for those allowed."""
+    """Render the plan page: steps in dependency order with their settings (masked), a
+    chart of the last builds, the recent builds, the run form, the plan's versions, and the
+    upload form for those allowed."""
     steps = queries.in_dependency_order(
         plan.steps.all(), key=lambda s: s.key, depends_on=lambda s: s.depends_on
     )
     for step in steps:
         step.settings = masked_items(mask_config(step.config or {}))
-    builds = queries.builds_for_display(plan.builds.all())[:RECENT_BUILDS]
+    builds = list(queries.builds_for_display(plan.builds.all())[: plan_chart.CHART_BUILDS])
+    rows = build_rows(builds)
     may_change = can_change_plans(request.user)
     if may_change and upload is None:
         upload = PlanUploadForm(initial={"yaml": current_yaml(plan)})
     context = {
         "plan": plan,
         "steps": steps,
-        "rows": build_rows(builds),
+        "rows": rows[:RECENT_BUILDS],
+        "chart": plan_chart.chart(builds, [row.status for row in rows]),
+        "flakiest": test_history.flakiest(plan.id),
+        "slowest": test_history.slowest(plan.id),
         "recent": RECENT_BUILDS,
         "form": form,
         "may_run": plan.status == BuildPlan.Status.ACTIVE and can_run(request.user, plan),
@@ -196,3 +201,17 @@ def _against(request: HttpRequest, version: BuildPlanVersion, versions: list[Bui
     return max(
         (v for v in versions if v.number < version.number), key=lambda v: v.number, default=None
     )
+
+
+@require_safe
+@sign_in_required
+def test_detail(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    """One unit test (``key``, ``test_history.key_of``) of plan ``pk``: its last results
+    across the plan's builds, newest first. 404 when the plan never ran it."""
+    plan = get_object_or_404(BuildPlan, pk=pk)
+    results = test_history.history(plan.id, key)
+    if not results:
+        raise Http404("This plan has no results of that test.")
+    passed = sum(1 for unit in results if unit.result == "pass")
+    context = {"plan": plan, "results": results, "test": results[0], "passed": passed}
+    return render(request, "builds/test_detail.html", context)

@@ -121,6 +121,14 @@ def test_the_build_list_refuses_an_unknown_status(client, builds):
     assert "exploded" in body["fields"]["status"][0]
 
 
+@pytest.mark.parametrize("query", ["status=", "status=,", "plan=", "buildable=", "page="])
+def test_the_build_list_refuses_a_filter_given_empty_rather_than_listing_everything(
+    client, builds, query
+):
+    body = assert_error(client.get(f"/api/v1/builds?{query}"), 400, "validation_error")
+    assert list(body["fields"]) == [query.split("=")[0]]
+
+
 def test_the_build_list_pages_by_50(client, user, buildable):
     plan = make_plan("many", [{"key": "a"}])
     made = [make_build(plan, buildable) for _ in range(51)]

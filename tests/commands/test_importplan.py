@@ -201,6 +201,15 @@ def test_load_plan_file_refuses_a_file_that_is_not_a_mapping(tmp_path):
         ({"on_abort": "http://x"}, "mapping with a url"),
         ({"on_abort": {"url": "ftp://x"}}, "http://"),
         ({"on_abort": {"url": "http://x", "method": "BREW"}}, "method"),
+        ({"retry": 3}, "retry must be a mapping with a limit"),
+        ({"retry": {"on": ["failed"]}}, "retry must be a mapping with a limit"),
+        ({"retry": {"limit": 11}}, r"retry.limit must be a whole number from 1 to 10, not 11"),
+        ({"retry": {"limit": 0}}, r"retry.limit must be a whole number from 1 to 10, not 0"),
+        ({"retry": {"limit": True}}, r"retry.limit must be a whole number"),
+        ({"retry": {"limit": 2, "on": ["flaky"]}}, r"retry.on must list one or more of"),
+        ({"retry": {"limit": 2, "on": []}}, r"retry.on must list one or more of"),
+        ({"retry": {"limit": 2, "when": "always"}}, r"unknown retry field\(s\): when"),
+        ({"retyr": {"limit": 2}}, r"unknown option 'retyr' \(did you mean 'retry'\?\)"),
     ],
 )
 @pytest.mark.django_db
@@ -224,6 +233,13 @@ def test_it_accepts_lifecycle_settings_and_a_run_group():
     plan = import_plan({"name": "lifecycle", "run_group": "releasers", "steps": [step]})
     assert plan.run_group.name == "releasers"
     assert plan.steps.get().config["on_timeout"] == "pass"
+
+
+@pytest.mark.django_db
+def test_a_retry_without_on_retries_every_kind_of_failure():
+    step = {"key": "ci", "type": "sleep", "retry": {"limit": 2}}
+    plan = import_plan({"name": "retrying", "steps": [step]})
+    assert plan.steps.get().config["retry"] == {"limit": 2, "on": ["failed", "lost", "timeout"]}
 
 
 TOO_LONG_OR_NUL = {
@@ -482,3 +498,14 @@ def test_a_misspelt_plan_field_is_refused_with_the_nearest_known_one():
     assert "unknown plan field 'decription' (did you mean 'description'?)" in str(refused.value)
     assert "unknown plan field 'trigers' (did you mean 'triggers'?)" in str(refused.value)
     assert not BuildPlan.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_deploy_example_plan_imports_with_its_retried_step_and_approval():
+    path = Path(__file__).resolve().parents[2] / "examples" / "plans" / "deploy-with-approval.yaml"
+    plan = import_plan(load_plan_file(path))
+    retry = plan.steps.get(key="integration-tests").config["retry"]
+    assert retry == {"limit": 3, "on": ["failed", "timeout", "lost"]}
+    approve = plan.steps.get(key="approve")
+    assert (approve.step_type, approve.wait_for_message) == ("approval", True)
+    assert approve.config["approvers"] == "release-managers"

@@ -120,3 +120,14 @@ def test_docker_compose_runs_the_processes_the_guide_names():
     ):
         assert command in compose
     assert compose.count('"celery", "-A", "harbor", "beat"') == 1
+
+
+def test_worker_health_checks_call_workerhealth_on_harbors_queues():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert compose.count("manage.py workerhealth --name celery@$$HOSTNAME") == 2
+    argv = exec_start("harbor-workerhealth.service")
+    assert argv[1:3] == ["manage.py", "workerhealth"]
+    checked = {argv[i + 1] for i, arg in enumerate(argv) if arg == "--queue"}
+    assert checked == default_queues()
+    timer = parse_unit(DEPLOY / "harbor-workerhealth.timer")
+    assert timer["Timer"]["OnUnitActiveSec"]

@@ -28,7 +28,9 @@ class Driver:
 
     def target(self, key: str, generation: int | None = None) -> BuildTarget:
         generation = generation if generation is not None else self.refresh().generation
-        return BuildTarget.objects.get(build=self.build, step_key=key, generation=generation)
+        return BuildTarget.objects.get(
+            build=self.build, step_key=key, generation=generation, superseded_by=""
+        )
 
     def claim(self, key: str) -> engine.Claim | None:
         return engine.begin_target(self.target(key).pk)

@@ -3,11 +3,13 @@ again only what it can show is missing, never a task waiting its turn in a busy 
 
 import os
 import time
+from datetime import timedelta
 
 import kombu.exceptions
 import pytest
 from celery import current_app
 from django.test import TestCase
+from django.utils import timezone
 
 from builds import engine, locks
 from builds.engine import dispatch
@@ -33,7 +35,9 @@ FAN_OUT = [sleep_step("a"), sleep_step("b"), sleep_step("join", depends_on=["a",
 def queued(monkeypatch) -> list[int]:
     """The target ids the engine hands to ``run_target``, in order (nothing is sent)."""
     sent: list[int] = []
-    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0: sent.extend(ids))
+    monkeypatch.setattr(
+        dispatch, "run_targets", lambda ids, countdown=0, reclaim=False: sent.extend(ids)
+    )
     monkeypatch.setattr(dispatch, "request_update", lambda build_id: None)
     return sent
 
@@ -90,7 +94,9 @@ class OwnTargetsQueue:
         current_app.send_task("workers.tasks.run_target", args=(0,), queue=self.name)
 
     def clear(self) -> None:
-        locks.client().delete(self.name)
+        # Purged through the broker: a queue is one Redis list per priority step.
+        with current_app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(self.name)
 
 
 @pytest.fixture
@@ -146,3 +152,16 @@ def test_a_worker_starting_the_task_clears_the_mark(buildable, own_queue, monkey
     run_target(target)
     assert locks.targets_queued_due([target]) == {}
     assert BuildTarget.objects.get(pk=target).status == "passed"
+
+
+def test_the_repair_leaves_a_pending_target_a_worker_has_started_to_claim(buildable, own_queue):
+    target = pending_target(buildable)
+    long_ago = timezone.now() - timedelta(seconds=120)
+    BuildTarget.objects.filter(pk=target).update(date_created=long_ago)
+    locks.mark_targets_queued([target])
+    # The worker took the task; its claim waits on the target's row lock (a pass holds it).
+    locks.take_target_queued(target, hold_seconds=60)
+    assert engine.find_lost_work(60).target_ids == []
+    # The worker was lost before its claim: once its mark is gone, the target is found.
+    locks.clear_target_queued([target])
+    assert engine.find_lost_work(60).target_ids == [target]

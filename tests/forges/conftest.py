@@ -16,7 +16,7 @@ from django.test import Client
 from builds.models import Build, Buildable, BuildPlan, StatusEvent
 from builds.plans import import_plan
 from forges.config import load_forges
-from forges.models import Delivery
+from forges.models import Delivery, OutboundDelivery
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRETS = {"github": "gh-hook-secret-4f1c", "gitlab": "gl-hook-secret-9a2e", "gitea": "gt-7d3b"}
@@ -43,7 +43,14 @@ REPOSITORIES = {
     "gitea": "acme/widgets",
 }
 # Every table a webhook could write to.
-WATCHED_MODELS = (Delivery, Delivery.builds.through, Build, Buildable, StatusEvent)
+WATCHED_MODELS = (
+    Delivery,
+    Delivery.builds.through,
+    Build,
+    Buildable,
+    StatusEvent,
+    OutboundDelivery,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -112,7 +112,8 @@ def test_without_any_forge_configured_a_trigger_is_refused_saying_so(settings):
         import_plan(plan({"forge": "github", "repository": "acme/widgets", "events": ["push"]}))
 
 
-def test_the_example_forge_plan_imports_with_a_github_forge_configured():
+def test_the_example_forge_plan_imports_with_a_github_forge_configured(settings):
+    settings.HARBOR_CREDENTIALS = {"chat-hook": {"type": "bearer", "token": "s"}}
     example = Path(__file__).parents[2] / "examples" / "forge-plans" / "widgets-ci.yaml"
     stored = import_plan(load_plan_file(example))
     assert [trigger["events"] for trigger in stored.triggers] == [
@@ -120,6 +121,7 @@ def test_the_example_forge_plan_imports_with_a_github_forge_configured():
         ["pull_request"],
         ["tag"],
     ]
+    assert [hook["secret"] for hook in stored.notify] == ["chat-hook"]
 
 
 def test_the_demo_plans_import_with_no_forge_configured(settings):

@@ -17,7 +17,7 @@ from builds import engine
 from builds.models import Build
 from forges import outbox
 from forges.config import load_forges
-from forges.models import StatusDelivery
+from forges.models import OutboundDelivery
 from tests.conftest import make_plan
 from tests.engine.conftest import Driver, waiting_step
 from tests.forges.conftest import SECRETS, TOKENS
@@ -115,9 +115,8 @@ def forge_build(forge: str, steps: list[dict], name: str = "widgets-ci") -> Driv
 def deliver_pending() -> None:
     """Deliver every undelivered status row in id order, as the workers would after each
     commit (these tests run in a transaction, so ``on_commit`` never fires)."""
-    for pk in (
-        StatusDelivery.objects.filter(outcome="pending").order_by("pk").values_list("pk", flat=True)
-    ):
+    rows = OutboundDelivery.objects.filter(outcome="pending").order_by("pk")
+    for pk in rows.values_list("pk", flat=True):
         outbox.deliver(pk)
 
 
@@ -133,13 +132,13 @@ def run_to_the_end(driver: Driver, verdict: str = "pass", deliver: bool = False)
         deliver_pending()
 
 
-def make_due(row: StatusDelivery) -> None:
+def make_due(row: OutboundDelivery) -> None:
     """Let time pass until the row's next attempt is due (and a lapsed claim is over)."""
     earlier = timezone.now() - timedelta(seconds=1)
-    StatusDelivery.objects.filter(pk=row.pk, claimed_until__isnull=False).update(
+    OutboundDelivery.objects.filter(pk=row.pk, claimed_until__isnull=False).update(
         claimed_until=earlier
     )
-    StatusDelivery.objects.filter(pk=row.pk).update(next_attempt_at=earlier)
+    OutboundDelivery.objects.filter(pk=row.pk).update(next_attempt_at=earlier)
 
 
 def test_a_github_build_posts_pending_then_success_in_the_documented_format(fake):
@@ -225,24 +224,24 @@ def test_each_build_status_maps_to_the_forges_state(status, github, gitlab):
 def test_a_build_without_a_forge_writes_no_status(buildable):
     driver = Driver(engine.start_build(make_plan("p", [waiting_step("ci")]), buildable))
     run_to_the_end(driver)
-    assert not StatusDelivery.objects.exists()
+    assert not OutboundDelivery.objects.exists()
 
 
 def test_the_status_row_is_written_in_the_transaction_of_the_transition():
     driver = forge_build("github", [waiting_step("ci")])
-    before = StatusDelivery.objects.count()
+    before = OutboundDelivery.objects.count()
     with pytest.raises(RuntimeError), transaction.atomic():
         assert engine.update_build(driver.build.pk).new_status == "building"
-        assert StatusDelivery.objects.count() == before + 1
+        assert OutboundDelivery.objects.count() == before + 1
         raise RuntimeError("the transition rolls back")
-    assert StatusDelivery.objects.count() == before
+    assert OutboundDelivery.objects.count() == before
     assert driver.refresh().status == "pending"
 
 
 def test_a_forge_answering_500_twice_gets_the_status_on_the_third_attempt(fake):
     fake.answers = [(500, {}), (503, {})]
     forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     assert outbox.deliver(row.pk) is not None  # a retry is due
     row.refresh_from_db()
     assert (row.outcome, row.attempts, row.last_status_code) == ("pending", 1, 500)
@@ -261,11 +260,11 @@ def test_a_forge_answering_500_twice_gets_the_status_on_the_third_attempt(fake):
 def test_a_refusal_other_than_408_or_429_is_final(fake):
     fake.answers = [(422, {})]
     forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     assert outbox.deliver(row.pk) is None
     row.refresh_from_db()
     assert (row.outcome, row.attempts, row.last_status_code) == ("failed", 1, 422)
-    assert row.dropped_reason == "refused by the forge: HTTP 422"
+    assert row.dropped_reason == "refused by the destination: HTTP 422"
     make_due(row)
     assert outbox.deliver(row.pk) is None
     assert len(fake.calls) == 1
@@ -274,7 +273,7 @@ def test_a_refusal_other_than_408_or_429_is_final(fake):
 def test_a_429_is_retried_no_sooner_than_its_retry_after(fake):
     fake.answers = [(429, {"Retry-After": "120"})]
     forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     delay = outbox.deliver(row.pk)
     assert delay is not None and delay >= 120
     row.refresh_from_db()
@@ -284,7 +283,7 @@ def test_a_429_is_retried_no_sooner_than_its_retry_after(fake):
 def test_it_gives_up_after_the_last_attempt(fake):
     fake.answers = [(502, {})] * outbox.MAX_ATTEMPTS
     forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     for _ in range(outbox.MAX_ATTEMPTS):
         outbox.deliver(row.pk)
         make_due(row)
@@ -297,7 +296,7 @@ def test_it_gives_up_after_the_last_attempt(fake):
 
 def test_a_connection_error_is_retried(settings, fake):
     driver = forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get(build=driver.build)
+    row = OutboundDelivery.objects.get(build=driver.build)
     settings.HARBOR_FORGES["github"] = load_forges(
         json.dumps(
             {
@@ -319,7 +318,7 @@ def test_a_connection_error_is_retried(settings, fake):
 def test_a_status_url_outside_the_allow_list_is_not_requested(settings, fake):
     settings.HARBOR_HTTP_ALLOWED_URLS = ["https://*:*"]
     forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     assert outbox.deliver(row.pk) is None
     row.refresh_from_db()
     assert row.outcome == "failed"
@@ -330,10 +329,10 @@ def test_a_status_url_outside_the_allow_list_is_not_requested(settings, fake):
 def test_an_overtaken_retry_is_dropped_and_never_hides_the_newer_status(fake):
     fake.answers = [(500, {})]
     driver = forge_build("github", [waiting_step("ci")])
-    first = StatusDelivery.objects.get()
+    first = OutboundDelivery.objects.get()
     outbox.deliver(first.pk)  # 500: its retry is scheduled
     run_to_the_end(driver)
-    newest = StatusDelivery.objects.latest("pk")
+    newest = OutboundDelivery.objects.latest("pk")
     outbox.deliver(newest.pk)  # success reaches the forge first
     make_due(first)
     outbox.deliver(first.pk)  # then the late retry of pending
@@ -349,18 +348,18 @@ def test_an_older_status_is_not_sent_after_a_newer_one_was_written(fake):
     deliver_pending()
     # The rows were all waiting: only the newest is worth sending.
     assert fake.states == ["success"]
-    outcomes = list(StatusDelivery.objects.order_by("pk").values_list("outcome", flat=True))
+    outcomes = list(OutboundDelivery.objects.order_by("pk").values_list("outcome", flat=True))
     assert outcomes == ["overtaken"] * (len(outcomes) - 1) + ["delivered"]
     assert len(outcomes) == 4
 
 
 def test_a_newer_status_waits_while_an_older_one_is_being_sent(fake):
     driver = forge_build("github", [waiting_step("ci")])
-    first = StatusDelivery.objects.get()
+    first = OutboundDelivery.objects.get()
     claim = outbox.claim(first.pk)  # a worker is sending it now
     assert claim is not None
     driver.update()
-    second = StatusDelivery.objects.latest("pk")
+    second = OutboundDelivery.objects.latest("pk")
     delay = outbox.deliver(second.pk)
     assert delay is not None and delay > 0
     assert fake.calls == []
@@ -370,7 +369,7 @@ def test_a_newer_status_waits_while_an_older_one_is_being_sent(fake):
 
 def test_a_row_a_killed_worker_left_undelivered_is_found_by_the_sweep(settings, fake):
     forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     # The transition committed; its task never ran (the worker was killed). Until the
     # task's grace has passed, the sweep leaves the row to it.
     assert outbox.due_deliveries() == []
@@ -386,7 +385,7 @@ def test_a_row_a_killed_worker_left_undelivered_is_found_by_the_sweep(settings, 
 
 def test_a_row_whose_sender_died_mid_request_is_found_once_its_lease_lapses(settings, fake):
     forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     assert outbox.claim(row.pk) is not None  # then the worker is SIGKILLed
     row.refresh_from_db()
     assert outbox.due_deliveries(now=row.claimed_until) == []
@@ -405,7 +404,7 @@ def test_a_webhook_build_is_tied_to_its_forge_and_repository(client, fake):
     response = post_fixture(client, "github", "push__branch")
     build = Build.objects.get(pk=response.json()["builds"][0])
     assert (build.buildable.forge, build.buildable.forge_repository) == ("github", "acme/widgets")
-    row = StatusDelivery.objects.get(build=build)
+    row = OutboundDelivery.objects.get(build=build)
     commit = build.buildable.commit
     assert (row.forge, row.repository, row.commit) == ("github", "acme/widgets", commit)
     assert row.payload["state"] == "pending"
@@ -415,7 +414,7 @@ def test_a_webhook_build_is_tied_to_its_forge_and_repository(client, fake):
 def test_the_commit_queues_the_delivery_of_its_status(settings, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         forge_build("github", [waiting_step("ci")])
-    row = StatusDelivery.objects.get()
+    row = OutboundDelivery.objects.get()
     sent = []
     with current_app.connection_for_read() as connection:
         queue = connection.SimpleQueue(f"{settings.HARBOR_QUEUE_PREFIX}.targets")
@@ -427,7 +426,7 @@ def test_the_commit_queues_the_delivery_of_its_status(settings, django_capture_o
             message.ack()
             sent.append((message.headers["task"], message.headers["argsrepr"]))
         queue.close()
-    assert ("forges.tasks.deliver_status", f"({row.pk},)") in sent
+    assert ("forges.tasks.deliver", f"({row.pk},)") in sent
 
 
 def test_the_build_page_lists_each_status_sent_with_its_outcome(client, user, fake):
@@ -436,7 +435,7 @@ def test_the_build_page_lists_each_status_sent_with_its_outcome(client, user, fa
     deliver_pending()
     client.force_login(user)
     page = client.get(f"/builds/{driver.build.pk}/").content.decode()
-    assert "Statuses sent to github" in page
+    assert "Status to <code>github: acme/widgets@" in page
     assert f"acme/widgets@{SHA[:12]}" in page
     assert "waiting to start" in page
     assert "Fake error 500" in page  # the start of the forge's answer
@@ -447,4 +446,4 @@ def test_the_build_page_lists_each_status_sent_with_its_outcome(client, user, fa
 def test_the_page_of_a_build_without_a_forge_lists_no_statuses(client, user, buildable):
     build = engine.start_build(make_plan("p", [waiting_step("ci")]), buildable)
     client.force_login(user)
-    assert "Statuses sent to" not in client.get(f"/builds/{build.pk}/").content.decode()
+    assert 'id="deliveries"' not in client.get(f"/builds/{build.pk}/").content.decode()

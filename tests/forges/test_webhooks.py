@@ -284,6 +284,35 @@ def test_a_signed_webhook_without_its_event_or_delivery_header_is_400(client, he
     assert response.json()["error"] == "missing_header"
 
 
+@pytest.mark.parametrize(
+    "forge, name, header",
+    [
+        ("gitlab", "push_hook__branch", "HTTP_X_GITLAB_EVENT"),
+        ("gitlab", "push_hook__branch", "HTTP_X_GITLAB_EVENT_UUID"),
+        ("gitea", "push__branch", "HTTP_X_GITEA_EVENT"),
+        ("gitea", "push__branch", "HTTP_X_GITEA_DELIVERY"),
+    ],
+)
+def test_a_gitlab_or_gitea_webhook_without_its_event_or_delivery_header_is_400(
+    client, forge, name, header
+):
+    make_triggered_plan("unit", trigger(forge))
+    with assert_nothing_stored():
+        response = post_fixture(client, forge, name, **{header: None})
+    assert response.status_code == 400
+    assert response.json()["error"] == "missing_header"
+
+
+def test_a_20_mb_body_is_413_with_the_default_limit_and_stores_nothing(client):
+    make_triggered_plan("unit", trigger("github"))
+    payload = json.loads(fixture_body("github", "push__branch"))
+    payload["padding"] = "x" * (20 * 1024 * 1024)
+    with assert_nothing_stored():
+        response = post_body(client, "github", "push", json.dumps(payload).encode())
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+
+
 @override_settings(HARBOR_API_MAX_BODY_BYTES=2000)
 def test_a_body_over_the_api_limit_is_413_and_stores_nothing(client):
     make_triggered_plan("unit", trigger("github"))

@@ -20,9 +20,19 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"total: {sum(ORDERS_CHECKED.values())} distinct orders checked")
 
 
-def waiting_plan(keys: list[str], **fields) -> BuildPlan:
-    """A plan of independent waiting ``sleep`` steps, restartable always."""
-    steps = [{"key": key, "step_type": "sleep", "wait_for_message": True} for key in keys]
+def waiting_plan(keys: list[str], retrying: tuple[str, ...] = (), **fields) -> BuildPlan:
+    """A plan of independent waiting ``sleep`` steps, restartable always; those of
+    ``retrying`` retry once when they fail."""
+    retry = {"retry": {"limit": 1, "on": ["failed"]}}
+    steps = [
+        {
+            "key": key,
+            "step_type": "sleep",
+            "wait_for_message": True,
+            "config": retry if key in retrying else {},
+        }
+        for key in keys
+    ]
     return make_plan(f"interleavings-{'-'.join(keys)}", steps, **fields)
 
 
@@ -33,7 +43,7 @@ def harness(db, buildable, monkeypatch):
     monitor.install()
     dispatched = Dispatched().install(monkeypatch)
 
-    def make(keys: list[str]) -> Harness:
-        return Harness(waiting_plan(keys), buildable, dispatched)
+    def make(keys: list[str], retrying: tuple[str, ...] = ()) -> Harness:
+        return Harness(waiting_plan(keys, retrying), buildable, dispatched)
 
     return make

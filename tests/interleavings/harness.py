@@ -36,7 +36,7 @@ class Dispatched:
         )
         monkeypatch.setattr(
             "builds.engine.dispatch.run_targets",
-            lambda target_ids, countdown=0: self.runs.extend(target_ids),
+            lambda target_ids, countdown=0, reclaim=False: self.runs.extend(target_ids),
         )
         return self
 
@@ -56,6 +56,7 @@ class Harness:
         self.plan = plan
         self.buildable = buildable
         self.keys = [step["key"] for step in plan.snapshot()]
+        self.retrying = frozenset(s["key"] for s in plan.snapshot() if s["config"].get("retry"))
         self.dispatched = dispatched
 
     def check(self, order: list[tuple]) -> None:
@@ -75,7 +76,7 @@ class Run:
     def __init__(self, harness: Harness, order: list[tuple]):
         self.harness = harness
         self.order = order
-        self.model = Model(harness.keys)
+        self.model = Model(harness.keys, harness.retrying)
         self.claims: dict[str, engine.Claim | None] = {}
         self.stale_claims: dict[str, engine.Claim] = {}
         self.build = engine.start_build(harness.plan, harness.buildable)
@@ -165,8 +166,9 @@ class Run:
         return self._receive(self.build.phid, command, self.model.command(command))
 
     def _receive(self, phid: str, kind: str, expected: bool) -> bool:
+        kind, _, step = kind.partition(":")  # "rerun:<key>"
         try:
-            engine.receive_message(phid, kind)
+            engine.receive_message(phid, kind, step_key=step or None)
             accepted = True
         except engine.MessageRefused:
             accepted = False
@@ -181,8 +183,12 @@ class Run:
         assert (build.status, build.generation) == (model.build, model.generation), (
             f"build {build.status}/{build.generation}, model {model.build}/{model.generation}"
         )
-        statuses = {t.step_key: t.status for t in self._targets(generation=1)}
-        assert statuses == model.targets, f"targets {statuses}, model {model.targets}"
+        first = {t.step_key: t.status for t in self._targets(generation=1, step_attempt=1)}
+        assert first == model.targets, f"targets {first}, model {model.targets}"
+        current = {t.step_key: t.status for t in self._targets(generation=1, superseded_by="")}
+        assert current == model.current(), f"current attempts {current}, model {model.current()}"
+        retried = {t.step_key for t in self._targets(generation=1, step_attempt=2)}
+        assert retried == set(model.retried), f"retried {retried}, model {set(model.retried)}"
         self.check_nothing_lost(build)
         self.check_settled_once()
         self.check_first_verdict_won()
@@ -246,7 +252,7 @@ class Run:
         targets = list(
             BuildTarget.objects.filter(build=self.build)
             .order_by("pk")
-            .values_list("pk", "status", "attempt", "lease_expires")
+            .values_list("pk", "status", "attempt", "lease_expires", "superseded_by")
         )
         messages = list(
             BuildMessage.objects.filter(build=self.build)

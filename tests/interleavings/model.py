@@ -8,7 +8,7 @@ Events (tuples):
                         run_target claims target k again
     ("late", k)         the stalled worker finishes with an error after the takeover
     ("msg", k, type)    a pass/fail/work message arrives for target k (``receive_message``)
-    ("cmd", command)    an abort/restart command arrives for the build
+    ("cmd", command)    an abort/restart command arrives for the build, or "rerun:<key>"
     PASS                an engine pass (``update_build``)
 
 Canonical orders (how equivalent orders are merged; see ``orders``):
@@ -99,10 +99,14 @@ class Model:
 
     One generation-1 target per key, created ``pending`` by the setup's pass; the build is
     ``building``. Messages go to the generation-1 targets; a restart leaves new
-    ``pending`` targets of generation 2 that no event touches.
+    ``pending`` targets of generation 2 that no event touches. A key in ``retrying`` has
+    ``retry: {limit: 1, on: [failed]}``: its first attempt failing gives a second attempt,
+    ``pending`` (in ``retried``), which no event touches either.
     """
 
     keys: list[str]
+    retrying: frozenset[str] = frozenset()
+    retried: dict[str, str] = field(default_factory=dict)
     build: str = "building"
     generation: int = 1
     targets: dict[str, str] = field(default_factory=dict)
@@ -112,6 +116,10 @@ class Model:
     def __post_init__(self):
         self.targets = {k: "pending" for k in self.keys}
         self.inbox = {k: [] for k in self.keys}
+
+    def current(self) -> dict[str, str]:
+        """The status of each key's current attempt."""
+        return {key: self.retried.get(key, status) for key, status in self.targets.items()}
 
     @property
     def build_complete(self) -> bool:
@@ -151,8 +159,19 @@ class Model:
     def command(self, command: str) -> bool:
         if command == "abort" and self.build_complete:
             return False
+        if command.startswith("rerun:") and self._rerun_refused(command[6:]):
+            return False
         self.commands.append(command)
         return True
+
+    def _rerun_refused(self, key: str) -> bool:
+        """A rerun of ``key`` (no step depends on another here) needs its current attempt
+        complete and the build building, passed or failed."""
+        return (
+            self.build not in ("building", "passed", "failed")
+            or self.current()[key] not in COMPLETE
+            or key in self.retried  # the scenarios rerun a step once
+        )
 
     def engine_pass(self) -> None:
         for command in self.commands:
@@ -164,24 +183,41 @@ class Model:
             if status == "waiting" and self.inbox[key]:
                 self.targets[key] = "passed" if self.inbox[key][0] == "pass" else "failed"
                 self.inbox[key] = []
-        statuses = set(self.targets.values())
+        due = {k for k in self.retrying if self.targets[k] == "failed" and k not in self.retried}
+        failed_for_good = {
+            k for k, status in self.current().items() if status in ("failed", "aborted")
+        } - due
+        if not failed_for_good:
+            for key in due:
+                self.retried[key] = "pending"  # attempt 2, before the build sees the failure
+        statuses = set(self.current().values())
         if statuses & {"failed", "aborted"}:
             self.build = "failed"
             # Harbor (beyond Harbormaster) leaves nothing pending or waiting in a failed
             # build; a step still running finishes.
-            for key, status in self.targets.items():
-                if status in ("pending", "waiting"):
-                    self.targets[key] = "aborted"
+            self._abort_where(("pending", "waiting"))
         elif statuses == {"passed"}:
             self.build = "passed"
 
     def _apply(self, command: str) -> None:
+        if command.startswith("rerun:"):
+            key = command[6:]
+            if not self._rerun_refused(key):
+                # Its attempt is superseded (and so is any aborted one: one key here), a
+                # new one is pending, and the build is building again.
+                self.retried[key] = "pending"
+                self.build = "building"
+            return
         if command == "abort" and self.build_complete:
             return
-        for key, status in self.targets.items():
-            if status not in COMPLETE:
-                self.targets[key] = "aborted"
+        self._abort_where(("pending", "building", "waiting"))
         if command == "abort":
             self.build = "aborted"
         else:
             self.build, self.generation = "building", self.generation + 1
+
+    def _abort_where(self, statuses: tuple[str, ...]) -> None:
+        for attempts in (self.targets, self.retried):
+            for key, status in attempts.items():
+                if status in statuses:
+                    attempts[key] = "aborted"

@@ -9,7 +9,8 @@ Recorded violations (``harness_violation.kind``):
 - ``target backwards``: a target moving to an earlier status (rank pending 0 < building 1 <
   waiting 2 < complete 3), or from one complete status to another.
 - ``build from complete``: a build leaving a complete status other than by a restart
-  (complete → ``building`` with a higher generation).
+  (complete → ``building`` with a higher generation) or by a rerun of a step (passed or
+  failed → ``building`` in the same generation, with an applied ``rerun`` message).
 
 Used by the interleavings harness (in its test transaction) and by the race tests (the
 triggers live as long as the test database). Triggers see every connection, so a Celery
@@ -51,7 +52,12 @@ CREATE OR REPLACE FUNCTION harness_check_build() RETURNS trigger AS $$
 BEGIN
     IF OLD.status IN ('passed', 'failed', 'aborted', 'error', 'deadlocked')
        AND NEW.status <> OLD.status
-       AND NOT (NEW.status = 'building' AND NEW.generation > OLD.generation) THEN
+       AND NOT (NEW.status = 'building' AND NEW.generation > OLD.generation)
+       AND NOT (NEW.status = 'building' AND OLD.status IN ('passed', 'failed')
+                AND EXISTS (SELECT 1 FROM builds_buildmessage m
+                            WHERE m.build_id = OLD.id AND m.type = 'rerun'
+                              AND m.is_consumed AND m.outcome LIKE 'rerun of step % applied'))
+    THEN
         INSERT INTO harness_violation (kind, row_id, detail)
         VALUES ('build from complete', OLD.id, OLD.status || ' -> ' || NEW.status);
     END IF;

@@ -100,3 +100,44 @@ def test_every_order_for_a_target_still_running_when_its_build_fails(harness):
     name = "two targets, fail + b claimed, finished and passed in any order"
     chains = [[[("run", "a"), ("msg", "a", "fail")]], target_chains("b", ["pass"], duplicate=False)]
     check_all(harness(["a", "b"]), name, chains)
+
+
+RETRYING = {
+    "retrying target, fail": (["a"], [["fail"]], None),
+    "retrying target, fail then pass": (["a"], [["fail", "pass"]], None),
+    "retrying target, fail, abort": (["a"], [["fail"]], "abort"),
+}
+
+
+@pytest.mark.parametrize("name", RETRYING)
+def test_every_order_for_a_target_that_retries_when_it_fails(harness, name):
+    """Target a retries once on failure: its failed first attempt must give exactly one
+    second attempt, in the pass that settles it, unless the build is already decided; a
+    verdict to the superseded attempt is refused."""
+    keys, messages, command = RETRYING[name]
+    chains = [target_chains(k, m, duplicate=False) for k, m in zip(keys, messages, strict=True)]
+    if command:
+        chains.append([[("cmd", command)]])
+    check_all(harness(keys, retrying=("a",)), name, chains)
+
+
+def test_every_order_for_a_retrying_target_failing_beside_one_that_fails_for_good(harness):
+    """Both fail, in one pass or two: the build fails, and a retry is made only when a's
+    failure is settled in a pass before b's."""
+    name = "retrying target fail + other fail"
+    chains = [both_ways("a", "fail"), both_ways("b", "fail")]
+    check_all(harness(["a", "b"], retrying=("a",)), name, chains)
+
+
+RERUN = {
+    "one target, fail, rerun": ["fail"],
+    "one target, pass, rerun": ["pass"],
+}
+
+
+@pytest.mark.parametrize("name", RERUN)
+def test_every_order_for_a_rerun_of_one_target(harness, name):
+    """A rerun sent at any moment: refused (409) while the target is unfinished, else its
+    attempt is superseded once, a new one is pending and the build is building again."""
+    chains = [target_chains("a", RERUN[name], duplicate=False), [[("cmd", "rerun:a")]]]
+    check_all(harness(["a"]), name, chains)

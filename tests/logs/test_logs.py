@@ -111,6 +111,7 @@ def test_the_api_refuses_a_bad_range_and_an_unknown_log(client, api_token, long_
     url = reverse("api-log-detail", args=[long_log.pk])
     assert client.get(url, {"offset": -1}, **auth).status_code == 400
     assert client.get(url, {"length": 0}, **auth).status_code == 400
+    assert client.get(url, {"offset": ""}, **auth).status_code == 400, "not read from 0"
     missing = reverse("api-log-detail", args=[long_log.pk + 1000])
     assert client.get(missing, **auth).status_code == 404
 

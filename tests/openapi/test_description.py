@@ -113,3 +113,36 @@ def test_the_schema_validates_without_a_warning(tmp_path: Path):
     call_command(
         "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
     )
+
+
+def test_a_json_body_is_described_as_taking_its_declared_keys_and_no_others(schema):
+    """The API refuses an undeclared key (``RefusesUnknownFields``); the schema says so, so
+    that a client or a fuzzer does not take extra keys for allowed ones."""
+    components = schema["components"]["schemas"]
+    for _, method, operation in operations(schema):
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if method == "post" and body:
+            name = body["schema"]["$ref"].rsplit("/", 1)[1]
+            assert components[name]["additionalProperties"] is False, name
+
+
+def test_starting_a_build_links_to_reading_it_and_reading_it_to_messaging_its_target(schema):
+    paths = schema["paths"]
+    started = paths["/api/v1/builds"]["post"]["responses"]["201"]["links"]
+    assert started["ReadTheBuild"] == {
+        "operationId": "builds_retrieve",
+        "parameters": {"id": "$response.body#/id"},
+        "description": started["ReadTheBuild"]["description"],
+    }
+    read = paths["/api/v1/builds/{id}"]["get"]["responses"]["200"]["links"]
+    message = read["MessageItsFirstTarget"]
+    assert message["operationId"] == "sendmessage"
+    assert message["requestBody"] == {"receiver": "$response.body#/targets/0/phid"}
+    ids = {operation["operationId"] for _, _, operation in operations(schema)}
+    linked = {
+        link["operationId"]
+        for _, _, operation in operations(schema)
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    }
+    assert linked <= ids

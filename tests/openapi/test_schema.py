@@ -6,6 +6,7 @@ import re
 
 import pytest
 import schemathesis
+from django.apps import apps
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, settings
 from harbor.wsgi import application
 from tests.api.conftest import make_build, make_target
 from tests.conftest import make_plan
+from tests.openapi.checks import CHECKS
 
 pytestmark = pytest.mark.django_db
 
@@ -44,11 +46,27 @@ def test_the_docs_page_loads_its_assets_from_harbor_itself(client: Client):
         assert client.get(asset).status_code == 200, asset
 
 
+@pytest.mark.parametrize(
+    "typed, lands_on",
+    [("/api/schema/docs", "/api/schema/docs/"), ("/api/schema?format=json", "/api/schema/")],
+)
+def test_the_schema_and_its_docs_typed_without_the_slash_lead_to_them(client, typed, lands_on):
+    response = client.get(typed, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].split("?")[0] == lands_on
+
+
+EXAMPLE_TARGET = "PHID-HMBT-3xq2v7ak6m4bqdzr5hwe"  # the PHID the schema's examples use
+
+
 @pytest.fixture
 def token(api_token, buildable, user) -> str:
-    """A token, and a waiting target, a build and a plan for the fuzzer to stumble on."""
+    """A token, and what the schema's examples name, so that they reach past the lookups:
+    the plan ``external-ci`` (runnable), and a build whose target waits for a message under
+    the examples' PHID."""
+    make_plan("external-ci", [{"key": "ci", "step_type": "http", "wait_for_message": True}])
     plan = make_plan("fuzz", [{"key": "ci", "step_type": "http", "wait_for_message": True}])
-    make_target(make_build(plan, buildable, initiator=user))
+    make_target(make_build(plan, buildable, initiator=user), phid=EXAMPLE_TARGET)
     return api_token
 
 
@@ -64,6 +82,14 @@ def keep_test_connection():
     request_finished.connect(close_old_connections)
 
 
+def row_counts() -> dict[str, int]:
+    """Rows in each of Harbor's tables (builds, messages, results, logs, outboxes…)."""
+    models = [
+        m for app in ("builds", "forges", "accounts") for m in apps.get_app_config(app).get_models()
+    ]
+    return {model._meta.label: model.objects.count() for model in models}
+
+
 # Loaded through Harbor's WSGI application at collection (the schema view needs no
 # database); the cases call the same application in this process.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
@@ -71,11 +97,19 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_no_request_made_from_the_schema_gets_a_5xx(case, token, keep_test_connection):
-    response = case.call(headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
+def test_every_answer_matches_its_description_and_a_refusal_stores_nothing(
+    case, token, keep_test_connection
+):
+    """No 5xx; the status, content type, headers and body of every answer as described; a
+    request that breaks the schema refused; and a refusal (4xx) in the error shape, with
+    every table as it was."""
+    before = row_counts()
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+    if 400 <= response.status_code < 500:
+        assert set(response.json()) >= {"error", "detail"}, response.text[:500]
+        assert row_counts() == before, (case.method, case.formatted_path, response.text[:500])

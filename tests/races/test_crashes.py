@@ -64,7 +64,9 @@ class Cluster:
     def update_build(self, build_id: int, countdown: float = 0) -> None:
         self._send("update_build", build_id, "engine", countdown)
 
-    def run_targets(self, target_ids: list[int], countdown: float = 0) -> None:
+    def run_targets(
+        self, target_ids: list[int], countdown: float = 0, reclaim: bool = False
+    ) -> None:
         if self.sending:
             locks.mark_targets_queued(target_ids, countdown)
         for target_id in target_ids:
@@ -85,7 +87,7 @@ class Cluster:
         )
 
     def worker(
-        self, queues: str = "engine,targets", beat: bool = False, concurrency: int = 1, **env
+        self, queues: str = "engine,targets", beat: bool = False, concurrency: int = 1, **env: str
     ):
         """Start a worker on this cluster's ``queues`` (and beat, running the repair), with
         ``env`` added to its environment."""
@@ -237,7 +239,7 @@ def test_the_repair_finds_exactly_what_lost_updates_leave(buildable, monkeypatch
     )
     monkeypatch.setattr(
         "builds.engine.dispatch.run_targets",
-        lambda pks: sent.extend(("run", pk) for pk in pks),
+        lambda pks, reclaim=False: sent.extend(("run", pk) for pk in pks),
     )
     settings.HARBOR_REPAIR_BOUND = 0
     tasks.repair_builds()

@@ -10,7 +10,7 @@ from builds.models import Artifact, Buildable, BuildLog, UnitResult
 from builds.plans import PlanError, import_plan
 from tests.steps.conftest import git, log_text, make_target, run_step
 from tests.workers import wait_for
-from workers.steps import StepAborted, StepContext, StepFailed
+from workers.steps import StepAborted, StepContext, StepFailed, StepTimedOut
 from workers.steps.command import environment_name
 
 pytestmark = pytest.mark.django_db
@@ -98,9 +98,16 @@ def test_each_run_gets_a_fresh_working_directory_that_is_removed_afterwards(buil
 def test_a_command_past_its_time_limit_is_stopped_and_fails(buildable):
     target = make_target("command", {"command": "sleep 30", "timeout": 0.5}, buildable)
     began = time.monotonic()
-    with pytest.raises(StepFailed, match="time limit of 0.5 s"):
+    with pytest.raises(StepTimedOut, match="time limit of 0.5 s"):  # retry.on: timeout
         run_step(target)
     assert time.monotonic() - began < 10
+
+
+def test_a_command_that_fails_on_its_own_is_no_timeout(buildable):
+    target = make_target("command", {"command": "exit 3", "timeout": 30}, buildable)
+    with pytest.raises(StepFailed) as failed:
+        run_step(target)
+    assert not isinstance(failed.value, StepTimedOut)
 
 
 def test_stopping_the_step_kills_the_whole_process_group(buildable, tmp_path):

@@ -3,7 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from tests.ui.conftest import make_build, plan_of
+from builds.models import BuildLog, UnitResult
+from builds.test_history import key_of
+from tests.ui.conftest import make_build, make_target, plan_of
 
 pytestmark = pytest.mark.django_db
 
@@ -12,12 +14,17 @@ pytestmark = pytest.mark.django_db
 def page_urls(buildable) -> list[str]:
     plan = plan_of(1)
     build = make_build(plan, buildable)
+    target = make_target(build, "step-0")
+    log = BuildLog.objects.create(target=target, source="s", log_type="o")
+    UnitResult.objects.create(target=target, name="t", result="pass")
     return [
         reverse("build-list"),
         reverse("build-detail", args=[build.id]),
         reverse("buildable-detail", args=[buildable.id]),
         reverse("plan-list"),
         reverse("plan-detail", args=[plan.id]),
+        reverse("log-detail", args=[log.id]),
+        reverse("plan-test", args=[plan.id, key_of("", "t")]),
     ]
 
 

@@ -4,8 +4,7 @@ polling once the build is complete."""
 import pytest
 from django.urls import reverse
 
-from builds.models import BuildMessage, StatusEvent
-from builds.views import LOG_LIMIT
+from builds.models import BuildLog, BuildMessage, StatusEvent
 from tests.ui.conftest import badge, make_build, make_target, plan_of, report
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +29,8 @@ def test_it_shows_each_targets_status_unit_results_lint_and_log_text(signed_in, 
     assert first.phid in html and second.phid in html
     assert "test_broken" in html and "test_ok" in html and "boom" in html
     assert "src/app.py:3" in html
-    assert ">compiling widgets\nall done\n</pre>" in html
+    assert 'data-n="1" aria-label="Line 1"></a>compiling widgets\n</span>' in html
+    assert 'data-n="2" aria-label="Line 2"></a>all done\n</span></pre>' in html
 
 
 def test_unit_results_list_failures_first(signed_in, buildable):
@@ -97,7 +97,7 @@ def test_the_live_region_polls_while_the_build_is_building(signed_in, buildable)
     make_target(build, "step-0")
     assert POLL in page(signed_in, build)
     partial = page(signed_in, build, partial=True)
-    assert partial.lstrip().startswith('<div id="build-live"')
+    assert partial.lstrip().startswith('<div id="build-poll"')
     assert POLL in partial and "?partial=1" in partial
 
 
@@ -105,7 +105,7 @@ def test_the_live_region_comes_back_without_a_trigger_once_the_build_passed(sign
     build = make_build(plan_of(1), buildable, status="passed")
     make_target(build, "step-0", status="passed")
     for html in (page(signed_in, build), page(signed_in, build, partial=True)):
-        assert 'id="build-live"' in html
+        assert 'id="build-poll"' in html
         assert "hx-trigger" not in html and "hx-get" not in html
 
 
@@ -121,13 +121,17 @@ def test_an_unknown_build_is_404(signed_in):
     assert signed_in.get(reverse("build-detail", args=[999999])).status_code == 404
 
 
-def test_a_long_log_shows_only_its_end_with_a_note(signed_in, buildable):
+def test_a_long_log_shows_its_last_lines_numbered_with_a_link_to_the_viewer(signed_in, buildable):
     build = make_build(plan_of(1), buildable)
-    text = "x" * LOG_LIMIT + "THE END"
+    text = "".join(f"line {n}\n" for n in range(1, 1001)) + "THE END"
     report(make_target(build, "step-0"), log_text=text)
     html = page(signed_in, build)
-    assert f">{'x' * (LOG_LIMIT - 7)}THE END</pre>" in html
-    assert f"Showing the last {LOG_LIMIT} of {LOG_LIMIT + 7} characters" in html
+    log = BuildLog.objects.get()
+    assert "The last 200 of 1001 lines." in html
+    assert 'data-n="1001"' in html and 'data-n="802"' in html
+    assert 'data-n="801"' not in html and "line 800\n" not in html
+    assert f'href="{reverse("log-detail", args=[log.id])}?line=1001#L1001"' in html
+    assert "THE END" in html
 
 
 @pytest.mark.parametrize("value", ["²", "٣", "-1"])
@@ -135,3 +139,22 @@ def test_a_generation_that_is_not_ascii_digits_shows_the_current_run(signed_in, 
     build = make_build(plan_of(1), buildable)
     response = signed_in.get(reverse("build-detail", args=[build.id]), {"generation": value})
     assert response.status_code == 200
+
+
+def test_every_attempt_of_a_retried_step_shows_with_its_own_log(signed_in, buildable):
+    build = make_build(plan_of(1), buildable)
+    retry = {"retry": {"limit": 2, "on": ["failed"]}}
+    first = make_target(
+        build, "step-0", status="failed", failure="failed", superseded_by="retry", config=retry
+    )
+    second = make_target(
+        build, "step-0", status="building", step_attempt=2, retries=1, config=retry
+    )
+    report(first, log_text="first attempt broke\n")
+    report(second, log_text="second attempt runs\n")
+    html = page(signed_in, build)
+    assert "attempt 2 of 3" in html
+    assert "Attempt 1" in html and "superseded by a retry" in html and first.phid in html
+    assert ">first attempt broke\n</pre>" in html and ">second attempt runs\n</pre>" in html
+    # The step list shows the current attempt only.
+    assert html.count('id="step-step-0"') == 1

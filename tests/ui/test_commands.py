@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from builds import engine
 from builds.models import BuildMessage
-from tests.ui.conftest import make_build, plan_of
+from tests.ui.conftest import make_build, make_target, plan_of
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +100,40 @@ def test_while_a_command_waits_no_other_buttons_show(signed_in, buildable):
     BuildMessage.objects.create(receiver_phid=build.phid, build=build, type="pause")
     html = page(signed_in, build)
     assert "pausing" in html and 'class="commands"' not in html
+
+
+def rerun_url(build, step: str) -> str:
+    return reverse("step-rerun", args=[build.id, step])
+
+
+def test_a_complete_step_offers_a_rerun_and_a_running_one_does_not(signed_in, buildable):
+    build = make_build(plan_of(2), buildable, status="building")
+    make_target(build, "step-0", status="passed")
+    make_target(build, "step-1", status="building")
+    html = page(signed_in, build)
+    assert f'href="{rerun_url(build, "step-0")}"' in html
+    assert rerun_url(build, "step-1") not in html
+
+
+def test_the_rerun_page_names_the_steps_that_run_again_and_posts_the_rerun(
+    signed_in, buildable, user
+):
+    build = make_build(plan_of(3), buildable, status="failed")
+    make_target(build, "step-0", status="passed")
+    make_target(build, "step-1", status="failed")
+    html = signed_in.get(rerun_url(build, "step-1")).content.decode()
+    assert f"Rerun step step-1 of build {build.id}?" in html
+    assert "run again as new attempts: step-1, step-2." in html
+    assert not BuildMessage.objects.exists()
+    response = signed_in.post(rerun_url(build, "step-1"))
+    assert response.status_code == 302
+    message = BuildMessage.objects.get()
+    assert (message.type, message.step_key, message.author) == ("rerun", "step-1", user)
+
+
+def test_the_rerun_page_says_why_a_running_step_cannot_rerun(signed_in, buildable):
+    build = make_build(plan_of(1), buildable, status="building")
+    make_target(build, "step-0", status="waiting")
+    html = signed_in.get(rerun_url(build, "step-0")).content.decode()
+    assert "it is still running" in html and "<form" not in html.split("confirm-title")[1]
+    assert signed_in.get(rerun_url(build, "nope")).status_code == 404

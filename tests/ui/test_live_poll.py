@@ -1,6 +1,7 @@
-"""The build page's live region polls with the version it shows: a poll that finds nothing
-changed gets an empty 204 (htmx swaps nothing) for a few queries; a poll after a change gets
-the region, with the new version in its next poll."""
+"""The build page's live region polls with the version of each section it shows: a poll
+that finds nothing changed gets an empty 204 (htmx swaps nothing) for a few queries; a poll
+after a change gets only the sections that changed, for only their queries, and the new
+versions in its next poll."""
 
 import html as html_module
 import re
@@ -15,7 +16,10 @@ from tests.ui.conftest import make_build, make_target, plan_of, report
 
 pytestmark = pytest.mark.django_db
 
-POLL_URL = re.compile(r'id="build-live"[^>]*hx-get="([^"]+)"')
+POLL_URL = re.compile(r'id="build-poll"[^>]*hx-get="([^"]+)"')
+SECTIONS = re.compile(
+    r'<div id="live-(\w+)" hx-swap-oob="true">|<div class="log" id="log-tail-\d+" hx-swap-oob'
+)
 
 
 def poll_url(client, build, **params) -> str:
@@ -90,26 +94,66 @@ def finish_build(build):
     type(build).objects.filter(pk=build.pk).update(status="passed")
 
 
+def sections(body: str) -> list[str]:
+    return [match.group(1) or "log" for match in SECTIONS.finditer(body)]
+
+
 @pytest.mark.parametrize(
-    "change",
+    ("change", "expected"),
     [
-        add_unit_result,
-        add_status_event,
-        add_command,
-        consume_message,
-        append_to_log,
-        close_log,
-        finish_build,
+        (add_unit_result, ["units", "targets"]),
+        (add_status_event, ["steps", "targets", "timeline"]),
+        (add_command, ["head", "targets"]),
+        (consume_message, ["head", "targets"]),
+        (append_to_log, ["log"]),
+        (close_log, ["targets"]),
+        (finish_build, ["head", "steps", "targets"]),
     ],
 )
-def test_a_poll_after_a_change_answers_the_region_with_its_new_version(signed_in, live, change):
+def test_a_poll_after_a_change_answers_only_the_changed_sections(signed_in, live, change, expected):
     url = poll_url(signed_in, live)
     change(live)
     response = signed_in.get(url)
     assert response.status_code == 200
-    region = response.content.decode()
-    assert region.lstrip().startswith('<div id="build-live"')
-    assert html_module.escape(url) not in region  # the next poll carries the new version
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="build-poll"')
+    assert sections(body) == expected
+    assert html_module.escape(url) not in body  # the next poll carries the new versions
+
+
+def test_a_poll_after_a_log_grew_sends_only_the_log_for_few_queries(signed_in, live):
+    url = poll_url(signed_in, live)
+    append_to_log(live)
+    with CaptureQueriesContext(connection) as queries:
+        response = signed_in.get(url)
+    assert 'hx-swap-oob="true"' in response.content.decode()
+    assert "more\n" in response.content.decode()
+    # session, user, versions, build, logs, their tail chunks
+    assert len(queries.captured_queries) <= 6
+    assert len(response.content) < 5_000
+
+
+def test_a_poll_after_a_unit_result_costs_the_same_for_5_and_500_of_them(signed_in, buildable):
+    costs = []
+    for count in (5, 500):
+        build = make_build(plan_of(1, name=f"plan-{count}"), buildable)
+        target = make_target(build, "step-0")
+        UnitResult.objects.bulk_create(
+            UnitResult(target=target, name=f"t{i}", result="pass") for i in range(count)
+        )
+        url = poll_url(signed_in, build)
+        add_unit_result(build)
+        with CaptureQueriesContext(connection) as queries:
+            assert signed_in.get(url).status_code == 200
+        costs.append(len(queries.captured_queries))
+    assert costs[0] == costs[1]
+
+
+def test_a_poll_of_a_finished_build_stops_polling(signed_in, live):
+    url = poll_url(signed_in, live)
+    finish_build(live)
+    body = signed_in.get(url).content.decode()
+    assert '<div id="build-poll" hidden></div>' in body
 
 
 def test_a_poll_keeps_the_unit_results_page_and_search_shown(signed_in, live):
@@ -117,7 +161,7 @@ def test_a_poll_keeps_the_unit_results_page_and_search_shown(signed_in, live):
     assert "unit_q=broken" in url and "unit_page=1" in url and "partial=1" in url
 
 
-def test_a_poll_without_a_version_answers_the_region(signed_in, live):
+def test_a_poll_without_versions_answers_every_section(signed_in, live):
     response = signed_in.get(reverse("build-detail", args=[live.id]), {"partial": "1"})
     assert response.status_code == 200
-    assert 'id="build-live"' in response.content.decode()
+    assert sections(response.content.decode()) == ["head", "steps", "units", "targets", "timeline"]

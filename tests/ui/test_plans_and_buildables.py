@@ -51,7 +51,10 @@ def test_a_pull_requests_buildable_page_shows_its_number_and_base_ref(signed_in)
         base_ref="refs/heads/main",
     )
     html = signed_in.get(reverse("buildable-detail", args=[buildable.id])).content.decode()
-    assert "<dt>Revision</dt><dd>7</dd>" in html
+    assert (
+        '<dt>Pull request</dt><dd><a class="forge-link" '
+        'href="https://github.com/acme/widgets/pull/7" rel="noopener noreferrer">#7</a>'
+    ) in html
     assert "<dt>Base ref</dt><dd>refs/heads/main</dd>" in html
 
 

@@ -4,11 +4,13 @@
 class's options are declared in ``builds/step_options.py``, where plan import reads them.
 """
 
+from workers.steps.approval import ApprovalStep
 from workers.steps.base import (
     BuildStepImplementation,
     StepAborted,
     StepContext,
     StepFailed,
+    StepTimedOut,
     StepYield,
 )
 from workers.steps.command import CommandStep
@@ -25,6 +27,7 @@ STEP_TYPES: dict[str, type[BuildStepImplementation]] = {
         FailStep,
         WaitForPreviousBuildsStep,
         AbortOlderBuildsStep,
+        ApprovalStep,
     )
 }
 
@@ -34,5 +37,6 @@ __all__ = [
     "StepAborted",
     "StepContext",
     "StepFailed",
+    "StepTimedOut",
     "StepYield",
 ]

@@ -18,6 +18,11 @@ class StepFailed(Exception):
     written to the target's log."""
 
 
+class StepTimedOut(StepFailed):
+    """The step failed by running past its time limit (a ``retry.on: [timeout]`` matches
+    it; other failures are ``failed``)."""
+
+
 class StepAborted(Exception):
     """The step noticed that its target was aborted or claimed by another worker."""
 

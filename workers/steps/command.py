@@ -40,7 +40,13 @@ from django.conf import settings
 from builds import step_options
 from builds.variables import substitute
 from workers.steps import artifacts, junit
-from workers.steps.base import BuildStepImplementation, StepAborted, StepContext, StepFailed
+from workers.steps.base import (
+    BuildStepImplementation,
+    StepAborted,
+    StepContext,
+    StepFailed,
+    StepTimedOut,
+)
 from workers.steps.checkout import clone_repository
 from workers.steps.process import run_streaming
 
@@ -98,6 +104,8 @@ class CommandStep(BuildStepImplementation):
             _report_junit(context, run_dir, _junit_patterns(context), output, result.exit_code)
             if result.stopped_because == "stopped":
                 raise StepAborted("the build target was aborted or claimed by another worker")
+            if result.stopped_because == "timeout":
+                raise StepTimedOut(verdict)
             if result.exit_code != 0:
                 raise StepFailed(verdict)
             for line in artifacts.create_produced(context.target, config, workspace / "artifacts"):

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from builds import engine, progress
 from builds.models import Build, BuildPlan
-from builds.shapes import build_shape
+from messages_api.shapes import build_shape
 
 PARAMETER_NAME = re.compile(r"[a-z0-9._/-]+")
 POLL_SECONDS = 0.2

@@ -24,7 +24,8 @@ from messages_api.conduit.registry import Call, conduit_method
 from messages_api.errors import flatten_errors
 from messages_api.serializers import LintMessageSerializer, UnitResultSerializer
 
-MESSAGE_TYPES = sorted(BuildMessage.Type.values)
+# Harbormaster's types; a rerun names a step, which only the REST commands endpoint takes.
+MESSAGE_TYPES = sorted(set(BuildMessage.Type.values) - {BuildMessage.Type.RERUN})
 TYPE_SPEC = "string-constant<" + ", ".join(f'"{t}"' for t in MESSAGE_TYPES) + ">"
 # Harbormaster's declared keys and types (HarbormasterBuildUnitMessage /
 # HarbormasterBuildLintMessage::newFromDictionary), in its order.
@@ -56,12 +57,13 @@ MONOGRAM = re.compile(r"^B([1-9][0-9]*)$")
     "harbormaster.sendmessage",
     "Send a message to a build target (pass, fail or work, with optional unit and lint "
     "results), or a command (restart, abort, pause, resume) to a build or to every build "
-    "of a buildable.",
+    "of a buildable. Beyond Harbormaster: fields, the values deciding an approval step.",
     params={
         "receiver": "required string|phid",
         "type": "required " + TYPE_SPEC,
         "unit": "optional list<wild>",
         "lint": "optional list<wild>",
+        "fields": "optional map<string, string>",
         "buildTargetPHID": "deprecated optional phid",
     },
     returns="void",
@@ -80,6 +82,11 @@ def sendmessage(call: Call) -> None:
         raise invalid_type("type", "required " + TYPE_SPEC, message_type)
     receiver_phid, kind = resolve_receiver(name)
     unit, lint = _results(params, kind)
+    fields = params.get("fields")
+    if fields is not None and not (
+        isinstance(fields, dict) and all(isinstance(v, str) for v in fields.values())
+    ):
+        raise invalid_type("fields", "optional map<string, string>", fields)
     try:
         # A re-run CI job re-sends its verdict, and Conduit has no idempotency key.
         engine.receive_message(
@@ -89,6 +96,7 @@ def sendmessage(call: Call) -> None:
             unit=unit,
             lint=lint,
             repeat_succeeds=True,
+            fields=fields,
         )
     except engine.ReceiverNotFound as error:
         raise CoreError(_unable_to_load(name)) from error

@@ -1,6 +1,7 @@
 """A build page with many unit results, and its live polls, in a real browser: counts at
 the top, failures first, pages, search and the result filter; while live, polls that find
-nothing changed swap nothing (running times still count on), and a change shows up in place.
+nothing changed swap nothing (running times still count on), and a change replaces only the
+sections it changed.
 Rows are created directly in given states; no workers are needed."""
 
 import pytest
@@ -56,7 +57,15 @@ def test_many_unit_results_are_counted_paged_searched_and_filtered(
     expect(rows(page)).to_have_count(3)
 
 
-def test_unchanged_polls_swap_nothing_and_a_change_shows_up_in_place(
+def mark(page, element_id: str) -> None:
+    page.evaluate(f"document.getElementById('{element_id}').dataset.marker = 'first render'")
+
+
+def marker(page, element_id: str):
+    return page.evaluate(f"document.getElementById('{element_id}').dataset.marker")
+
+
+def test_unchanged_polls_swap_nothing_and_a_change_replaces_only_its_sections(
     live_server, page, browser_user, buildable
 ):
     build = make_build(plan_of(1), buildable, status="building")
@@ -71,16 +80,19 @@ def test_unchanged_polls_swap_nothing_and_a_change_shows_up_in_place(
     )
     sign_in(page, live_server.url, browser_user.username)
     page.goto(live_server.url + build.get_absolute_url())
-    page.evaluate("document.getElementById('build-live').dataset.marker = 'first render'")
+    for element_id in ("build-live", "live-head", "live-units", "live-timeline"):
+        mark(page, element_id)
     ticking = page.locator("#step-step-0 .since .ticking")
     shown = ticking.inner_text()
 
     page.wait_for_timeout(4500)  # two polls at least
     assert polls and set(polls) == {204}
-    assert page.evaluate("document.getElementById('build-live').dataset.marker") == "first render"
+    assert marker(page, "live-units") == "first render"
     assert ticking.inner_text() != shown  # the running time counts on without a swap
 
     UnitResult.objects.create(target=target, name="test_second", result="fail", details="late")
     expect(rows(page).first).to_contain_text("test_second")
     assert 200 in polls
-    assert page.evaluate("document.getElementById('build-live').dataset.marker") is None
+    assert marker(page, "live-units") is None  # the unit results were replaced...
+    for element_id in ("build-live", "live-head", "live-timeline"):  # ...and nothing else
+        assert marker(page, element_id) == "first render", element_id

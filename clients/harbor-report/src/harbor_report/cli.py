@@ -151,12 +151,24 @@ def outcome(body: dict, answer: Answer) -> int:
     return REFUSED if 400 <= answer.status_code < 500 else ERROR
 
 
+def say_retries() -> None:
+    """Print the client's own log (one line per retry) on stderr. Not the root logger:
+    urllib3 logs each retry too, in its own terms, and the same retry would show twice."""
+    logger = logging.getLogger("harbor_report")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("harbor-report: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the command line; returns the exit status (module docstring)."""
     environ = os.environ if environ is None else environ
     cli = parser(environ)
     args = cli.parse_args(argv)
-    logging.basicConfig(format="harbor-report: %(message)s", level=logging.WARNING)
+    say_retries()
     try:
         if args.attempts < 1:
             raise Failure("--attempts must be 1 or more", USAGE)

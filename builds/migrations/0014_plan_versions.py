@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('builds', '0007_buildable_forge'),
+        ('builds', '0013_message_fields'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

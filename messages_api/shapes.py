@@ -1,8 +1,10 @@
 """A build as the REST API shows it, for the API's views and for commands alike.
 
 ``GET /api/v1/builds/<id>`` answers ``BuildOutputSerializer(load_build(id)).data``, and so
-does ``manage.py build --wait --json``: one shape, defined here, below both. Statuses are
-the stored, bare values (``building``); dates are ISO 8601 strings (DRF's settings).
+does ``manage.py build --wait --json``: one shape, defined here with the API that owns it
+(the domain, ``builds``, stays free of DRF; its command reads the shape from here, as a
+view would). Statuses are the stored, bare values (``building``); dates are ISO 8601
+strings (DRF's settings).
 """
 
 from django.db.models import Prefetch
@@ -28,8 +30,15 @@ class TargetOutputSerializer(serializers.Serializer):
     step = serializers.CharField(source="step_key")
     status = serializers.CharField()
     generation = serializers.IntegerField()
-    date_started = serializers.DateTimeField()
-    date_completed = serializers.DateTimeField()
+    attempt = serializers.IntegerField(
+        source="step_attempt", help_text="The step's attempt in this run: 2 after a retry or rerun."
+    )
+    failure = serializers.CharField(help_text="How a failed target failed: failed, lost, timeout.")
+    superseded_by = serializers.CharField(
+        help_text='"retry" or "rerun" once a newer attempt replaced it, else "".'
+    )
+    date_started = serializers.DateTimeField(allow_null=True)
+    date_completed = serializers.DateTimeField(allow_null=True)
 
 
 class BuildSummarySerializer(serializers.Serializer):
@@ -44,7 +53,7 @@ class BuildSummarySerializer(serializers.Serializer):
     buildable = BuildableOutputSerializer()
     status = serializers.CharField()
     generation = serializers.IntegerField()
-    initiator = serializers.CharField(source="initiator.username", default=None)
+    initiator = serializers.CharField(source="initiator.username", default=None, allow_null=True)
     date_created = serializers.DateTimeField()
     date_modified = serializers.DateTimeField()
 

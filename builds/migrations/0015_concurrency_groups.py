@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('builds', '0008_plan_versions'),
+        ('builds', '0014_plan_versions'),
     ]
 
     operations = [

@@ -1,0 +1,312 @@
+"""Harbor on several hosts, simulated with network namespaces on one machine: web, two
+engine workers and two step workers, each in a namespace of its own with a veth pair on a
+bridge, reaching PostgreSQL and Redis through a TCP forwarder in the root namespace (which
+also adds latency). Builds run a sleep step, then an HTTP step that calls an outside
+system (a server in this process) and waits for its message, which that system sends to
+the web host's REST API, retrying with the same idempotency key until answered.
+
+Scenarios, one after another on the same hosts: a step worker's host cut off longer than
+its lease, a step worker's host killed for good, an engine host partitioned for 30 s with
+the other up, and 100 ms added to every database round trip. After each, for its builds: every
+accepted message consumed exactly once, one target per (build, step, generation), no
+complete build with an unfinished target, every build settled, and at most
+``MAX_DELIVERIES`` ``run_target`` deliveries per target (counted from the step workers'
+JSON log lines).
+
+Needs root and ``ip`` (skipped with the reason otherwise). Namespaces, bridge and
+processes are removed however the test ends.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Count
+
+from accounts.models import ApiToken
+from builds.models import Build, Buildable, BuildLog, BuildMessage, BuildTarget
+from tests.conftest import make_plan
+from tests.multihost.net import Forwarder, Network, why_not
+from tests.workers import ROOT, WorkerProcess, _terminate_with_parent, wait_for, worker_env
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.workers,
+    pytest.mark.skipif(bool(why_not()), reason=why_not() or "runs"),
+]
+
+LEASE = 6  # HARBOR_TARGET_LEASE, seconds
+BOUND = 6  # HARBOR_REPAIR_BOUND (beat repairs every 2 s), seconds
+WORK = 3  # seconds the sleep step of each build takes
+BUILDS = 8  # builds per scenario
+SETTLE = 150  # seconds a scenario's builds have to settle
+# run_target deliveries per target: the first, one reclaim after a lost host, and one more
+# for a target whose reclaim itself was on a host lost later (or a mark that expired).
+MAX_DELIVERIES = 3
+
+
+class OutsideSystem:
+    """The system HTTP steps call: answers at once, then sends the target's ``pass`` to
+    Harbor's REST API from a thread, retrying (same idempotency key) until Harbor answers."""
+
+    def __init__(self, host: str, web_url: str, token: str):
+        self.web_url = web_url
+        self.token = token
+        self.accepted: Counter[str] = Counter()  # receiver phid: 202 answers
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                phid = parse_qs(urlparse(self.path).query)["target"][0]
+                self.send_response(200)
+                self.end_headers()
+                threading.Thread(target=outer.report, args=(phid,), daemon=True).start()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}/ci"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def report(self, phid: str) -> None:
+        body = {"receiver": phid, "type": "pass", "idempotency_key": f"pass-{phid}"}
+        headers = {"Authorization": f"Bearer {self.token}"}
+        deadline = time.monotonic() + SETTLE
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                answer = requests.post(
+                    f"{self.web_url}/api/v1/sendmessage", json=body, headers=headers, timeout=10
+                )
+            except requests.RequestException:
+                continue
+            if answer.status_code < 500:
+                if answer.status_code == 202:
+                    self.accepted[phid] += 1
+                return
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class Harbor:
+    """The hosts and their processes."""
+
+    def __init__(self, net: Network, env: dict[str, str]):
+        self.net = net
+        self.env = env
+        self.processes: list[subprocess.Popen] = []
+        self.workers: dict[str, WorkerProcess] = {}
+        self.every_worker: list[WorkerProcess] = []  # replaced ones too, for their logs
+
+    def start_worker(self, host: str, queue: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            concurrency=2, queues=queue, wrap=self.net.wrap(host), **self.env
+        ).start(timeout=90)
+        self.workers[host] = worker
+        self.every_worker.append(worker)
+        return worker
+
+    def start(self, program: list[str], host: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [*self.net.wrap(host), sys.executable, *program],
+            cwd=ROOT,
+            env=worker_env(**self.env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,
+        )
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for worker in self.every_worker:
+            worker.kill()
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+
+@pytest.fixture
+def harbor(buildable):
+    tag = os.getpid() % 100000
+    net = Network(tag)
+    forwarders: list[Forwarder] = []
+    cluster = None
+    try:
+        net.up()
+        hosts = {name: net.add_host(name) for name in ("web", "e1", "e2", "s1", "s2")}
+        db = connection.settings_dict
+        pg = Forwarder((net.gateway, 0), (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+        redis_url = urlparse(settings.REDIS_URL)
+        rd = Forwarder((net.gateway, 0), (redis_url.hostname, redis_url.port or 6379))
+        forwarders += [pg, rd]
+        env = {
+            "DATABASE_URL": f"postgres://{db['USER']}@{net.gateway}:{pg.address[1]}/{db['NAME']}",
+            "REDIS_URL": f"redis://{net.gateway}:{rd.address[1]}{redis_url.path}",
+            "HARBOR_QUEUE_PREFIX": f"harbormulti{tag}",
+            "HARBOR_TARGET_LEASE": str(LEASE),
+            "HARBOR_REPAIR_BOUND": str(BOUND),
+            "HARBOR_BUILD_LOCK_LEASE": "5",
+            "HARBOR_ABORT_POLL": "1",
+            "HARBOR_LOG_FORMAT": "json",
+            "HARBOR_BASE_URL": f"http://{hosts['web']}:8000",
+            "ALLOWED_HOSTS": "*",
+        }
+        cluster = Harbor(net, env)
+        cluster.hosts, cluster.db_forwarder = hosts, pg
+        for host in ("e1", "e2"):
+            cluster.start_worker(host, "engine")
+        for host in ("s1", "s2"):
+            cluster.start_worker(host, "targets")
+        gunicorn = ["-m", "gunicorn", "harbor.wsgi", "--workers", "2", "--bind", "0.0.0.0:8000"]
+        cluster.start(gunicorn, "web")
+        schedule = os.path.join(tempfile.mkdtemp(), "beat-schedule")
+        cluster.start(["-m", "celery", "-A", "harbor", "beat", "--schedule", schedule], "web")
+        web = f"http://{hosts['web']}:8000"
+        wait_for(lambda: _answers(f"{web}/healthz"), timeout=60, interval=0.5)
+        user = get_user_model().objects.create_superuser("ops", "ops@example.com", "x")
+        cluster.outside = OutsideSystem(net.gateway, web, ApiToken.issue(user, name="ci")[1])
+        cluster.plan = make_plan(
+            "multihost",
+            [
+                {"key": "work", "config": {"seconds": WORK}},
+                {
+                    "key": "ci",
+                    "step_type": "http",
+                    "depends_on": ["work"],
+                    "wait_for_message": True,
+                    "config": {"uri": cluster.outside.url + "?target=${target.phid}"},
+                },
+            ],
+        )
+        yield cluster
+    finally:
+        if cluster is not None:
+            cluster.stop()
+            if hasattr(cluster, "outside"):
+                cluster.outside.close()
+        for forwarder in forwarders:
+            forwarder.close()
+        net.down()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def start_builds(harbor: Harbor, count: int = BUILDS) -> list[int]:
+    from builds import engine
+
+    commit = f"{time.monotonic_ns():040x}"[-40:]
+    buildable = Buildable.objects.create(repository="r", ref="main", commit=commit)
+    return [engine.start_build(harbor.plan, buildable).pk for _ in range(count)]
+
+
+def running_on(worker: WorkerProcess, build_ids: list[int]) -> set[int]:
+    """Targets of ``build_ids`` whose ``work`` step the worker has started (from its log)."""
+    found = set()
+    for line in list(worker.output):
+        if "running step work" in line:
+            line = json.loads(line)
+            if line["build_id"] in build_ids:
+                found.add(line["target_id"])
+    return found
+
+
+def deliveries(harbor: Harbor) -> Counter[int]:
+    """``run_target`` deliveries per target id, from every step worker's log."""
+    counted: Counter[int] = Counter()
+    for worker in harbor.every_worker:
+        for line in list(worker.output):
+            if "run_target started" in line:
+                counted[json.loads(line)["target_id"]] += 1
+    return counted
+
+
+def assert_settled_and_sound(harbor: Harbor, build_ids: list[int]) -> None:
+    wait_for(
+        lambda: not Build.objects.filter(pk__in=build_ids).exclude(status__in=Build.COMPLETE),
+        timeout=SETTLE,
+        interval=0.5,
+        message="not every build settled",
+    )
+    assert set(Build.objects.filter(pk__in=build_ids).values_list("status", flat=True)) == {
+        "passed"
+    }
+    messages = BuildMessage.objects.filter(build_id__in=build_ids, type="pass")
+    messages = messages | BuildMessage.objects.filter(target__build_id__in=build_ids)
+    assert messages.exists()
+    assert not messages.filter(is_consumed=False).exists(), "an accepted message not consumed"
+    per_key = messages.values("idempotency_key").annotate(n=Count("pk")).filter(n__gt=1)
+    assert not per_key.exists(), "one idempotency key stored twice"
+    targets = BuildTarget.objects.filter(build_id__in=build_ids)
+    groups = targets.values("build_id", "step_key", "generation").annotate(n=Count("pk"))
+    assert {group["n"] for group in groups} == {1}
+    unfinished = targets.filter(status__in=("pending", "building", "waiting"))
+    assert not unfinished.exists(), "a complete build with an unfinished target"
+    counted = deliveries(harbor)
+    ids = list(targets.values_list("pk", flat=True))
+    assert all(1 <= counted[t] <= MAX_DELIVERIES for t in ids), {t: counted[t] for t in ids}
+
+
+def test_harbor_on_five_hosts_survives_cuts_a_crash_a_partition_and_latency(harbor):
+    # 1. A step worker's host is cut off for longer than its lease, then comes back.
+    builds = start_builds(harbor)
+    cut = wait_for(lambda: running_on(harbor.workers["s1"], builds), timeout=60)
+    harbor.net.cut("s1")
+    time.sleep(2 * LEASE + 2)
+    reclaimed = wait_for(
+        lambda: BuildTarget.objects.filter(pk__in=cut, attempt__gt=1).count() == len(cut),
+        timeout=60,
+        message="the cut host's targets were not claimed again",
+    )
+    harbor.net.restore("s1")
+    assert reclaimed
+    assert_settled_and_sound(harbor, builds)
+    discarded = wait_for(
+        lambda: BuildLog.objects.filter(target_id__in=cut, log_type="discarded").exists(),
+        timeout=30,
+        message="the late finish was not logged on the target",
+    )
+    assert discarded
+    assert any("was discarded" in line for line in harbor.workers["s1"].output)
+
+    # 2. A step worker's host is killed for good.
+    builds = start_builds(harbor)
+    lost = wait_for(lambda: running_on(harbor.workers["s2"], builds), timeout=60)
+    harbor.workers["s2"].kill()
+    assert_settled_and_sound(harbor, builds)
+    assert BuildTarget.objects.filter(pk__in=lost, attempt__gt=1).count() == len(lost)
+    harbor.start_worker("s2", "targets")
+
+    # 3. An engine host is partitioned for 30 s; the other engine host stays up.
+    builds = start_builds(harbor)
+    harbor.net.cut("e1")
+    time.sleep(30)
+    harbor.net.restore("e1")
+    assert_settled_and_sound(harbor, builds)
+
+    # 4. 100 ms added to every round trip between a host and PostgreSQL (50 ms each way).
+    harbor.db_forwarder.delay = 0.05
+    builds = start_builds(harbor)
+    assert_settled_and_sound(harbor, builds)
+    harbor.db_forwarder.delay = 0
