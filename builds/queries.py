@@ -8,14 +8,17 @@ thousand, one target or fifty (guarded by ``tests/ui/test_queries.py``).
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     Count,
+    DurationField,
+    ExpressionWrapper,
     F,
+    FloatField,
     Max,
     Min,
     OuterRef,
@@ -24,11 +27,14 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Value,
     Window,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Now
 
 from builds import engine, log_view
+from builds.engine.concurrency import places_ahead_of_outer
 from builds.logs import OctetLength
 from builds.models import (
     Artifact,
@@ -339,11 +345,44 @@ LIVE_SECTIONS = {
     "units": ("generation", "unit"),
     "targets": (
         *("status", "generation", "target", "target_event", "attempts", "message"),
-        *("consumed", "unit", "lint", "artifact", "log", "open_logs"),
+        *("consumed", "unit", "lint", "artifact", "log", "open_logs", "queue", "stuck"),
     ),
     "logs": ("generation", "chunk", "log", "open_logs"),
     "timeline": ("generation", "event", "target_event"),
 }
+
+
+def queue_places() -> ArraySubquery:
+    """The places ahead of each of the outer build's targets queued for a concurrency
+    group (``concurrency.places_ahead``), in target id order (an array subquery)."""
+    queued = BuildTarget.objects.filter(
+        build_id=OuterRef("pk"), status=BuildTarget.Status.PENDING, date_admitted=None
+    ).exclude(concurrency_group="")
+    ahead = queued.annotate(ahead=places_ahead_of_outer()).order_by("id").values("ahead")
+    return ArraySubquery(ahead)
+
+
+def stuck_count() -> Subquery:
+    """How many of the outer build's current targets are stuck (``harbor_ui.is_stuck``):
+    pending, building or waiting since (their newest status event) longer ago than their
+    step's ``stuck_after`` seconds (a subquery; NULL when none are)."""
+    since = StatusEvent.objects.filter(target_id=OuterRef("pk")).order_by("-id").values("at")
+    limit = ExpressionWrapper(
+        Cast(KT("config__stuck_after"), FloatField()) * Value(timedelta(seconds=1)),
+        output_field=DurationField(),
+    )
+    stuck = (
+        BuildTarget.objects.filter(
+            build_id=OuterRef("pk"),
+            status__in=(*BuildTarget.UNDERWAY, BuildTarget.Status.WAITING),
+            superseded_by="",
+            config__has_key="stuck_after",
+        )
+        .annotate(since=Subquery(since[:1]))
+        .filter(since__lt=Now() - limit)
+        .order_by()
+    )
+    return Subquery(stuck.values("build_id").annotate(n=Count("id")).values("n"))
 
 
 def live_versions(build_id: int) -> dict[str, str] | None:
@@ -367,6 +406,10 @@ def live_versions(build_id: int) -> dict[str, str] | None:
         "chunk": _of_build(BuildLogChunk, "log__target__build"),
         "log": _of_build(BuildLog, "target__build"),
         "open_logs": _of_build(BuildLog, "target__build", Count("id"), is_live=True),
+        # What the build's own rows do not say: its queued targets' places in their groups'
+        # queues (moved by other builds), and targets that became stuck as time passed.
+        "queue": queue_places(),
+        "stuck": stuck_count(),
     }
     row = (
         Build.objects.filter(pk=build_id)

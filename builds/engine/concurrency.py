@@ -32,6 +32,7 @@ commit, requests an update of the builds at the head of the group's queue. The r
 wakes a queue whose wake-up was lost (a crash between the commit and the request).
 """
 
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from builds.engine.targets import request_update
@@ -134,15 +135,22 @@ def slot_holders(name: str):
     )
 
 
-def queue(name: str):
-    """Group ``name``'s queue: its targets not admitted, pending, of building builds, in
-    the order they were created."""
+def queue(name) -> QuerySet[BuildTarget]:
+    """Group ``name``'s queue (``name`` a group name or an expression giving one): its
+    targets not admitted, pending, of building builds, in the order they were created."""
     return BuildTarget.objects.filter(
         concurrency_group=name,
         status=T.PENDING,
         date_admitted=None,
         build__status=Build.Status.BUILDING,
     ).order_by("id")
+
+
+def places_ahead_of_outer() -> Subquery:
+    """How many targets are ahead of the outer target in its group's queue (a subquery
+    over ``BuildTarget``; NULL when none are), as ``places_ahead`` counts them."""
+    ahead = queue(OuterRef("concurrency_group")).filter(pk__lt=OuterRef("pk")).order_by()
+    return Subquery(ahead.values("concurrency_group").annotate(n=Count("id")).values("n"))
 
 
 def release_slots(build: Build) -> None:

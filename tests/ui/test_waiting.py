@@ -11,6 +11,7 @@ from builds import engine, logs
 from builds.models import BuildMessage, BuildTarget, StatusEvent
 from tests.conftest import make_plan
 from tests.ui.conftest import make_build, make_target
+from tests.ui.test_live_poll import poll_url
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +109,40 @@ def test_a_target_queued_for_its_group_says_how_many_are_ahead(signed_in, builda
     assert "queued for" not in pages[0]  # it holds the slot
     assert "queued for <code>deploy-main</code> (0 ahead)" in pages[1]
     assert "queued for <code>deploy-main</code> (2 ahead)" in pages[3]
+
+
+def test_a_poll_shows_a_queued_target_moving_up_when_another_build_is_admitted(
+    signed_in, buildable
+):
+    """A queued target's place changes with other builds' rows, not its own: the live
+    region's versions count it all the same."""
+    concurrency = {"group": "deploy-${buildable.ref}", "limit": 1}
+    step = {"key": "ship", "step_type": "sleep", "config": {"concurrency": concurrency}}
+    plan = make_plan("deploy", [step])
+    builds = [engine.start_build(plan, buildable) for _ in range(3)]
+    for build in builds:
+        engine.update_build(build.pk)
+    url = poll_url(signed_in, builds[2])
+    assert signed_in.get(url).status_code == 204
+
+    # The second build's target gets the next slot (as a pass over it would admit it).
+    BuildTarget.objects.filter(build=builds[1]).update(date_admitted=timezone.now())
+
+    response = signed_in.get(url)
+    assert response.status_code == 200
+    assert "queued for <code>deploy-main</code> (0 ahead)" in response.content.decode()
+
+
+def test_a_poll_shows_a_target_that_became_stuck_as_time_passed(signed_in, buildable):
+    plan = make_plan("deploy", [{"key": "ship"}])
+    build = make_build(plan, buildable, status="building")
+    target = waiting(build, "ship", seconds_ago=30, config={"stuck_after": 60})
+    url = poll_url(signed_in, build)
+    assert signed_in.get(url).status_code == 204
+
+    # A minute and a half later: nothing of the build changed but the clock.
+    StatusEvent.objects.filter(target=target).update(at=timezone.now() - timedelta(seconds=90))
+
+    response = signed_in.get(url)
+    assert response.status_code == 200
+    assert "⚠ stuck" in response.content.decode()
