@@ -1,5 +1,5 @@
 """Concurrency groups: at most ``limit`` targets of a group building or waiting at once,
-across every build and plan, started first in, first out (docs/design.md §6.8).
+across every build and plan, started first in, first out (docs/design.md §6.10).
 
 A step with ``concurrency: {group: "deploy-${buildable.ref}", limit: 1}`` gets targets
 whose ``concurrency_group`` is the group's name with the target's variables in it. Such a

@@ -119,3 +119,49 @@ def test_a_bad_concurrency_option_is_refused_naming_the_step(concurrency, proble
     assert any(p.startswith("step 'ship'") and problem in p for p in refused.value.problems), (
         refused.value.problems
     )
+
+
+def test_a_retry_frees_the_failed_attempts_slot_and_its_new_attempt_queues_for_one(start):
+    """Each attempt is a target of its own: the failed one frees its slot, and the retry
+    goes through admission at the back of the queue, never running beside the group."""
+    retrying = {"concurrency": GROUP, "retry": {"limit": 1, "on": ["failed"]}}
+    first = start([waiting_step("deploy", config=retrying)])
+    second = start([deploy()])
+    failed = first.target("deploy")
+    first.run("deploy")
+    first.send("deploy", "fail")
+    first.update()
+
+    retry = first.target("deploy")
+    assert (retry.step_attempt, retry.concurrency_group) == (2, "deploy-main")
+    assert retry.date_admitted is None  # the second build was queued first
+    assert first.claim("deploy") is None
+    assert BuildTarget.objects.get(pk=failed.pk).slot_released
+    second.update()
+    assert second.target("deploy").date_admitted is not None
+
+    second.run("deploy")
+    second.send("deploy", "pass")
+    second.update()
+    first.update()
+    assert first.target("deploy").date_admitted is not None
+    assert first.claim("deploy") is not None
+
+
+def test_a_rerun_attempt_of_a_grouped_step_waits_for_a_free_slot(start):
+    first = start([deploy()])
+    first.run("deploy")
+    first.send("deploy", "pass")
+    first.update()
+    assert first.refresh().status == "passed"
+    second = start([deploy()])  # holds the slot now
+    assert second.target("deploy").date_admitted is not None
+
+    engine.receive_message(first.build.phid, "rerun", step_key="deploy")
+    first.update()
+    rerun = first.target("deploy")
+    assert rerun.step_attempt == 2 and rerun.date_admitted is None
+    second.command("abort")
+    second.update()
+    first.update()
+    assert first.target("deploy").date_admitted is not None
