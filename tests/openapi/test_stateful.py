@@ -60,7 +60,7 @@ def test_starting_a_build_then_messaging_its_target_keeps_to_the_schema(
     machine = harbor_state_machine(live_server.url, api_token)
     machine.run(
         settings=settings(
-            max_examples=40,
+            max_examples=60,
             stateful_step_count=8,
             deadline=None,
             suppress_health_check=list(HealthCheck),
