@@ -99,6 +99,8 @@ def plan_as_yaml(plan: BuildPlan) -> str:
         data["run_group"] = plan.run_group.name
     if plan.triggers:
         data["triggers"] = plan.triggers
+    if plan.notify:
+        data["notify"] = plan.notify
     data["steps"] = [_step_data(step) for step in plan.steps.order_by("sequence", "id")]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 

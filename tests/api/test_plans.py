@@ -201,6 +201,17 @@ def test_a_plan_never_versioned_answers_yaml_that_imports_to_the_same_plan(clien
     ]
 
 
+def test_a_never_versioned_plans_yaml_keeps_its_notify_webhooks(client, admin, settings):
+    settings.HARBOR_CREDENTIALS = {"chat-hook": {"type": "bearer", "token": "s"}}
+    hooks = [
+        {"url": "https://chat.example.com/h", "events": ["build.failed"], "secret": "chat-hook"}
+    ]
+    make_plan("old", [{"key": "a"}], notify=hooks)
+    text = client.get("/api/v1/plans/old").json()["yaml"]
+    assert put_yaml(client, "old", text).status_code == 200
+    assert BuildPlan.objects.get(name="old").notify == hooks
+
+
 def test_the_list_shows_every_plan_with_its_latest_version(client, user):
     save_plan_version(PLAN)
     save_plan_version(PLAN.replace("Ship it.", "Again"))
