@@ -21,7 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from forges.api import DeliveryListSerializer, DeliveryOutputSerializer
+from forges.api import DeliveryListSerializer, DeliveryOutputSerializer, RedeliverSerializer
 from messages_api.build_commands import BuildCommandSerializer
 from messages_api.junit_views import JUnitOptionsSerializer, JUnitReportSerializer
 from messages_api.logs import LogRangeOutputSerializer, LogRangeSerializer
@@ -681,7 +681,7 @@ describe(
         "delivery still pending (its next attempt is on the way) or a status that a newer "
         "one replaced (sent again, it would hide the build's status now). 403 unless the "
         "user may run the build's plan.",
-        request=OpenApiTypes.OBJECT,
+        request=RedeliverSerializer,
         parameters=[RETRY_AFTER],
         responses={
             202: OpenApiResponse(DeliveryOutputSerializer, "The new delivery, on its way."),

@@ -155,6 +155,9 @@ def test_every_attempt_of_a_retried_step_shows_with_its_own_log(signed_in, build
     html = page(signed_in, build)
     assert "attempt 2 of 3" in html
     assert "Attempt 1" in html and "superseded by a retry" in html and first.phid in html
-    assert ">first attempt broke\n</pre>" in html and ">second attempt runs\n</pre>" in html
+    # Each attempt's own numbered log: the first one's inside its "Attempt 1" section.
+    earlier = html.split(f'id="t{first.id}-attempt"', 1)[1]
+    assert "first attempt broke\n</span>" in earlier
+    assert "second attempt runs\n</span>" in html.split(f'id="t{first.id}-attempt"', 1)[0]
     # The step list shows the current attempt only.
     assert html.count('id="step-step-0"') == 1
