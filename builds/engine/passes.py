@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from builds import sql
 from builds.engine import dispatch, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
@@ -122,24 +121,16 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
     for target_id, messages in by_target.items():
         first, *later = messages
         outcome = T.PASSED if first.type == BuildMessage.Type.PASS else T.FAILED
-        consumed = sql.update(
-            BuildMessage,
-            {"is_consumed": True, "date_consumed": now, "outcome": f"target {outcome}"},
-            id=first.pk,
-            is_consumed=False,
+        consumed = BuildMessage.objects.filter(pk=first.pk, is_consumed=False).update(
+            is_consumed=True, date_consumed=now, outcome=f"target {outcome}"
         )
         if not consumed:
             continue
         if later:
-            sql.update(
-                BuildMessage,
-                {
-                    "is_consumed": True,
-                    "date_consumed": now,
-                    "outcome": f"no effect: message {first.pk} decided",
-                },
-                id__in=[m.pk for m in later],
-                is_consumed=False,
+            BuildMessage.objects.filter(pk__in=[m.pk for m in later], is_consumed=False).update(
+                is_consumed=True,
+                date_consumed=now,
+                outcome=f"no effect: message {first.pk} decided",
             )
         for message in messages:
             message.is_consumed = True
