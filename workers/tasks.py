@@ -93,18 +93,17 @@ def _claim(target_id: int) -> engine.Claim | None:
     metrics.target_task_started(locks.take_target_queued(target_id, hold_seconds=bound))
     claim = engine.begin_target(target_id)
     locks.clear_target_queued([target_id])
-    if claim is not None:
-        target = claim.target
-        logger.info(
-            "build target %s of build %s: running step %s (%s), attempt %s",
-            *(target.pk, target.build_id, target.step_key, target.step_type, claim.attempt),
-        )
     return claim
 
 
 def _run_claimed(claim: engine.Claim) -> int | None:
     """Run the claimed target's step and its build's pass; the id of the target that pass
     handed over, or None."""
+    target = claim.target
+    logger.info(
+        "build target %s of build %s: running step %s (%s), attempt %s",
+        *(target.pk, target.build_id, target.step_key, target.step_type, claim.attempt),
+    )
     outcome = execute_step(claim)
     if outcome.yield_seconds is not None:
         record_outcome(claim, outcome)  # postponed: the build did not change
