@@ -1,13 +1,13 @@
 """Users and API tokens."""
 
+import functools
 import hashlib
 import secrets
 import string
 
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import connection, models
 
-from builds import sql
 from builds.phids import USER, phid_field
 
 TOKEN_PREFIX = "api-"
@@ -59,19 +59,35 @@ class ApiToken(models.Model):
     @classmethod
     def find_active(cls, token: str) -> "ApiToken | None":
         """Return the unrevoked token row matching the clear ``token``, with its user, or
-        None. Made on every API request, so in SQL: building this query with the ORM costs
-        more CPU than PostgreSQL spends answering it (README, "Benchmark")."""
-        found = sql.fetch_one(ACTIVE_TOKEN_SQL, [hash_token(token)])
-        if found is None:
+        None. Made on every API request, so a named SQL read (``ACTIVE_TOKEN_SQL``): building
+        this query with the ORM costs several times the CPU PostgreSQL spends answering it
+        (README, "Benchmark")."""
+        found = list(cls.objects.raw(active_token_sql(), [hash_token(token)]))
+        if not found:
             return None
-        names, row = found
-        api_token = sql.instance(cls, "token", names, row)
-        api_token.user = sql.instance(User, "user", names, row)
+        api_token = found[0]
+        # The user's columns are plain values (text, booleans, timestamps): Model.from_db
+        # takes them as PostgreSQL returns them.
+        names = [f.attname for f in User._meta.concrete_fields]
+        values = [getattr(api_token, f"user__{name}") for name in names]
+        api_token.user = User.from_db(connection.alias, names, values)
         return api_token
 
 
-ACTIVE_TOKEN_SQL = (
-    f"SELECT {sql.columns(ApiToken, 't', 'token')}, {sql.columns(User, 'u', 'user')}"
-    " FROM accounts_apitoken t JOIN accounts_user u ON u.id = t.user_id"
-    " WHERE t.token_hash = %s AND t.revoked IS NULL"
-)
+@functools.cache
+def active_token_sql() -> str:
+    """The token lookup: the token's columns, then each of its user's as ``user__<attname>``;
+    names from the models' ``_meta``."""
+    quote = connection.ops.quote_name
+    column = {
+        name: quote(ApiToken._meta.get_field(name).column)
+        for name in ("user", "token_hash", "revoked")
+    }
+    users = ", ".join(
+        f"u.{quote(f.column)} AS {quote('user__' + f.attname)}" for f in User._meta.concrete_fields
+    )
+    return (
+        f"SELECT t.*, {users} FROM {quote(ApiToken._meta.db_table)} t"
+        f" JOIN {quote(User._meta.db_table)} u ON u.id = t.{column['user']}"
+        f" WHERE t.{column['token_hash']} = %s AND t.{column['revoked']} IS NULL"
+    )

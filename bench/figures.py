@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 
 from bench import harness, load, perf
 from bench.load import Latencies, send_and_time, wrk
-from bench.world import World
+from bench.world import THREE_STEP_PLAN, World
 from builds import engine
 from builds.engine import dispatch
-from builds.models import Build
+from builds.models import Build, BuildTarget
 
 SENDMESSAGE = "/api/v1/sendmessage"
 CEILING = "/bench/ceiling/message"
@@ -166,13 +166,40 @@ def _three_step_builds(world: World, listener) -> dict:
     done = [listener.seen[k] for k in keys if k in listener.seen]
     passed = sum(1 for k in keys if listener.statuses.get(k) == "passed")
     harness.wait_quiet()
+    handoffs = step_handoffs_ms(ids)
     return {
         "builds_per_s": len(done) / (max(done) - start) if done else 0.0,
         "start_seconds": started - start,
         "p50_ms": load.percentile([(t - start) * 1000 for t in done], 50),
         "missing": missing,
         "passed": passed,
+        "handoff_p50_ms": load.percentile(handoffs, 50) if handoffs else 0.0,
+        "handoff_p99_ms": load.percentile(handoffs, 99) if handoffs else 0.0,
+        "handoffs": len(handoffs),
     }
+
+
+def step_handoffs_ms(build_ids: list[int]) -> list[float]:
+    """Step hand-off latency of each dependency edge in the builds: a target completes
+    (``date_completed``, written by the worker that finished it) → the target of the step
+    that depends on it starts (``date_started``, written by the worker that claimed it), in
+    ms. Both stamps come from worker processes on this machine's one clock."""
+    targets = BuildTarget.objects.filter(build_id__in=build_ids).values(
+        "build_id", "step_key", "date_started", "date_completed"
+    )
+    by_build: dict[int, dict[str, dict]] = {}
+    for target in targets:
+        by_build.setdefault(target["build_id"], {})[target["step_key"]] = target
+    out = []
+    for build_targets in by_build.values():
+        for step in THREE_STEP_PLAN["steps"]:
+            after = build_targets.get(step["key"])
+            for dependency in step.get("depends_on", []):
+                before = build_targets.get(dependency)
+                if after and before and after["date_started"] and before["date_completed"]:
+                    gap = after["date_started"] - before["date_completed"]
+                    out.append(gap.total_seconds() * 1000)
+    return out
 
 
 # --- Queries and plans -----------------------------------------------------------------------
@@ -312,6 +339,14 @@ def print_report(results: dict) -> None:
             f"{b['builds_per_s']:.1f}",
             f"{e['tasks_per_s'] / 7:.1f}",
             _ratio(b["builds_per_s"], e["tasks_per_s"] / 7),
+        )
+    )
+    print(
+        row.format(
+            "  step hand-off p50 / p99 ms (a target completes → the next starts)",
+            f"{b.get('handoff_p50_ms', 0):.1f} / {b.get('handoff_p99_ms', 0):.1f}",
+            "",
+            "",
         )
     )
     print(

@@ -69,10 +69,11 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 # Served over HTTPS (HARBOR_HTTPS): cookies only over HTTPS, plain HTTP redirected (but for
-# /healthz, which load balancers probe over plain HTTP), and HSTS for a year unless told.
+# /healthz, which load balancers probe over plain HTTP, and /metrics, which Prometheus
+# scrapes from each host's own address), and HSTS for a year unless told.
 HARBOR_HTTPS = env_bool("HARBOR_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HARBOR_HTTPS
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("HARBOR_HSTS_SECONDS", 365 * 24 * 3600 if HARBOR_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 # Behind a proxy that ends TLS (HARBOR_BEHIND_PROXY), the request is HTTPS when the proxy

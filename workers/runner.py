@@ -64,7 +64,7 @@ def unexpected_failure(exc: Exception) -> str:
     )
 
 
-def record_outcome(claim: engine.Claim, outcome: StepOutcome) -> None:
+def record_outcome(claim: engine.Claim, outcome: StepOutcome, *, queue_update: bool = True) -> None:
     """Finish the claimed target with its step's ``outcome`` (or postpone it, for a step
     that yielded), retrying with backoff while the database is briefly unreachable (a
     restart, a failover).
@@ -73,6 +73,8 @@ def record_outcome(claim: engine.Claim, outcome: StepOutcome) -> None:
     once its lease lapsed and the step would run a second time. The retries last at most
     half a lease, which still holds (it was renewed while the step ran); then the database
     error propagates. A retry is safe: the finish is conditional on the claim's attempt.
+    ``queue_update=False`` leaves the build's pass after a finish to the caller
+    (``engine.finish_target``).
     """
     deadline = time.monotonic() + settings.HARBOR_TARGET_LEASE / 2
     delay = 0.25
@@ -81,7 +83,9 @@ def record_outcome(claim: engine.Claim, outcome: StepOutcome) -> None:
             if outcome.yield_seconds is not None:
                 engine.postpone_target(claim, outcome.yield_seconds)
             else:
-                engine.finish_target(claim, error=outcome.error, failure=outcome.failure)
+                engine.finish_target(
+                    claim, error=outcome.error, failure=outcome.failure, queue_update=queue_update
+                )
             return
         except (OperationalError, InterfaceError):
             if time.monotonic() + delay > deadline:

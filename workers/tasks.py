@@ -31,47 +31,97 @@ RETRY_OPTIONS = {
 }
 
 
+# Steps one run_target task runs back to back, each handed over by the pass that followed
+# the one before; then the next is queued like any other, so no task runs for ever.
+HANDOFFS_PER_TASK = 20
+
+
 @shared_task(**RETRY_OPTIONS)
 def update_build(build_id: int) -> None:
     """Run engine passes over the build, or hand the update to the lock's holder."""
     with logformat.bind(build_id=build_id):
-        locks.run_exclusively(
-            build_id,
-            engine.update_build,
-            schedule_update=lambda seconds: update_build.apply_async(
-                (build_id,), countdown=seconds
-            ),
-        )
+        _run_passes(build_id)
+
+
+def _run_passes(build_id: int) -> None:
+    locks.run_exclusively(
+        build_id,
+        engine.update_build,
+        schedule_update=lambda seconds: update_build.apply_async((build_id,), countdown=seconds),
+    )
 
 
 @shared_task(**RETRY_OPTIONS)
 def run_target(target_id: int) -> None:
-    """Claim the target, run its step, finish it; ``update_build`` fires after commit
-    either way (a target already past ``building`` is not run again)."""
-    with logformat.bind(target_id=target_id):
-        logger.info("build target %s: run_target started", target_id)
-        # The task has reached a worker. Its mark stands (for the repair bound) while the
-        # claim waits on row locks, so the repair does not take a pending target being
-        # claimed for a lost one; once the claim is settled (made, or nothing to run) the
-        # mark goes, and if this worker is lost from then on its lapsed lease is what the
-        # repair finds. A worker lost mid-claim leaves a mark that expires after the bound.
-        bound = settings.HARBOR_REPAIR_BOUND
-        metrics.target_task_started(locks.take_target_queued(target_id, hold_seconds=bound))
-        claim = engine.begin_target(target_id)
-        locks.clear_target_queued([target_id])
-        if claim is None:
+    """Claim the target, run its step, finish it, and run the build's pass here (or leave it
+    to the lock's holder); then run the next target that pass created, if any, the same way.
+
+    Running the pass here spares the broker an ``update_build`` round trip per step, and
+    taking the next target one ``run_target``. Both are safe to lose: this task is
+    acknowledged late, so if its worker dies after a finish commits, the task is delivered
+    again, its claim is refused (the target is past ``building``) and that refusal fires
+    ``update_build``; a target taken and never started is pending with no queued mark, which
+    the repair task finds. A retry after an infrastructure error takes the same path."""
+    for _ in range(HANDOFFS_PER_TASK):
+        target_id = _run_one(target_id)
+        if target_id is None:
             return
-        target = claim.target
-        with logformat.bind(build_id=target.build_id):
-            logger.info(
-                "build target %s of build %s: running step %s (%s), attempt %s",
-                target.pk,
-                target.build_id,
-                target.step_key,
-                target.step_type,
-                claim.attempt,
-            )
-            record_outcome(claim, execute_step(claim))
+    dispatch.run_target(target_id)
+
+
+def _run_one(target_id: int) -> int | None:
+    """Run target ``target_id`` and its build's pass, logging with their ids; the id of the
+    target that pass handed over, or None."""
+    with logformat.bind(target_id=target_id):
+        claim = _claim(target_id)
+        if claim is None:
+            return None
+        with logformat.bind(build_id=claim.target.build_id):
+            return _run_claimed(claim)
+
+
+def _claim(target_id: int) -> engine.Claim | None:
+    """Claim target ``target_id`` for this worker (None if there is nothing to run)."""
+    logger.info("build target %s: run_target started", target_id)
+    # The task has reached a worker. Its mark stands (for the repair bound) while the claim
+    # waits on row locks, so the repair does not take a pending target being claimed for a
+    # lost one; once the claim is settled (made, or nothing to run) the mark goes, and if
+    # this worker is lost from then on its lapsed lease is what the repair finds. A worker
+    # lost mid-claim leaves a mark that expires after the bound. A target handed over by a
+    # pass has no mark: nothing is counted as its queue wait.
+    bound = settings.HARBOR_REPAIR_BOUND
+    metrics.target_task_started(locks.take_target_queued(target_id, hold_seconds=bound))
+    claim = engine.begin_target(target_id)
+    locks.clear_target_queued([target_id])
+    return claim
+
+
+def _run_claimed(claim: engine.Claim) -> int | None:
+    """Run the claimed target's step and its build's pass; the id of the target that pass
+    handed over, or None."""
+    target = claim.target
+    logger.info(
+        "build target %s of build %s: running step %s (%s), attempt %s",
+        *(target.pk, target.build_id, target.step_key, target.step_type, claim.attempt),
+    )
+    outcome = execute_step(claim)
+    if outcome.yield_seconds is not None:
+        record_outcome(claim, outcome)  # postponed: the build did not change
+        return None
+    # The finish commits before the pass reads (the pass takes the build row lock): the
+    # pass sees it, whichever process runs it. If the build's lock is busy, run_exclusively
+    # leaves the dirty mark for its holder, which passes again after releasing.
+    record_outcome(claim, outcome, queue_update=False)
+    with dispatch.taking_one_target() as taken:
+        try:
+            _run_passes(claim.target.build_id)
+        except BaseException:
+            # A pass committed and handed a target over before a later round failed: queue
+            # it rather than leave it to the repair task.
+            if taken:
+                dispatch.run_targets(taken)
+            raise
+    return taken[0] if taken else None
 
 
 @shared_task(acks_late=True)

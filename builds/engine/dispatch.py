@@ -5,6 +5,10 @@ Routing (which queue) comes from ``CELERY_TASK_ROUTES``. Call these only after a
 it needs are visible.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from celery import current_app
 from django.conf import settings
 from kombu.exceptions import ChannelError
@@ -15,6 +19,27 @@ from builds import locks
 # tasks are routed at ``settings.ORDINARY_PRIORITY``.
 RECLAIM_PRIORITY = 0
 
+# The list a worker opened with ``taking_one_target``, or None: nobody takes a target here.
+_taker: ContextVar[list[int] | None] = ContextVar("target_taker", default=None)
+
+
+@contextmanager
+def taking_one_target() -> Iterator[list[int]]:
+    """Within the block, the first ``run_targets`` call with no countdown hands its first
+    target to the caller (appended to the yielded list, at most one) instead of queueing a
+    ``run_target`` for it; the others are queued as usual.
+
+    For a worker that has just finished a target and ran the build's pass itself: it runs
+    the next step at once, sparing the broker a round trip. The caller must run or queue the
+    target it took; if it dies first, the target is pending with no queued mark, which the
+    repair task finds as it finds a lost ``run_target``."""
+    taken: list[int] = []
+    token = _taker.set(taken)
+    try:
+        yield taken
+    finally:
+        _taker.reset(token)
+
 
 def run_target(target_id: int, countdown: float = 0) -> None:
     """Queue ``workers.tasks.run_target`` for target ``target_id``, after ``countdown`` s,
@@ -24,9 +49,14 @@ def run_target(target_id: int, countdown: float = 0) -> None:
 
 
 def run_targets(target_ids: list[int], countdown: float = 0, *, reclaim: bool = False) -> None:
-    """``run_target`` for each of ``target_ids``, with one Redis round trip for the marks.
-    ``reclaim=True`` (the repair task's work, shown missing) sends them ahead of every
-    ordinary task: a worker takes them as soon as one of its slots is free."""
+    """``run_target`` for each of ``target_ids``, with one Redis round trip for the marks
+    (less the one a worker takes, see ``taking_one_target``). ``reclaim=True`` (the repair
+    task's work, shown missing) sends them ahead of every ordinary task: a worker takes them
+    as soon as one of its slots is free; a reclaim is never handed to the caller."""
+    taken = _taker.get()
+    if target_ids and taken is not None and not taken and not countdown and not reclaim:
+        taken.append(target_ids[0])
+        target_ids = target_ids[1:]
     if not target_ids:
         return
     priority = {"priority": RECLAIM_PRIORITY} if reclaim else {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from builds import metrics, sql
+from builds import metrics
 from builds.approvals import APPROVAL, approval_variables
 from builds.engine import concurrency, dispatch, retries, rows
 from builds.engine.buildables import update_buildable
@@ -134,24 +134,16 @@ def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:
         first, *later = messages
         outcome = T.PASSED if first.type == BuildMessage.Type.PASS else T.FAILED
         failure = BuildTarget.Failure.FAILED if outcome == T.FAILED else ""
-        consumed = sql.update(
-            BuildMessage,
-            {"is_consumed": True, "date_consumed": now, "outcome": f"target {outcome}"},
-            id=first.pk,
-            is_consumed=False,
+        consumed = BuildMessage.objects.filter(pk=first.pk, is_consumed=False).update(
+            is_consumed=True, date_consumed=now, outcome=f"target {outcome}"
         )
         if not consumed:
             continue
         if later:
-            sql.update(
-                BuildMessage,
-                {
-                    "is_consumed": True,
-                    "date_consumed": now,
-                    "outcome": f"no effect: message {first.pk} decided",
-                },
-                id__in=[m.pk for m in later],
-                is_consumed=False,
+            BuildMessage.objects.filter(pk__in=[m.pk for m in later], is_consumed=False).update(
+                is_consumed=True,
+                date_consumed=now,
+                outcome=f"no effect: message {first.pk} decided",
             )
         for message in messages:
             message.is_consumed = True

@@ -1,49 +1,51 @@
-"""The engine's hot reads, written as SQL (its hot writes, the transitions, use
-``builds.sql.update``; everything else in the engine uses the ORM).
+"""The engine's hot reads, written as named SQL; every write, and every other read, uses the
+ORM.
 
-Every decision runs these reads, and building an ORM query costs more CPU than running it
-(README, "Benchmark"; ``bench/perf.py`` prints the pass's statements). ``raw()`` still
-returns model instances, so the rest of the engine is unchanged; so does the receiving
-target's lookup, which joins its build and plan (``builds.sql``). Each query's plan is
-printed by the benchmark (it uses an index); keep them matching the indexes in
-``builds/models.py`` (``message_unconsumed_idx``, ``unique_target_per_generation``).
+Every decision runs these reads, and building these ORM queries costs the process several
+times the CPU that running them does (README, "Benchmark"; ``bench/perf.py`` prints the
+pass's statements and their plans). ``Manager.raw()`` returns model instances, so the rest
+of the engine is unchanged. Table and column names come from the models' ``_meta``; each
+query uses an index in ``builds/models.py`` (``message_unconsumed_idx``,
+``unique_target_per_generation``); ``tests/engine/test_rows.py`` holds each to its ORM
+equivalent.
 """
 
 from django.db import connection
 
-from builds import sql
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 
-# What checking and storing a verdict reads of the receiving target, its build and plan;
-# the rest (configs, variables, the plan snapshot) is never decoded for a message.
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _column(model, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _aliased(model, alias: str, prefix: str, names: list[str]) -> str:
+    """``alias."<column>" AS "<prefix><name>"`` for each field name in ``names``."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{_column(model, n)} AS {quote(prefix + n)}" for n in names)
+
+
+# What checking and storing a verdict reads of the receiving target, its build and plan
+# (no JSON columns: configs, variables and the plan snapshot are never decoded for a
+# message). The build's and plan's columns come back as extra attributes of the target.
+_TARGET_FIELDS = [
+    *("id", "phid", "build", "status", "generation", "step_key", "wait_for_message"),
+    *("step_attempt", "superseded_by", "step_type"),
+]
+_BUILD_FIELDS = ["status", "generation", "plan"]
+_PLAN_FIELDS = ["name", "run_group"]
 RECEIVING_TARGET_SQL = (
-    "SELECT "
-    + ", ".join(
-        [
-            sql.columns(
-                BuildTarget,
-                "t",
-                "target",
-                [
-                    "id",
-                    "phid",
-                    "build_id",
-                    "status",
-                    "generation",
-                    "step_key",
-                    "wait_for_message",
-                    "step_attempt",
-                    "superseded_by",
-                    "step_type",
-                ],
-            ),
-            sql.columns(Build, "b", "build", ["id", "status", "generation", "plan_id"]),
-            sql.columns(BuildPlan, "p", "plan", ["id", "name", "run_group_id"]),
-        ]
-    )
-    + " FROM builds_buildtarget t JOIN builds_build b ON b.id = t.build_id"
-    " JOIN builds_buildplan p ON p.id = b.plan_id"
-    " WHERE t.phid = %s FOR NO KEY UPDATE OF t"
+    f"SELECT {', '.join(f't.{_column(BuildTarget, n)}' for n in _TARGET_FIELDS)},"
+    f" {_aliased(Build, 'b', 'build__', _BUILD_FIELDS)},"
+    f" {_aliased(BuildPlan, 'p', 'plan__', _PLAN_FIELDS)}"
+    f" FROM {_table(BuildTarget)} t"
+    f" JOIN {_table(Build)} b ON b.id = t.{_column(BuildTarget, 'build')}"
+    f" JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
+    f" WHERE t.{_column(BuildTarget, 'phid')} = %s FOR NO KEY UPDATE OF t"
 )
 
 # The types a pass consumes; ``work`` is never consumed, so never read.
@@ -51,18 +53,29 @@ CONSUMABLE = sorted(BuildMessage.COMMANDS | BuildMessage.VERDICTS)
 
 
 def lock_receiving_target(phid: str) -> BuildTarget | None:
-    """The build target ``phid`` with its build and plan (only what ``sendmessage`` checks),
-    its row locked ``FOR NO KEY UPDATE``: verdicts to one target take turns, while rows that
-    merely refer to it (unit results, log chunks, events) can still be inserted. None if
-    there is no such target."""
-    found = sql.fetch_one(RECEIVING_TARGET_SQL, [phid])
-    if found is None:
+    """The build target ``phid`` with its build and plan (only what ``sendmessage`` checks;
+    other fields are deferred, as with ``QuerySet.only()``), its row locked ``FOR NO KEY
+    UPDATE``: verdicts to one target take turns, while rows that merely refer to it (unit
+    results, log chunks, events) can still be inserted. None if there is no such target."""
+    found = list(BuildTarget.objects.raw(RECEIVING_TARGET_SQL, [phid]))
+    if not found:
         return None
-    names, row = found
-    target = sql.instance(BuildTarget, "target", names, row)
-    target.build = sql.instance(Build, "build", names, row)
-    target.build.plan = sql.instance(BuildPlan, "plan", names, row)
+    target = found[0]
+    build = {"id": target.build_id, **{n: getattr(target, f"build__{n}") for n in _BUILD_FIELDS}}
+    target.build = _instance(Build, build)
+    plan = {"id": target.build.plan_id, **{n: getattr(target, f"plan__{n}") for n in _PLAN_FIELDS}}
+    target.build.plan = _instance(BuildPlan, plan)
     return target
+
+
+def _instance(model, values: dict):
+    """``model``'s instance of ``values`` (field name: plain value), the other fields
+    deferred. The joined columns are text and integers, so ``Model.from_db`` takes them as
+    they come; it wants the values in the model's field order."""
+    fields = [f for f in model._meta.concrete_fields if f.name in values]
+    return model.from_db(
+        connection.alias, [f.attname for f in fields], [values[f.name] for f in fields]
+    )
 
 
 def lock_build(build_id: int) -> Build:
@@ -71,26 +84,28 @@ def lock_build(build_id: int) -> Build:
     return _locked(Build, build_id)
 
 
+UNCONSUMED_SQL = (
+    f"SELECT * FROM {_table(BuildMessage)}"
+    f" WHERE {_column(BuildMessage, 'build')} = %s AND NOT {_column(BuildMessage, 'is_consumed')}"
+    f" AND {_column(BuildMessage, 'type')} = ANY(%s) ORDER BY id"
+)
+
+
 def unconsumed_messages(build_id: int) -> list[BuildMessage]:
     """The build's unconsumed verdicts and commands, oldest (lowest id) first."""
-    return list(
-        BuildMessage.objects.raw(
-            "SELECT * FROM builds_buildmessage"
-            " WHERE build_id = %s AND NOT is_consumed AND type = ANY(%s) ORDER BY id",
-            [build_id, CONSUMABLE],
-        )
-    )
+    return list(BuildMessage.objects.raw(UNCONSUMED_SQL, [build_id, CONSUMABLE]))
+
+
+GENERATION_TARGETS_SQL = (
+    f"SELECT * FROM {_table(BuildTarget)} WHERE {_column(BuildTarget, 'build')} = %s"
+    f" AND {_column(BuildTarget, 'generation')} = %s"
+)
 
 
 def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
     """The build's targets of ``generation`` (a run), every attempt (superseded ones too),
     in no particular order."""
-    return list(
-        BuildTarget.objects.raw(
-            "SELECT * FROM builds_buildtarget WHERE build_id = %s AND generation = %s",
-            [build_id, generation],
-        )
-    )
+    return list(BuildTarget.objects.raw(GENERATION_TARGETS_SQL, [build_id, generation]))
 
 
 def lock_buildable(buildable_id: int) -> Buildable:
@@ -100,21 +115,24 @@ def lock_buildable(buildable_id: int) -> Buildable:
 
 
 def _locked(model, pk: int):
-    table = sql.quote(model._meta.db_table)
-    found = list(model.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR NO KEY UPDATE", [pk]))
+    statement = f"SELECT * FROM {_table(model)} WHERE id = %s FOR NO KEY UPDATE"
+    found = list(model.objects.raw(statement, [pk]))
     if not found:
         raise model.DoesNotExist(f"no {model._meta.verbose_name} {pk}")
     return found[0]
+
+
+BUILDS_AFFECTING_SQL = (
+    f"SELECT b.{_column(Build, 'status')},"
+    f" COALESCE(p.{_column(BuildPlan, 'behaviors')} ->> 'affects_buildable', 'always')"
+    f" FROM {_table(Build)} b JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
+    f" WHERE b.{_column(Build, 'buildable')} = %s"
+)
 
 
 def builds_affecting(buildable_id: int) -> list[tuple[str, str]]:
     """``(status, affects_buildable behavior)`` of each build of the buildable; the
     behavior defaults to ``always``, as ``BuildPlan.behavior`` does."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT b.status, COALESCE(p.behaviors ->> 'affects_buildable', 'always')"
-            " FROM builds_build b JOIN builds_buildplan p ON p.id = b.plan_id"
-            " WHERE b.buildable_id = %s",
-            [buildable_id],
-        )
+        cursor.execute(BUILDS_AFFECTING_SQL, [buildable_id])
         return cursor.fetchall()

@@ -165,12 +165,19 @@ def claim_is_current(claim: Claim) -> bool:
 
 
 def finish_target(
-    claim: Claim, error: str | None = None, failure: str = BuildTarget.Failure.FAILED
+    claim: Claim,
+    error: str | None = None,
+    failure: str = BuildTarget.Failure.FAILED,
+    *,
+    queue_update: bool = True,
 ) -> bool:
     """Finish the claimed target: ``failed`` with ``error`` written to its log when given
     (and ``failure``, a ``BuildTarget.Failure``, recorded: what a step's ``retry.on``
-    matches), else ``waiting`` if its step waits for a message, else ``passed``. Conditional on the
-    claim's attempt; fires ``update_build`` after commit whether or not it moved the target.
+    matches), else ``waiting`` if its step waits for a message, else ``passed``.
+    Conditional on the claim's attempt; fires ``update_build`` after commit whether or not
+    it moved the target, unless ``queue_update`` is False: then the caller runs the build's
+    pass itself after this returns (``locks.run_exclusively``, which leaves it to the lock's
+    holder if busy).
     A target that would wait, but whose build completed or restarted while its step ran, is
     ``aborted`` instead: no pass would ever consume its verdicts (one accepted while it ran
     would stay unconsumed) and it would wait for ever. Returns True if this call moved the
@@ -208,7 +215,8 @@ def finish_target(
             logs.write(target, "harbor", "error", error)
         elif not moved:
             _log_discarded_result(claim, outcome, detail)
-        request_update(target.build_id)
+        if queue_update:
+            request_update(target.build_id)
     return moved
 
 

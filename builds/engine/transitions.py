@@ -3,8 +3,8 @@
 A transition is a conditional update, ``UPDATE … WHERE id = … AND status IN (<allowed
 predecessors>)``: one row changed means this call made the move, zero means it already
 happened or is not allowed, so a replayed pass or a duplicate task changes nothing
-(docs/design.md §2.5). Each move that happens writes one ``StatusEvent`` for the timeline. Every
-decision makes several of these writes, so they go through ``builds.sql``, not the ORM.
+(docs/design.md §2.5). Each move that happens writes one ``StatusEvent`` for the timeline.
+The updates are the ORM's ``QuerySet.update``, whose return value is that row count.
 """
 
 from collections.abc import Iterator
@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from django.dispatch import Signal
 from django.utils import timezone
 
-from builds import metrics, sql
+from builds import metrics
 from builds.models import Build, Buildable, BuildMessage, BuildTarget, StatusEvent
 
 B = Build.Status
@@ -80,8 +80,8 @@ def move_build(
     allowed = allowed_from if allowed_from is not None else BUILD_ALLOWED_FROM[to]
     previous = build.status
     now = timezone.now()
-    changed = sql.update(
-        Build, {"status": to, "date_modified": now, **fields}, id=build.pk, status__in=allowed
+    changed = Build.objects.filter(pk=build.pk, status__in=allowed).update(
+        status=to, date_modified=now, **fields
     )
     if not changed:
         return False
@@ -113,13 +113,13 @@ def move_target(
     finish the target). ``record=False`` skips the timeline event (a yielded step resuming is
     not news). Sets ``date_completed`` on reaching a complete status. Returns True
     if this call made the move."""
-    condition = {"id": target.pk, "status__in": TARGET_ALLOWED_FROM[to]}
+    condition = {"pk": target.pk, "status__in": TARGET_ALLOWED_FROM[to]}
     if on_attempt is not None:
         condition["attempt"] = on_attempt
     if to in BuildTarget.COMPLETE:
         fields.setdefault("date_completed", timezone.now())
         fields.setdefault("lease_expires", None)
-    if not sql.update(BuildTarget, {"status": to, **fields}, **condition):
+    if not BuildTarget.objects.filter(**condition).update(status=to, **fields):
         return False
     if record:
         record_event(
@@ -157,12 +157,9 @@ def supersede_target(target: BuildTarget, by: str) -> bool:
 
 def move_buildable(buildable: Buildable, to: str, cause: str, detail: str = "") -> bool:
     """Move ``buildable`` to ``to`` if allowed; True if this call made the move."""
-    changed = sql.update(
-        Buildable,
-        {"status": to, "date_modified": timezone.now()},
-        id=buildable.pk,
-        status__in=BUILDABLE_ALLOWED_FROM[to],
-    )
+    changed = Buildable.objects.filter(
+        pk=buildable.pk, status__in=BUILDABLE_ALLOWED_FROM[to]
+    ).update(status=to, date_modified=timezone.now())
     if not changed:
         return False
     record_event(
@@ -183,7 +180,8 @@ def events_in_one_insert() -> Iterator[None]:
         yield
     finally:
         _held_events.reset(token)
-    sql.insert(pending)
+    if pending:
+        StatusEvent.objects.bulk_create(pending)
 
 
 # The events held back by an enclosing ``events_in_one_insert``, or None to insert at once.

@@ -221,3 +221,14 @@ def test_it_counts_a_cancel_hook_delivered(
     before = sample(anonymous_client, "harbor_deliveries_total", **labels)
     call_cancel_hook(target.pk)
     assert sample(anonymous_client, "harbor_deliveries_total", **labels) == before + 1
+
+
+def test_a_scrape_over_plain_http_is_answered_where_pages_are_redirected_to_https(
+    anonymous_client, metrics_token, settings, db
+):
+    """With HARBOR_HTTPS, a worker host's small web is scraped at its own address over plain
+    HTTP: /metrics answers there, while a page is still sent to HTTPS."""
+    settings.SECURE_SSL_REDIRECT = True
+    scraped = anonymous_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert scraped.status_code == 200
+    assert anonymous_client.get("/plans/").status_code == 301

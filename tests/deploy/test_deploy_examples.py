@@ -131,3 +131,13 @@ def test_worker_health_checks_call_workerhealth_on_harbors_queues():
     assert checked == default_queues()
     timer = parse_unit(DEPLOY / "harbor-workerhealth.timer")
     assert timer["Timer"]["OnUnitActiveSec"]
+
+
+def test_the_web_unit_makes_no_control_socket_in_a_home_the_system_user_lacks():
+    assert "--no-control-socket" in exec_start("harbor-web.service")
+
+
+def test_the_guides_first_start_imports_plans_that_exist():
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    (pattern,) = re.findall(r"for plan in (\S+); do python manage.py importplan", guide)
+    assert sorted(ROOT.glob(pattern)), f"{pattern} matches no file"

@@ -19,27 +19,30 @@ def workerhealth(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, env=worker_env(**env), capture_output=True, text=True)
 
 
-@pytest.fixture
-def engine_queue() -> str:
-    return f"{settings.HARBOR_QUEUE_PREFIX}.engine"
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_running_worker_is_healthy_and_a_killed_one_is_not_within_three_beats(engine_queue):
-    worker = WorkerProcess(concurrency=1, queues="engine", HARBOR_WORKER_HEARTBEAT="1").start()
+def test_a_running_worker_is_healthy_and_a_killed_one_is_not_within_three_beats():
+    # Queues of this test's own, which the run's other workers (the session's) never serve.
+    prefix = f"{settings.HARBOR_QUEUE_PREFIX}health"
+    worker = WorkerProcess(
+        concurrency=1, queues="engine", HARBOR_WORKER_HEARTBEAT="1", HARBOR_QUEUE_PREFIX=prefix
+    ).start()
+
+    def health(*args: str) -> subprocess.CompletedProcess:
+        return workerhealth(*args, HARBOR_QUEUE_PREFIX=prefix)
+
     try:
-        wait_for(lambda: workerhealth("--name", worker.name).returncode == 0, timeout=15)
-        served = workerhealth("--queue", engine_queue)
+        wait_for(lambda: health("--name", worker.name).returncode == 0, timeout=15)
+        served = health("--queue", f"{prefix}.engine")
         assert served.returncode == 0, served.stderr
         assert f"{worker.name}: alive" in served.stdout
-        targets = workerhealth("--queue", f"{settings.HARBOR_QUEUE_PREFIX}.targets")
+        targets = health("--queue", f"{prefix}.targets")
         assert targets.returncode == 1
         assert "no live worker serves" in targets.stderr
         worker.kill()  # SIGKILL: no goodbye, the heartbeat must lapse on its own
-        wait_for(lambda: workerhealth("--name", worker.name).returncode == 1, timeout=10)
+        wait_for(lambda: health("--name", worker.name).returncode == 1, timeout=10)
     finally:
         worker.stop()
-    result = workerhealth("--name", worker.name)
+    result = health("--name", worker.name)
     assert f"worker {worker.name} has no live heartbeat" in result.stderr
 
 

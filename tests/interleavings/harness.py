@@ -96,7 +96,7 @@ class Run:
         dispatched = self.harness.dispatched
         with TestCase.captureOnCommitCallbacks(execute=True):
             acted = getattr(self, f"do_{event[0]}")(*event[1:])
-        if acted and event[0] != "pass":
+        if acted and event[0] not in ("pass", "ipass"):
             # Fired now, or by an earlier event since the last pass (the update is coalesced:
             # one queued update_build serves every commit until it starts).
             assert self.build.pk in dispatched.updates[self.last_pass :], (
@@ -110,6 +110,34 @@ class Run:
         self.last_pass = len(self.harness.dispatched.updates)
         engine.update_build(self.build.pk)
         self.model.engine_pass()
+        return True
+
+    def do_ifinish(self, key: str) -> bool:
+        """A worker finishes and will run the build's pass itself (``ipass``, later in its
+        chain): no update is queued for it."""
+        claim = self.claims.get(key)
+        if claim is None:
+            return False
+        expected = self.model.targets[key] == "building"
+        moved = engine.finish_target(claim, queue_update=False)
+        self.model.finish(key)
+        assert moved == expected, f"ifinish {key}: moved={moved}, model {expected}"
+        return False
+
+    def do_ipass(self) -> bool:
+        """The finishing worker's own pass, through the Redis lock as ``run_target`` runs it
+        (free here: events run one at a time). It must leave the build as the model's pass
+        does at once, not at the order's final pass: nothing else was asked to pass."""
+        self.last_pass = len(self.harness.dispatched.updates)
+        ran = locks.run_exclusively(self.build.pk, engine.update_build, lambda seconds: None)
+        assert ran, "the lock was free, yet the worker did not run the pass"
+        self.model.engine_pass()
+        build = Build.objects.get(pk=self.build.pk)
+        assert (build.status, build.generation) == (self.model.build, self.model.generation), (
+            f"after the worker's pass: build {build.status}, model {self.model.build}"
+        )
+        statuses = {t.step_key: t.status for t in self._targets(generation=1)}
+        assert statuses == self.model.targets, f"after the worker's pass: targets {statuses}"
         return True
 
     def do_claim(self, key: str) -> bool:

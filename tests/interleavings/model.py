@@ -51,6 +51,16 @@ def target_chains(key: str, messages: list[str], duplicate: bool = True) -> list
     return [order for w in workers for order in interleavings(w, sent)]
 
 
+def inline_chains(key: str, messages: list[str]) -> list[list]:
+    """A target whose worker runs the build's pass itself: claim < finish without queueing
+    an update < that worker's pass (``ipass``); messages anywhere, and the engine's queued
+    passes (the segments' ``pass``) anywhere too, between the finish and the worker's pass
+    as well."""
+    worker = [("claim", key), ("ifinish", key), ("ipass",)]
+    sent = [("msg", key, m) for m in messages]
+    return list(interleavings(worker, sent))
+
+
 def takeover_chains(key: str, messages: list[str]) -> list[list]:
     """A target whose worker stalls past its lease: claim < takeover < both finishes (the
     late one and the current one, in either order); messages anywhere."""

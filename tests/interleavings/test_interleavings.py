@@ -8,7 +8,7 @@ summary ("interleavings" section).
 import pytest
 
 from tests.interleavings.conftest import ORDERS_CHECKED
-from tests.interleavings.model import orders, takeover_chains, target_chains
+from tests.interleavings.model import inline_chains, orders, takeover_chains, target_chains
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +141,35 @@ def test_every_order_for_a_rerun_of_one_target(harness, name):
     attempt is superseded once, a new one is pending and the build is building again."""
     chains = [target_chains("a", RERUN[name], duplicate=False), [[("cmd", "rerun:a")]]]
     check_all(harness(["a"]), name, chains)
+
+
+INLINE = {
+    "one target, worker's own pass, pass": ["pass"],
+    "one target, worker's own pass, fail then pass": ["fail", "pass"],
+}
+INLINE_COMMAND = {
+    "one target, worker's own pass, pass, abort": "abort",
+    "one target, worker's own pass, pass, restart": "restart",
+}
+
+
+@pytest.mark.parametrize("name", INLINE)
+def test_every_order_for_a_worker_running_its_own_pass(harness, name):
+    """A finishing worker's pass, racing the queued passes of the messages' update_build:
+    each order settles what the model says, at the worker's pass already."""
+    check_all(harness(["a"]), name, [inline_chains("a", INLINE[name])])
+
+
+@pytest.mark.parametrize("name", INLINE_COMMAND)
+def test_every_order_for_a_worker_running_its_own_pass_and_a_command(harness, name):
+    chains = [inline_chains("a", ["pass"]), [[("cmd", INLINE_COMMAND[name])]]]
+    check_all(harness(["a"]), name, chains)
+
+
+def test_every_order_for_two_workers_running_their_own_passes(harness):
+    """Two finishing workers' passes race each other and the queued passes; b then waits
+    for ever, a gets its verdict after its worker's pass."""
+    name = "two targets, both workers' own passes, pass for a"
+    worker_a = [("claim", "a"), ("ifinish", "a"), ("ipass",), ("msg", "a", "pass")]
+    worker_b = [("claim", "b"), ("ifinish", "b"), ("ipass",)]
+    check_all(harness(["a", "b"]), name, [[worker_a], [worker_b]])

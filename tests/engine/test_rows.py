@@ -1,0 +1,84 @@
+"""The named SQL reads of the hot path (``builds.engine.rows``, ``ApiToken.find_active``),
+each against the ORM query it stands in for."""
+
+import pytest
+from django.db import transaction
+
+from accounts.models import ApiToken
+from builds.engine import rows
+from builds.models import Build, Buildable, BuildMessage, BuildTarget
+from tests.engine.conftest import waiting_step
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_receiving_target_comes_with_what_sendmessage_checks(start):
+    driver = start([waiting_step("ci")])
+    target = driver.target("ci")
+    with transaction.atomic():
+        found = rows.lock_receiving_target(target.phid)
+    build = Build.objects.select_related("plan").get(pk=driver.build.pk)
+    assert (found.pk, found.phid, found.status, found.step_key) == (
+        target.pk,
+        target.phid,
+        "pending",
+        "ci",
+    )
+    assert (found.build.pk, found.build.status, found.build.generation) == (
+        build.pk,
+        build.status,
+        build.generation,
+    )
+    assert (found.build.plan.pk, found.build.plan.name) == (build.plan.pk, build.plan.name)
+    # A field the read leaves out is deferred: reading it costs a query, never a wrong value.
+    assert found.build.plan_snapshot == build.plan_snapshot
+    assert rows.lock_receiving_target("PHID-HMBT-nosuchtarget") is None
+
+
+def test_the_pass_reads_match_the_orm(start):
+    driver = start([waiting_step("ci"), waiting_step("lint")])
+    build = driver.refresh()
+    driver.run("ci")
+    driver.send("ci", "pass")
+    driver.send("lint", "work")  # never consumed, so never read
+    with transaction.atomic():
+        assert rows.lock_build(build.pk).plan_snapshot == build.plan_snapshot
+        assert rows.lock_buildable(build.buildable_id).pk == build.buildable_id
+        read = [(m.pk, m.type) for m in rows.unconsumed_messages(build.pk)]
+        targets = rows.generation_targets(build.pk, build.generation)
+    unconsumed = BuildMessage.objects.filter(
+        build=build, is_consumed=False, type__in=rows.CONSUMABLE
+    ).order_by("pk")
+    assert read == [(m.pk, m.type) for m in unconsumed] != []
+    expected = BuildTarget.objects.filter(build=build, generation=build.generation)
+    assert sorted(
+        (t.pk, t.status, t.config == e.config)
+        for t, e in zip(sorted(targets, key=lambda t: t.pk), expected.order_by("pk"), strict=True)
+    ) == sorted((e.pk, e.status, True) for e in expected)
+    with pytest.raises(Build.DoesNotExist), transaction.atomic():
+        rows.lock_build(build.pk + 1000)
+    with pytest.raises(Buildable.DoesNotExist), transaction.atomic():
+        rows.lock_buildable(build.buildable_id + 1000)
+
+
+def test_builds_affecting_reads_each_build_with_its_plans_behavior(start):
+    driver = start([waiting_step("ci")])
+    build = driver.refresh()
+    assert rows.builds_affecting(build.buildable_id) == [(build.status, "always")]
+
+
+def test_the_token_lookup_returns_the_token_with_its_user(user):
+    token, clear = ApiToken.issue(user, "ci")
+    found = ApiToken.find_active(clear)
+    expected = ApiToken.objects.select_related("user").get(pk=token.pk)
+    assert (found.pk, found.token_hash, found.name) == (token.pk, token.token_hash, "ci")
+    assert (found.user.pk, found.user.username, found.user.phid, found.user.is_active) == (
+        user.pk,
+        user.username,
+        expected.user.phid,
+        expected.user.is_active,
+    )
+    assert found.user.date_joined == expected.user.date_joined
+    assert ApiToken.find_active(clear + "x") is None
+    ApiToken.objects.filter(pk=token.pk).update(revoked=token.created)
+    assert ApiToken.find_active(clear) is None
