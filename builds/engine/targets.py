@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds import logs
+from builds.approvals import APPROVAL
 from builds.engine import dispatch
 from builds.engine.retries import retries_when_lost
 from builds.engine.transitions import build_changed, move_target
@@ -248,8 +249,12 @@ def wait_deadline(target: BuildTarget):
 
 def wait_timeout(target: BuildTarget) -> float | None:
     """Seconds ``target`` may wait for a message: its step's ``wait_timeout``, else
-    ``HARBOR_DEFAULT_WAIT_TIMEOUT``; None for no limit."""
-    return target.config.get("wait_timeout") or settings.HARBOR_DEFAULT_WAIT_TIMEOUT
+    ``HARBOR_DEFAULT_WAIT_TIMEOUT`` (but for an approval: a person's decision may take
+    days, and the default bounds outside systems that hang); None for no limit."""
+    own = target.config.get("wait_timeout")
+    if own or target.step_type == APPROVAL:
+        return own or None
+    return settings.HARBOR_DEFAULT_WAIT_TIMEOUT
 
 
 def request_update(build_id: int) -> None:

@@ -26,6 +26,14 @@ def test_a_step_without_wait_timeout_gets_the_default_deadline(start, settings):
     assert abs((deadline - timezone.now()) - timedelta(seconds=600)) < timedelta(seconds=30)
 
 
+def test_an_approval_waits_for_its_person_without_the_default_deadline(start, settings):
+    settings.HARBOR_DEFAULT_WAIT_TIMEOUT = 600
+    driver = start([waiting_step("deploy", step_type="approval")])
+    driver.run("deploy")
+    assert driver.target("deploy").status == "waiting"
+    assert driver.target("deploy").wait_deadline is None
+
+
 def test_a_steps_own_wait_timeout_wins_over_the_default(start, settings):
     settings.HARBOR_DEFAULT_WAIT_TIMEOUT = 600
     driver = start([waiting_step("ci", config={"wait_timeout": 5})])
