@@ -303,6 +303,8 @@ class BuildTarget(EngineOwned):
     retries = models.PositiveIntegerField(default=0)
     failure = models.CharField(max_length=16, choices=Failure.choices, blank=True)
     superseded_by = models.CharField(max_length=16, choices=Supersession.choices, blank=True)
+    # When the target was announced stuck (``target.stuck``, builds/engine/stuck.py): once.
+    stuck_notified_at = models.DateTimeField(null=True, blank=True)
     # The concurrency group of its step (``concurrency: {group, limit}``), its name resolved
     # when the target is created; "" for none. A target of a group holds one of the group's
     # slots from ``date_admitted`` (set by the engine under the group's row lock) until it

@@ -30,6 +30,7 @@ NOTIFY_EVENTS = (
     "build.error",  # Harbor met an error running it
     "target.waiting",  # a target waits for an outside system's message
     "target.failed",
+    "target.stuck",  # a target past its step's stuck_after (announced once)
 )
 NOTIFY_FIELDS = ("url", "events", "secret")
 MAX_URL = 2000

@@ -8,17 +8,14 @@ thousand, one target or fifty (guarded by ``tests/ui/test_queries.py``).
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     Count,
-    DurationField,
-    ExpressionWrapper,
     F,
-    FloatField,
     Max,
     Min,
     OuterRef,
@@ -27,14 +24,13 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    Value,
     Window,
 )
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, Now
+from django.db.models.functions import Coalesce
 
 from builds import engine, log_view
 from builds.engine.concurrency import places_ahead_of_outer
+from builds.engine.stuck import past_stuck_after
 from builds.logs import OctetLength
 from builds.models import (
     Artifact,
@@ -366,22 +362,7 @@ def stuck_count() -> Subquery:
     """How many of the outer build's current targets are stuck (``harbor_ui.is_stuck``):
     pending, building or waiting since (their newest status event) longer ago than their
     step's ``stuck_after`` seconds (a subquery; NULL when none are)."""
-    since = StatusEvent.objects.filter(target_id=OuterRef("pk")).order_by("-id").values("at")
-    limit = ExpressionWrapper(
-        Cast(KT("config__stuck_after"), FloatField()) * Value(timedelta(seconds=1)),
-        output_field=DurationField(),
-    )
-    stuck = (
-        BuildTarget.objects.filter(
-            build_id=OuterRef("pk"),
-            status__in=(*BuildTarget.UNDERWAY, BuildTarget.Status.WAITING),
-            superseded_by="",
-            config__has_key="stuck_after",
-        )
-        .annotate(since=Subquery(since[:1]))
-        .filter(since__lt=Now() - limit)
-        .order_by()
-    )
+    stuck = past_stuck_after(BuildTarget.objects.filter(build_id=OuterRef("pk"))).order_by()
     return Subquery(stuck.values("build_id").annotate(n=Count("id")).values("n"))
 
 

@@ -36,11 +36,16 @@ COMPLETED_EVENTS = {
 TARGET_EVENTS = {T.WAITING: "target.waiting", T.FAILED: "target.failed"}
 
 
-def events_of(build: Build, previous: str | None, target: BuildTarget | None) -> list[str]:
-    """The notification events of one ``build_changed``: ``target.*`` for a target's,
-    ``build.started`` for a pending build starting to run (a resume is not a start),
-    ``build.completed`` and the completion's own event for a build completing; none for
-    a build's creation or another move."""
+def events_of(
+    build: Build, previous: str | None, target: BuildTarget | None, event: str | None = None
+) -> list[str]:
+    """The notification events of one ``build_changed``: the ``event`` it announces if it
+    names one (``target.stuck``), ``target.*`` for a target's move, ``build.started`` for
+    a pending build starting to run (a resume is not a start), ``build.completed`` and the
+    completion's own event for a build completing; none for a build's creation or another
+    move."""
+    if event is not None:
+        return [event]
     if target is not None:
         return [TARGET_EVENTS[target.status]] if target.status in TARGET_EVENTS else []
     if previous is None:
@@ -57,13 +62,14 @@ def record_notifications(
     build: Build,
     previous: str | None = None,
     target: BuildTarget | None = None,
+    event: str | None = None,
     **kwargs,
 ) -> None:
     """``build_changed`` receiver: for each of the plan's webhooks that asks for the
     events of this change, write an outbox row (its body as of now) in the transaction of
     the change, and queue its delivery after the commit. Two queries when no webhook asks
     for these events (the plan's ``notify``), none when the change is no event."""
-    events = events_of(build, previous, target)
+    events = events_of(build, previous, target, event)
     if not events:
         return
     webhooks = BuildPlan.objects.filter(pk=build.plan_id).values_list("notify", flat=True).first()

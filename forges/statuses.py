@@ -116,7 +116,9 @@ def describe(build: Build) -> str:
     return text[: MAX_DESCRIPTION - 1] + "…" if len(text) > MAX_DESCRIPTION else text
 
 
-def record_status(sender, build: Build, target: BuildTarget | None = None, **kwargs) -> None:
+def record_status(
+    sender, build: Build, target: BuildTarget | None = None, event: str | None = None, **kwargs
+) -> None:
     """``build_changed`` receiver: write the outbox row of ``build``'s status now for its
     buildable's forge, in the transaction of the change, and queue its delivery after the
     commit. Nothing for a buildable no configured forge made, for a target failing, or when
@@ -124,7 +126,8 @@ def record_status(sender, build: Build, target: BuildTarget | None = None, **kwa
     # A failing target holds no lock of its build, which may be read as it was before a
     # concurrent move: a status taken from it could overtake the newer one. The build's
     # own move that follows sends the status.
-    if not settings.HARBOR_FORGES or (target is not None and target.status == T.FAILED):
+    # An announcement (``event``: a target stuck) changes no status.
+    if not settings.HARBOR_FORGES or event or (target is not None and target.status == T.FAILED):
         return
     found = (
         Build.objects.filter(pk=build.pk)

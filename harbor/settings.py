@@ -217,6 +217,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.update_build": _ENGINE,
     "workers.tasks.repair_builds": _ENGINE,
     "workers.tasks.expire_waits": _ENGINE,
+    "workers.tasks.announce_stuck_targets": _ENGINE,
     "workers.tasks.run_target": _TARGETS,
     "workers.tasks.call_cancel_hook": _TARGETS,
     "forges.tasks.deliver": _TARGETS,
@@ -236,6 +237,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),
     },
     "expire-waits": {"task": "workers.tasks.expire_waits", "schedule": HARBOR_WAIT_CHECK},
+    "announce-stuck": {
+        "task": "workers.tasks.announce_stuck_targets",
+        "schedule": HARBOR_WAIT_CHECK,
+    },
     "sweep-deliveries": {
         "task": "forges.tasks.sweep_deliveries",
         "schedule": max(HARBOR_REPAIR_BOUND / 3, 1),

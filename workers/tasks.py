@@ -161,6 +161,14 @@ def expire_waits() -> None:
         dispatch.request_update(build_id)
 
 
+@shared_task(acks_late=True)
+def announce_stuck_targets() -> None:
+    """Announce each target past its step's ``stuck_after`` once (run by Celery beat; see
+    ``builds.engine.stuck``): a ``target.stuck`` notification for the plans that ask."""
+    for target_id in engine.unannounced_stuck_targets():
+        engine.announce_stuck(target_id)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def call_cancel_hook(self, target_id: int) -> None:
     """Call an aborted target's cancel hook, retrying with exponential backoff (1, 2, 4 …

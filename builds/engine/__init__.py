@@ -25,6 +25,7 @@ from builds.engine.passes import PassResult, run_pass
 from builds.engine.repair import LostWork, find_lost_work
 from builds.engine.reruns import dependents as rerun_dependents
 from builds.engine.starting import PlanNotRunnable, find_or_create_buildable, start_build
+from builds.engine.stuck import announce_stuck, unannounced_stuck_targets
 from builds.engine.targets import (
     Claim,
     begin_target,
@@ -67,6 +68,7 @@ __all__ = [
     "Receipt",
     "ReceiverNotFound",
     "aggregate_status",
+    "announce_stuck",
     "begin_target",
     "builds_with_expired_waits",
     "claim_is_current",
@@ -81,6 +83,7 @@ __all__ = [
     "request_update",
     "rerun_dependents",
     "start_build",
+    "unannounced_stuck_targets",
     "update_build",
     "update_buildable",
 ]

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from werkzeug import Request, Response
 
-from builds.models import Build
+from builds import engine
+from builds.models import Build, StatusEvent
 from builds.plans import PlanError, import_plan
 from forges import outbox
 from forges.models import OutboundDelivery
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db
 SECRET = "notify-secret-7c1e"
 ALL_EVENTS = [
     "build.started", "build.completed", "build.passed", "build.failed", "build.aborted",
-    "build.error", "target.waiting", "target.failed",
+    "build.error", "target.waiting", "target.failed", "target.stuck",
 ]  # fmt: skip
 
 
@@ -316,3 +317,35 @@ def test_a_resumed_build_is_not_started_again(buildable, receiver):
     assert driver.refresh().status == "building"
     deliver_pending()
     assert receiver.events == ["build.started"]
+
+
+def test_a_target_past_its_stuck_after_is_announced_once(buildable, receiver):
+    step = waiting_step("ci", config={"stuck_after": 60})
+    driver = notified_build(buildable, receiver, events=["target.stuck"], steps=[step])
+    driver.update()
+    driver.run("ci")
+    target = driver.target("ci")
+    assert engine.unannounced_stuck_targets() == []  # waiting, but not yet for 60 s
+    StatusEvent.objects.filter(target=target).update(at=timezone.now() - timedelta(seconds=61))
+    assert engine.unannounced_stuck_targets() == [target.pk]
+    assert engine.announce_stuck(target.pk)
+    assert not engine.announce_stuck(target.pk)  # a second announcer writes nothing
+    assert engine.unannounced_stuck_targets() == []
+    deliver_pending()
+    assert receiver.events == ["target.stuck"]
+    announced = json.loads(receiver.calls[0]["body"])
+    assert announced["target"]["step"] == "ci" and announced["target"]["status"] == "waiting"
+
+
+def test_a_target_no_longer_stuck_is_not_announced(buildable, receiver):
+    step = waiting_step("ci", config={"stuck_after": 60})
+    driver = notified_build(buildable, receiver, events=["target.stuck"], steps=[step])
+    driver.update()
+    driver.run("ci")
+    target = driver.target("ci")
+    StatusEvent.objects.filter(target=target).update(at=timezone.now() - timedelta(seconds=61))
+    driver.send("ci", "pass")
+    driver.update()
+    assert engine.unannounced_stuck_targets() == []
+    assert not engine.announce_stuck(target.pk)
+    assert not OutboundDelivery.objects.filter(event="target.stuck").exists()

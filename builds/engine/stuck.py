@@ -1,0 +1,72 @@
+"""Targets stuck past their step's ``stuck_after`` (Beyond Harbormaster, docs/design.md §6.6).
+
+A target is stuck when it has been pending, building or waiting (its newest status event)
+longer than its step's ``stuck_after`` seconds. The pages flag it as they read it; the
+periodic task ``workers.tasks.announce_stuck_targets`` announces each stuck target once, as
+a ``target.stuck`` notification (forges.notifications), by marking ``stuck_notified_at``
+with a conditional update in the transaction that writes the notification: a second
+announcer, or a replayed task, finds it marked and writes nothing.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import (
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Now
+from django.utils import timezone
+
+from builds.engine.transitions import build_changed
+from builds.models import Build, BuildTarget, StatusEvent
+
+STUCK_EVENT = "target.stuck"
+STUCK_STATUSES = (*BuildTarget.UNDERWAY, BuildTarget.Status.WAITING)
+
+
+def past_stuck_after(targets: QuerySet) -> QuerySet:
+    """``targets`` narrowed to the current attempts (not superseded) in a status that can
+    be stuck and in it for longer than their step's ``stuck_after`` seconds."""
+    since = StatusEvent.objects.filter(target_id=OuterRef("pk")).order_by("-id").values("at")
+    limit = ExpressionWrapper(
+        Cast(KT("config__stuck_after"), FloatField()) * Value(timedelta(seconds=1)),
+        output_field=DurationField(),
+    )
+    return (
+        targets.filter(status__in=STUCK_STATUSES, superseded_by="", config__has_key="stuck_after")
+        .annotate(since=Subquery(since[:1]))
+        .filter(since__lt=Now() - limit)
+    )
+
+
+def unannounced_stuck_targets(limit: int = 500) -> list[int]:
+    """Ids of stuck targets of their build's current run not yet announced, oldest first
+    (at most ``limit``)."""
+    targets = BuildTarget.objects.filter(stuck_notified_at=None, generation=F("build__generation"))
+    return list(past_stuck_after(targets).order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+def announce_stuck(target_id: int) -> bool:
+    """Mark target ``target_id`` announced and send ``build_changed`` with ``event``
+    ``target.stuck`` in one transaction (receivers write their outbox rows in it). Returns
+    False, writing nothing, if it was announced already or is no longer stuck."""
+    with transaction.atomic():
+        still_stuck = past_stuck_after(BuildTarget.objects.filter(pk=target_id))
+        # Conditional on the mark being unset: of two announcers, one updates the row and
+        # the other, blocked on its row lock until the first commits, then finds it set.
+        marked = BuildTarget.objects.filter(
+            pk__in=still_stuck.values("pk"), stuck_notified_at=None
+        ).update(stuck_notified_at=timezone.now())
+        if not marked:
+            return False
+        target = BuildTarget.objects.select_related("build").get(pk=target_id)
+        build_changed.send(Build, build=target.build, target=target, event=STUCK_EVENT)
+    return True
