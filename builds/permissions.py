@@ -35,15 +35,10 @@ def can_run(user: Any, plan: BuildPlan) -> bool:
     """Whether ``user`` (a User, a TargetSecretHolder, or None for Harbor itself) may start
     builds of ``plan`` and send messages to its builds and targets. One query when the plan
     has a run group and the user is not staff; none otherwise."""
-    if user is None:
-        return True
-    if isinstance(user, TargetSecretHolder):
-        return False
-    if not (user.is_authenticated and user.is_active):
-        return False
-    if user.is_staff or plan.run_group_id is None:
-        return True
-    return user.groups.filter(pk=plan.run_group_id).exists()
+    decided = _decided_without_groups(user)
+    if decided is not None:
+        return decided
+    return plan.run_group_id is None or user.groups.filter(pk=plan.run_group_id).exists()
 
 
 def can_change_plans(user: Any) -> bool:
@@ -51,16 +46,24 @@ def can_change_plans(user: Any) -> bool:
     plan page's upload): staff, and the members of the group named by
     ``HARBOR_PLAN_ADMINS``. One query for a signed-in user who is not staff when the
     setting names a group; none otherwise."""
+    decided = _decided_without_groups(user)
+    if decided is not None:
+        return decided
+    group = settings.HARBOR_PLAN_ADMINS
+    return bool(group) and user.groups.filter(name=group).exists()
+
+
+def _decided_without_groups(user: Any) -> bool | None:
+    """True for Harbor itself (None) and active staff; False for a target's secret and a
+    user signed out or inactive; None for an active user outside staff, whom a group
+    decides."""
     if user is None:
         return True
     if isinstance(user, TargetSecretHolder):
         return False
     if not (user.is_authenticated and user.is_active):
         return False
-    if user.is_staff:
-        return True
-    group = settings.HARBOR_PLAN_ADMINS
-    return bool(group) and user.groups.filter(name=group).exists()
+    return True if user.is_staff else None
 
 
 def check_can_change_plans(user: Any) -> None:
