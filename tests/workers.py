@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 from django.db import connection
@@ -131,3 +132,17 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: st
             return value
         time.sleep(interval)
     raise AssertionError(message or f"condition not met within {timeout} s")
+
+
+def start_build_on_queues_of(prefix: str, plan, buildable):
+    """Start a build of ``plan`` whose first ``update_build`` goes to the engine queue of
+    ``prefix`` (a Harbor of the test's own, with its own workers) instead of this run's
+    queues, which the session's workers may serve: they would run the build themselves."""
+    from builds import engine
+    from builds.engine import starting
+    from workers.tasks import update_build
+
+    with mock.patch.object(starting, "request_update", lambda build_id: None):
+        build = engine.start_build(plan, buildable)
+    update_build.apply_async((build.pk,), queue=f"{prefix}.engine")
+    return build

@@ -10,13 +10,10 @@ import sys
 import pytest
 from django.conf import settings
 
-from builds import engine
-from builds.engine import starting
 from builds.models import Build, BuildTarget
 from harbor import logformat
 from tests.conftest import make_plan
-from tests.workers import ROOT, WorkerProcess, wait_for, worker_env
-from workers.tasks import update_build
+from tests.workers import ROOT, WorkerProcess, start_build_on_queues_of, wait_for, worker_env
 
 
 @pytest.fixture
@@ -72,17 +69,15 @@ def test_an_unknown_log_format_is_refused_at_start():
 
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_logs_json_lines_with_the_build_and_target_ids(buildable, monkeypatch):
+def test_a_worker_logs_json_lines_with_the_build_and_target_ids(buildable):
     # Queues of this test's own, so that no other worker of the run (the session's) takes
-    # the build: its first update is sent there by hand, and the worker's pass sends the rest.
+    # the build.
     prefix = f"{settings.HARBOR_QUEUE_PREFIX}json"
-    monkeypatch.setattr(starting, "request_update", lambda build_id: None)
     worker = WorkerProcess(concurrency=1, HARBOR_LOG_FORMAT="json", HARBOR_QUEUE_PREFIX=prefix)
     worker.start()
     try:
         plan = make_plan("json-logs", [{"key": "nap", "step_type": "sleep"}])
-        build = engine.start_build(plan, buildable)
-        update_build.apply_async((build.pk,), queue=f"{prefix}.engine")
+        build = start_build_on_queues_of(prefix, plan, buildable)
         wait_for(lambda: Build.objects.get(pk=build.pk).status == "passed", timeout=60)
         target = BuildTarget.objects.get(build=build)
         wait_for(lambda: any("running step" in line for line in worker.output), timeout=10)

@@ -39,7 +39,14 @@ from accounts.models import ApiToken
 from builds.models import Build, Buildable, BuildLog, BuildMessage, BuildTarget
 from tests.conftest import make_plan
 from tests.multihost.net import Forwarder, Network, why_not
-from tests.workers import ROOT, WorkerProcess, _terminate_with_parent, wait_for, worker_env
+from tests.workers import (
+    ROOT,
+    WorkerProcess,
+    _terminate_with_parent,
+    start_build_on_queues_of,
+    wait_for,
+    worker_env,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -214,11 +221,10 @@ def _answers(url: str) -> bool:
 
 
 def start_builds(harbor: Harbor, count: int = BUILDS) -> list[int]:
-    from builds import engine
-
     commit = f"{time.monotonic_ns():040x}"[-40:]
     buildable = Buildable.objects.create(repository="r", ref="main", commit=commit)
-    return [engine.start_build(harbor.plan, buildable).pk for _ in range(count)]
+    prefix = harbor.env["HARBOR_QUEUE_PREFIX"]
+    return [start_build_on_queues_of(prefix, harbor.plan, buildable).pk for _ in range(count)]
 
 
 def running_on(worker: WorkerProcess, build_ids: list[int]) -> set[int]:
