@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
-from bench.page import measure, report  # noqa: E402
+from bench.page import measure, one_target_build, report  # noqa: E402
 
 BATCH = 10_000
 
@@ -29,10 +29,8 @@ def insert_builds(world, builds: int, units: int) -> list:
     """``builds`` builds of the wait plan with ``units`` unit results each; returns them."""
     from django.db import transaction  # noqa: PLC0415 (Django is set up by fresh_world)
 
-    from builds.models import Build, Buildable, BuildTarget
+    from builds.models import Buildable
 
-    plan = world.wait_plan
-    step = plan.snapshot()[0]
     made = []
     for number in range(builds):
         with transaction.atomic():
@@ -41,22 +39,7 @@ def insert_builds(world, builds: int, units: int) -> list:
                 commit=f"{number // 2:040x}",
                 defaults={"ref": "refs/heads/main"},
             )
-            build = Build.objects.create(
-                plan=plan,
-                buildable=buildable,
-                status="failed",
-                generation=1,
-                plan_snapshot=plan.snapshot(),
-            )
-            target = BuildTarget.objects.create(
-                build=build,
-                step_key=step["key"],
-                generation=1,
-                name=step["name"],
-                step_type=step["type"],
-                status="failed",
-                attempt=1,
-            )
+            build, target = one_target_build(world.wait_plan, buildable, "failed", "failed")
             insert_units(target, units, flaky_fails=number % 2 == 1)
         made.append(build)
     return made

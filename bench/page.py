@@ -35,34 +35,44 @@ CHUNK = 1024 * 1024
 POLL_URL = re.compile(r'hx-get="([^"]+)"')
 
 
+def one_target_build(plan, buildable, build_status: str, target_status: str, **target_fields):
+    """A build of ``plan``'s first step in generation 1, with its one target, as the engine
+    and a worker leave them (rows written directly: the bench needs many, fast)."""
+    from builds.models import Build, BuildTarget  # noqa: PLC0415 (Django is set up late)
+
+    step = plan.snapshot()[0]
+    build = Build.objects.create(
+        plan=plan,
+        buildable=buildable,
+        status=build_status,
+        generation=1,
+        plan_snapshot=plan.snapshot(),
+    )
+    target = BuildTarget.objects.create(
+        build=build,
+        step_key=step["key"],
+        generation=1,
+        name=step["name"],
+        step_type=step["type"],
+        status=target_status,
+        attempt=1,
+        **target_fields,
+    )
+    return build, target
+
+
 def insert_build(world, units: int, log_mib: int):
     """A building build with one waiting target, ``units`` unit results and a live log of
     ``log_mib`` MiB; returns the build."""
     from django.db import transaction  # noqa: PLC0415 (Django is set up by fresh_world)
 
     from bench import world as world_module
-    from builds.models import Build, Buildable, BuildLog, BuildLogChunk, BuildTarget
+    from builds.models import Buildable, BuildLog, BuildLogChunk
 
-    plan = world.wait_plan
-    step = plan.snapshot()[0]
     with transaction.atomic():
         buildable = Buildable.objects.create(repository="bench", commit="page-1")
-        build = Build.objects.create(
-            plan=plan,
-            buildable=buildable,
-            status="building",
-            generation=1,
-            plan_snapshot=plan.snapshot(),
-        )
-        target = BuildTarget.objects.create(
-            build=build,
-            step_key=step["key"],
-            generation=1,
-            name=step["name"],
-            step_type=step["type"],
-            status="waiting",
-            wait_for_message=True,
-            attempt=1,
+        build, target = one_target_build(
+            world.wait_plan, buildable, "building", "waiting", wait_for_message=True
         )
         insert_units(target, units)
         log = BuildLog.objects.create(target=target, source="bench", log_type="stdout")
