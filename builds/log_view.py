@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.db.models.functions import Right
 from django.utils.safestring import SafeString, mark_safe
 
-from builds import ansi
+from builds import ansi, logs
 from builds.models import BuildLog, BuildLogChunk
 
 WINDOW_LINES = 500  # lines a page of the log viewer shows
@@ -136,6 +136,13 @@ def tail_of(log: BuildLog, chunks: list[BuildLogChunk], newlines: int) -> LogWin
     return LogWindow(_numbered(shown, first), first, total, total)
 
 
+def tail_text(log: BuildLog) -> tuple[str, bool]:
+    """The text of a log loaded by ``queries.logs_with_tails`` (its last
+    ``TAIL_BYTES`` or more) and whether that is the whole log; no query."""
+    chunks = log.tail_chunks[::-1]
+    return "".join(chunk.text for chunk in chunks), log_is_whole(chunks, log)
+
+
 def log_is_whole(chunks: list[BuildLogChunk], log: BuildLog) -> bool:
     """Whether ``chunks`` begin at the log's first chunk (``log.first_chunk``, annotated)."""
     return not chunks or chunks[0].pk == getattr(log, "first_chunk", None)
@@ -156,7 +163,7 @@ def search(log: BuildLog, text: str) -> tuple[list[Match], bool]:
     needle = text.casefold()
     matches: list[Match] = []
     number, pending = 1, ""
-    for piece in _texts(log):
+    for piece in logs.iter_text(log, SEARCH_BATCH):
         lines = (pending + piece).split("\n")
         pending = lines.pop()
         for line in lines:
@@ -173,14 +180,6 @@ def search(log: BuildLog, text: str) -> tuple[list[Match], bool]:
 def _match(number: int, line: str) -> Match:
     html, _ = ansi.render_line(line[:LINE_SHOWN])
     return Match(number, mark_safe(html))  # noqa: S308 (escaped by ansi)
-
-
-def _texts(log: BuildLog):
-    ids = list(log.chunks.order_by("id").values_list("id", flat=True))
-    for start in range(0, len(ids), SEARCH_BATCH):
-        part = ids[start : start + SEARCH_BATCH]
-        texts = dict(BuildLogChunk.objects.filter(id__in=part).values_list("id", "text"))
-        yield from (texts[chunk_id] for chunk_id in part)
 
 
 def log_version(log_id: int) -> str:

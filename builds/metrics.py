@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
+from builds.models import BuildMessage
+
 BUILDS_STARTED = Counter("harbor_builds_started", "Builds started, by plan id.", ["plan_id"])
 BUILDS_COMPLETED = Counter(
     "harbor_builds_completed", "Builds that reached a complete status.", ["plan_id", "status"]
@@ -57,7 +59,7 @@ REPAIR_ACTIONS = Counter(
 )
 # Message types are the sender's input: anything else is counted as "other", so a sender
 # cannot grow the number of series.
-MESSAGE_TYPES = frozenset({"pass", "fail", "work", "restart", "abort", "pause", "resume"})
+MESSAGE_TYPES = frozenset(BuildMessage.Type.values)
 
 
 def after_commit(count) -> None:

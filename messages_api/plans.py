@@ -25,15 +25,15 @@ from builds.models import BuildPlan, BuildPlanVersion
 from builds.numbers import ascii_int
 from builds.plan_versions import (
     PlanExists,
-    current_yaml,
     latest_version,
     mask_yaml,
+    plan_as_yaml,
     save_plan_version,
     validate_plan_text,
 )
 from builds.plans import PlanError
 from messages_api.errors import InvalidJson, error_response
-from messages_api.parsers import StrictJSONParser, max_body_bytes, read_capped
+from messages_api.parsers import StrictJSONParser, max_body_bytes, query_values, read_capped
 from messages_api.serializers import RefusesUnknownFields
 from messages_api.views import ApiView
 
@@ -100,7 +100,7 @@ class PlanView(ApiView):
 
     def plan_text(self, request: Request) -> tuple[str, bool]:
         """The YAML text sent and whether ``?validate`` asks only for a check."""
-        query = PlanQuerySerializer(data=request.query_params)
+        query = PlanQuerySerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
         body = PlanInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -121,10 +121,11 @@ class PlanView(ApiView):
         return plan
 
     def answer(self, request: Request, plan: BuildPlan, code: int = 200) -> Response:
-        text = current_yaml(plan)
+        latest = latest_version(plan)
+        text = latest.yaml if latest else plan_as_yaml(plan)
         if not permissions.can_change_plans(request.user):
             text = mask_yaml(text)
-        body = {**plan_summary(plan, latest_version(plan)), "yaml": text}
+        body = {**plan_summary(plan, latest), "yaml": text}
         return Response(PlanOutputSerializer(body).data, status=code)
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Q
 from rest_framework import serializers
 
+from builds.approvals import MAX_VALUE_LENGTH
 from builds.models import (
     Build,
     BuildMessage,
@@ -191,7 +192,7 @@ class SendMessageSerializer(RefusesUnknownFields, serializers.Serializer):
     idempotency_key = StrictCharField(max_length=200, required=False, allow_null=True)
     # Beyond Harbormaster: the values deciding an approval step's target, by field name.
     fields = serializers.DictField(
-        child=StrictCharField(allow_blank=True, max_length=2000),
+        child=StrictCharField(allow_blank=True, max_length=MAX_VALUE_LENGTH),
         required=False,
         allow_null=True,
         help_text="Only to an approval step's target, with pass (approve) or fail (decline): "

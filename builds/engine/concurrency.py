@@ -178,14 +178,12 @@ def release_slots(build: Build) -> None:
         wake_queue(name)
 
 
-def wake_queue(name: str) -> list[int]:
+def wake_queue(name: str) -> None:
     """Ask for an update (after commit) of the builds whose targets head group ``name``'s
-    queue; return their ids."""
+    queue."""
     head = queue(name).values_list("build_id", flat=True)[:WAKE_AT_MOST]
-    build_ids = list(dict.fromkeys(head))
-    for build_id in build_ids:
+    for build_id in dict.fromkeys(head):
         request_update(build_id)
-    return build_ids
 
 
 def stalled_queues(cutoff) -> list[int]:

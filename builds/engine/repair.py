@@ -74,10 +74,11 @@ def find_lost_work(bound_seconds: float, limit: int = 500) -> LostWork:
         .exclude(Q(status=T.PENDING, date_admitted=None) & ~Q(concurrency_group=""))
         .values_list("pk", flat=True)[:limit]
     )
-    build_ids = list(builds)
-    stalled = [pk for pk in _stalled_builds(cutoff, limit) if pk not in build_ids]
-    stalled += [pk for pk in concurrency.stalled_queues(cutoff) if pk not in build_ids + stalled]
-    return LostWork([*build_ids, *stalled][:limit], not_queued(list(targets), bound_seconds))
+    # Each build once, in the order found: a build may head several groups' queues.
+    build_ids = dict.fromkeys(
+        [*builds, *_stalled_builds(cutoff, limit), *concurrency.stalled_queues(cutoff)]
+    )
+    return LostWork(list(build_ids)[:limit], not_queued(list(targets), bound_seconds))
 
 
 def not_queued(target_ids: list[int], bound_seconds: float) -> list[int]:

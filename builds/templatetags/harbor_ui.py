@@ -248,15 +248,16 @@ def is_stuck(target, since: datetime | None) -> bool:
 def call_answer(target) -> dict | None:
     """What the outside system answered to the HTTP call that started ``target``:
     ``{"status": "HTTP 202 Accepted", "body": "<at most 500 characters>"}`` from its
-    ``http.head`` and ``http.body`` logs (prefetched: no query), or None if it made no
-    call. The logs were written masked."""
+    ``http.head`` and ``http.body`` logs (loaded by ``queries.logs_with_tails``: no query),
+    or None if it made no call. The logs were written masked."""
     logs = {log.log_type: log for log in target.logs.all()}
     head = logs.get("http.head")
     if head is None:
         return None
-    status = next((line for line in head.text.splitlines() if line.startswith("HTTP ")), "")
-    body = logs["http.body"].text if "http.body" in logs else ""
-    return {"status": status, "body": body[:500], "cut": len(body) > 500}
+    head_text, _ = log_view.tail_text(head)
+    status = next((line for line in head_text.splitlines() if line.startswith("HTTP ")), "")
+    body, whole = log_view.tail_text(logs["http.body"]) if "http.body" in logs else ("", True)
+    return {"status": status, "body": body[:500], "cut": len(body) > 500 or not whole}
 
 
 @register.filter

@@ -6,6 +6,7 @@ checks who may decide and the fields (``builds.approvals``) and says why it refu
 """
 
 from django.contrib import messages
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -58,6 +59,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             status=BuildTarget.Status.WAITING,
             superseded_by="",
             build__status=Build.Status.BUILDING,
+            generation=F("build__generation"),
         )
         .select_related("build__plan", "build__buildable")
         .order_by("date_created", "id")
@@ -65,8 +67,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     rows = [
         target
         for target in waiting
-        if target.generation == target.build.generation
-        and can_message(request.user, target.build)
+        if can_message(request.user, target.build)
         and approvals.may_decide(request.user, target.config)
     ]
     return render(request, "builds/approval_list.html", {"approvals": rows})

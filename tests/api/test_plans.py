@@ -112,6 +112,13 @@ def test_validate_checks_without_saving(client, user):
     assert stored() == (0, 0, 0)
 
 
+def test_a_validate_given_without_a_value_is_refused_rather_than_saving(client, admin):
+    response = post_yaml(client, PLAN, "?validate")
+    assert response.status_code == 400
+    assert "validate" in response.json()["fields"]
+    assert stored() == (0, 0, 0)
+
+
 def test_a_user_neither_staff_nor_plan_admin_may_not_create_or_change_plans(client, user):
     response = post_yaml(client, PLAN)
     assert response.status_code == 403
