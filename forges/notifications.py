@@ -9,8 +9,6 @@ body>`` keyed with the webhook's secret, a ``HARBOR_CREDENTIALS`` entry's passwo
 value (read when sending: the secret itself is never stored).
 """
 
-import hashlib
-import hmac
 import json
 
 from django.conf import settings
@@ -20,6 +18,7 @@ from django.utils import timezone
 from builds.models import Build, BuildPlan, BuildTarget
 from forges import dispatch
 from forges.models import OutboundDelivery
+from forges.signatures import hmac_sha256_hex
 from harbor.credentials import credential
 from messages_api.shapes import TargetOutputSerializer, build_shape
 
@@ -115,7 +114,7 @@ def request(row: OutboundDelivery) -> tuple[str, dict[str, str], bytes] | str:
     headers = {
         "X-Harbor-Event": row.event,
         "X-Harbor-Delivery": str(row.uuid),
-        "X-Harbor-Signature-256": "sha256=" + signature(key, body),
+        "X-Harbor-Signature-256": "sha256=" + hmac_sha256_hex(key, body),
     }
     return row.url, headers, body
 
@@ -125,9 +124,3 @@ def signing_key(name: str) -> str | None:
     value), or None if there is no such entry."""
     entry = settings.HARBOR_CREDENTIALS.get(name)
     return None if entry is None else credential(name, entry).secrets[-1]
-
-
-def signature(key: str, body: bytes) -> str:
-    """The hex HMAC-SHA256 of ``body`` under ``key``: what X-Harbor-Signature-256 carries
-    after ``sha256=``."""
-    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()

@@ -93,7 +93,7 @@ def claim(delivery_id: int, now: datetime | None = None) -> Claim | None:
     StreamBusy while another row of its stream is being sent, or, for a notification,
     while an older one awaits its first attempt."""
     now = now or timezone.now()
-    stream = _lock_stream(delivery_id)
+    stream = lock_stream(delivery_id)
     delivery = next((row for row in stream if row.pk == delivery_id), None)
     if delivery is None or delivery.outcome != Outcome.PENDING or _claimed(delivery, now):
         return None
@@ -115,7 +115,7 @@ def claim(delivery_id: int, now: datetime | None = None) -> Claim | None:
     return Claim(delivery, delivery.attempts)
 
 
-def _lock_stream(delivery_id: int) -> list[OutboundDelivery]:
+def lock_stream(delivery_id: int) -> list[OutboundDelivery]:
     """The rows of ``delivery_id``'s stream, oldest first, locked until the transaction
     ends: claims of one stream take turns, so two workers never both decide to send."""
     row = OutboundDelivery.objects.filter(pk=delivery_id).first()

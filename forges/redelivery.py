@@ -13,7 +13,7 @@ keeps delivery ids sees it is the same event again.
 from django.db import transaction
 from django.utils import timezone
 
-from forges import dispatch
+from forges import dispatch, outbox
 from forges.models import OutboundDelivery
 
 Kind = OutboundDelivery.Kind
@@ -32,11 +32,12 @@ def redeliver(delivery_id: int) -> OutboundDelivery:
     """Write a copy of settled row ``delivery_id`` to be sent now, and queue it after the
     commit; return the copy. Raises OutboundDelivery.DoesNotExist for an unknown row,
     NotRedeliverable for a row still pending or a status a newer one has replaced."""
-    row = OutboundDelivery.objects.get(pk=delivery_id)
     # Under the stream's row locks, as claims are: no row of it is claimed, and no copy
     # is written, while this decides.
-    stream = list(OutboundDelivery.objects.select_for_update().filter(**row.stream).order_by("pk"))
-    row = next(item for item in stream if item.pk == delivery_id)
+    stream = outbox.lock_stream(delivery_id)
+    row = next((item for item in stream if item.pk == delivery_id), None)
+    if row is None:
+        raise OutboundDelivery.DoesNotExist(f"no outbound delivery {delivery_id}")
     refusal = _refusal(row, stream[-1])
     if refusal:
         raise NotRedeliverable(refusal)

@@ -20,12 +20,14 @@ from forges.config import Forge
 def verify_github(forge: Forge, headers: Mapping[str, str], body: bytes) -> bool:
     """True if ``X-Hub-Signature-256`` is ``sha256=`` and the body's HMAC under the
     forge's webhook secret."""
-    return _same(headers.get("X-Hub-Signature-256"), "sha256=" + _hmac_hex(forge, body))
+    return _same(
+        headers.get("X-Hub-Signature-256"), "sha256=" + hmac_sha256_hex(forge.webhook_secret, body)
+    )
 
 
 def verify_gitea(forge: Forge, headers: Mapping[str, str], body: bytes) -> bool:
     """True if ``X-Gitea-Signature`` is the body's hex HMAC under the webhook secret."""
-    return _same(headers.get("X-Gitea-Signature"), _hmac_hex(forge, body))
+    return _same(headers.get("X-Gitea-Signature"), hmac_sha256_hex(forge.webhook_secret, body))
 
 
 def verify_gitlab(forge: Forge, headers: Mapping[str, str], body: bytes) -> bool:
@@ -40,8 +42,10 @@ VERIFIERS: dict[str, Callable[[Forge, Mapping[str, str], bytes], bool]] = {
 }
 
 
-def _hmac_hex(forge: Forge, body: bytes) -> str:
-    return hmac.new(forge.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+def hmac_sha256_hex(key: str, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``body`` under ``key``: what GitHub, Gitea and Harbor's own
+    notifications (``X-Harbor-Signature-256``) sign a body with."""
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
 
 def _same(given: str | None, expected: str) -> bool:
