@@ -32,6 +32,14 @@ class UrlNotAllowed(requests.exceptions.InvalidURL):
     """
 
 
+def shown_origin(url: str) -> str:
+    """``url`` fit to show in pages, logs and messages: its scheme, host and port only (a
+    path, query or user part may carry a token); its first 40 characters if it has no
+    host."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else url[:40]
+
+
 def check_url_allowed(url: str) -> None:
     """Raise UrlNotAllowed unless ``url`` matches a pattern of ``HARBOR_HTTP_ALLOWED_URLS``.
 

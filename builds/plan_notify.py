@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from builds.egress import url_refusal
+from builds.egress import shown_origin, url_refusal
 
 # What a webhook may ask for; docs in the README's "Notifications" section.
 NOTIFY_EVENTS = (
@@ -109,11 +109,5 @@ def _secret(name: Any, problems: list[str]) -> str:
 
 def _label(index: int, item: Any) -> str:
     if isinstance(item, dict) and isinstance(item.get("url"), str):
-        return f"notify[{index}] ({_origin(item['url'])})"
+        return f"notify[{index}] ({shown_origin(item['url'])})"
     return f"notify[{index}]"
-
-
-def _origin(url: str) -> str:
-    # Only scheme, host and port: a path or query may carry a token.
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else url[:40]

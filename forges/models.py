@@ -1,10 +1,10 @@
 """Webhook deliveries received from forges, each with the builds it started."""
 
 import uuid
-from urllib.parse import urlsplit
 
 from django.db import models
 
+from builds.egress import shown_origin
 from builds.models import Build, EngineOwned
 
 
@@ -121,8 +121,7 @@ class OutboundDelivery(models.Model):
         """Where it goes, fit to show: the forge's repository, or the webhook's scheme,
         host and port (a URL's path or query may carry a token)."""
         if self.kind == self.Kind.NOTIFICATION:
-            parts = urlsplit(self.url)
-            return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+            return shown_origin(self.url)
         return f"{self.forge}: {self.repository}@{self.commit[:12]}"
 
     @property
