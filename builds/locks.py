@@ -4,12 +4,13 @@
 The lock is for efficiency, not correctness (the build row lock in PostgreSQL gives that):
 it keeps one worker running a build's passes while the others hand their update to it.
 
-- Key ``harbor:build:<id>``: redis-py's ``Lock`` with a lease (``HARBOR_BUILD_LOCK_LEASE``
+- Key ``harbor:build:<id>``: a random token with a lease (``HARBOR_BUILD_LOCK_LEASE``
   seconds); its release is an atomic token check, so a holder whose lease expired cannot
   release someone else's lock.
-- Key ``harbor:build:<id>:dirty`` (no TTL): "this build needs another pass". Every caller
-  sets it before trying the lock; the holder clears it before the pass reads anything and
-  looks at it again after releasing the lock.
+- Key ``harbor:build:<id>:dirty`` (no TTL): "this build needs another pass". A caller that
+  finds the lock busy sets it in the same atomic step (a Lua script) as its try; the holder
+  clears it in the step that takes the lock, before the pass reads anything, and looks at
+  it in the step that releases the lock. Two round trips to Redis a pass.
 - Key ``harbor:build:<id>:fallback:<token>``: set (with the lease as TTL) by the first
   caller that finds the lock busy, which also schedules one delayed update for when that
   lease would expire, so a holder that dies cannot strand the mark, and a busy build does not
@@ -52,11 +53,12 @@ any task the broker loses.
 
 import os
 import time
+import uuid
 from collections.abc import Callable
 
 import redis
 from django.conf import settings
-from redis.exceptions import LockError
+from redis.commands.core import Script
 
 # Upper bound on passes one holder runs back to back before handing over to a new task.
 MAX_ROUNDS = 50
@@ -171,6 +173,38 @@ def update_request_queued(build_id: int) -> bool:
     return bool(client().exists(queued_key(build_id)))
 
 
+# The lock and the dirty mark change together in one script each, run atomically by Redis:
+# a caller's mark is set in the same step as its failed try for the lock, and a holder's
+# look at the mark is the same step as its release, so no mark can fall between a holder's
+# last look and its release, whatever the timing. Two round trips to Redis a pass.
+_ENTER = """
+if ARGV[3] == '1' then redis.call('DEL', KEYS[3]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('DEL', KEYS[2])
+  return {1}
+end
+redis.call('SET', KEYS[2], 1)
+return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+"""
+_LEAVE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[3])
+return redis.call('EXISTS', KEYS[2])
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_scripts: dict[str, Script] = {}
+
+
+def _run(r: redis.Redis, source: str, keys: list[str], args: list) -> object:
+    """Run the Lua ``source`` on ``r`` (by EVALSHA; redis-py loads it again if Redis lost
+    it, after a restart say). Redis errors propagate."""
+    script = _scripts.get(source) or _scripts.setdefault(source, r.register_script(source))
+    return script(keys=keys, args=args, client=r)
+
+
 def run_exclusively(
     build_id: int,
     run_pass: Callable[[int], object],
@@ -185,54 +219,50 @@ def run_exclusively(
     (the caller retries); an exception from ``run_pass`` releases the lock and propagates.
     """
     r = client()
-    # Clearing the queued mark first lets a commit from now on queue its own update.
-    r.pipeline(transaction=False).delete(queued_key(build_id)).set(dirty_key(build_id), 1).execute()
-    for _ in range(MAX_ROUNDS):
-        lock = r.lock(
-            lock_key(build_id), timeout=settings.HARBOR_BUILD_LOCK_LEASE, thread_local=False
-        )
-        if not lock.acquire(blocking=False):
-            if _schedule_fallback(r, build_id, schedule_update):
-                return False
-            continue  # The lock vanished meanwhile (released or expired): try again.
+    lease_ms = int(settings.HARBOR_BUILD_LOCK_LEASE * 1000)
+    for round_number in range(MAX_ROUNDS):
+        token = uuid.uuid4().hex
+        # The first round clears the queued mark first: a commit from now on may queue its
+        # own update. Taking the lock clears the dirty mark before the pass reads anything;
+        # failing to take it sets the mark for the holder.
+        clear_queued = "1" if round_number == 0 else "0"
+        keys = [lock_key(build_id), dirty_key(build_id), queued_key(build_id)]
+        entered = _run(r, _ENTER, keys, [token, lease_ms, clear_queued])
+        if not entered[0]:
+            _schedule_fallback(r, build_id, entered[1], entered[2], schedule_update)
+            return False
         try:
-            r.delete(dirty_key(build_id))
             run_pass(build_id)
-        finally:
-            _release(lock)
-        # Checked only after releasing: a mark set between a check and the release would be
-        # lost, because its setter saw the lock busy and left the pass to us. The engine
-        # finished a pass: whatever waited for it is no longer a sign of a stall.
-        dirty, _ = (
-            r.pipeline(transaction=False)
-            .exists(dirty_key(build_id))
-            .delete(engine_waiting_key())
-            .execute()
-        )
-        if not dirty:
+        except BaseException:
+            _release(r, build_id, token)
+            raise
+        # The engine finished a pass: whatever waited for it is no longer a sign of a stall.
+        if not _leave(r, build_id, token):
             return True
     schedule_update(0)
     return True
 
 
-def _release(lock) -> None:
-    try:
-        lock.release()
-    except LockError:
-        # The lease expired during the pass. The pass was still safe (the build row lock
-        # serialised it); someone else may hold the lock now and it is theirs to release.
-        pass
+def _leave(r: redis.Redis, build_id: int, token: str) -> bool:
+    """Release the lock if this token still holds it (a holder whose lease expired must not
+    release someone else's lock; its pass was still safe, the build row lock serialised
+    it), clear the engine's waiting mark, and say whether the build is dirty again."""
+    keys = [lock_key(build_id), dirty_key(build_id), engine_waiting_key()]
+    return bool(_run(r, _LEAVE, keys, [token]))
 
 
-def _schedule_fallback(r: redis.Redis, build_id: int, schedule_update) -> bool:
-    """Schedule the busy lock's fallback update once; False if the lock is gone."""
-    token = r.get(lock_key(build_id))
-    if token is None:
-        return False
-    ttl_ms = r.pttl(lock_key(build_id))
+def _release(r: redis.Redis, build_id: int, token: str) -> None:
+    """Release the lock if this token still holds it, after a pass that raised."""
+    _run(r, _RELEASE, [lock_key(build_id)], [token])
+
+
+def _schedule_fallback(
+    r: redis.Redis, build_id: int, token: bytes, ttl_ms: int, schedule_update
+) -> None:
+    """Schedule the busy lock's fallback update once per lease (``token`` is the holder's,
+    ``ttl_ms`` what is left of its lease)."""
     lease = settings.HARBOR_BUILD_LOCK_LEASE
     delay = ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else lease
     fallback = f"{lock_key(build_id)}:fallback:{token.decode(errors='replace')}"
     if r.set(fallback, 1, nx=True, ex=lease + 1):
         schedule_update(delay + 0.5)
-    return True

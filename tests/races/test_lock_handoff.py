@@ -55,15 +55,15 @@ def test_a_mark_set_between_the_holders_last_look_and_its_release_gets_a_pass(
 ):
     holder = Holder(build_id)
     at_release, release = threading.Event(), threading.Event()
-    original = locks._release
+    original = locks._leave
 
-    def held_release(lock):
+    def held_leave(r, build_id, token):
         if threading.current_thread() is holder.thread and not at_release.is_set():
             at_release.set()
             assert release.wait(10)
-        original(lock)
+        return original(r, build_id, token)
 
-    monkeypatch.setattr(locks, "_release", held_release)
+    monkeypatch.setattr(locks, "_leave", held_leave)
     holder.thread.start()
     assert at_release.wait(10)  # the pass is done; the holder is about to release
     other = Holder(build_id)
@@ -89,3 +89,31 @@ def test_callers_finding_the_lock_busy_schedule_one_fallback_per_lease(build_id)
     holder.go.set()
     holder.thread.join(10)
     assert holder.passes == 2  # the marks the others left got one more pass, not five
+
+
+def test_a_pass_that_raises_releases_the_lock_and_leaves_the_stall_signal(build_id):
+    r = locks.client()
+    r.set(locks.engine_waiting_key(), 1.0)
+
+    def failing_pass(build_id: int) -> None:
+        raise RuntimeError("the pass failed")
+
+    try:
+        with pytest.raises(RuntimeError):
+            locks.run_exclusively(build_id, failing_pass, lambda seconds: None)
+        assert r.get(locks.lock_key(build_id)) is None, "the lock outlived the failed pass"
+        # A failing pass is no sign that the engine works: /healthz must still see the wait.
+        assert r.get(locks.engine_waiting_key()) is not None
+    finally:
+        r.delete(locks.engine_waiting_key())
+
+
+def test_a_holder_whose_lease_lapsed_does_not_release_the_next_holders_lock(build_id):
+    r = locks.client()
+
+    def pass_outliving_its_lease(build_id: int) -> None:
+        # The lease lapses and another worker takes the lock before this pass ends.
+        r.set(locks.lock_key(build_id), "next-holder")
+
+    locks.run_exclusively(build_id, pass_outliving_its_lease, lambda seconds: None)
+    assert r.get(locks.lock_key(build_id)) == b"next-holder"
