@@ -31,7 +31,7 @@ RETRY_OPTIONS = {
 }
 
 
-# Steps one run_target task runs back to back, each handed over by the pass that followed
+# Steps one run_target task runs back to back, each claimed for it by the pass that followed
 # the one before; then the next is queued like any other, so no task runs for ever.
 HANDOFFS_PER_TASK = 20
 
@@ -54,30 +54,24 @@ def _run_passes(build_id: int) -> None:
 @shared_task(**RETRY_OPTIONS)
 def run_target(target_id: int) -> None:
     """Claim the target, run its step, finish it, and run the build's pass here (or leave it
-    to the lock's holder); then run the next target that pass created, if any, the same way.
+    to the lock's holder); then run the next target that pass claimed for this worker, if
+    any, the same way.
 
     Running the pass here spares the broker an ``update_build`` round trip per step, and
-    taking the next target one ``run_target``. Both are safe to lose: this task is
-    acknowledged late, so if its worker dies after a finish commits, the task is delivered
-    again, its claim is refused (the target is past ``building``) and that refusal fires
-    ``update_build``; a target taken and never started is pending with no queued mark, which
-    the repair task finds. A retry after an infrastructure error takes the same path."""
-    for _ in range(HANDOFFS_PER_TASK):
-        target_id = _run_one(target_id)
-        if target_id is None:
-            return
-    dispatch.run_target(target_id)
-
-
-def _run_one(target_id: int) -> int | None:
-    """Run target ``target_id`` and its build's pass, logging with their ids; the id of the
-    target that pass handed over, or None."""
+    the pass's claim of the next target spares it a ``run_target`` and the target a claim
+    of its own. Both are safe to lose: this task is acknowledged late, so if its worker
+    dies after a finish commits, the task is delivered again, its claim is refused (the
+    target is past ``building``) and that refusal fires ``update_build``; a target claimed
+    for this worker and never run keeps a lease nobody renews, which the repair task finds
+    once it lapses. A retry after an infrastructure error takes the same path."""
     with logformat.bind(target_id=target_id):
         claim = _claim(target_id)
+    # The last step of the run passes without taking its next target: that one is queued
+    # like any other, so no task runs for ever.
+    for handoffs_left in reversed(range(HANDOFFS_PER_TASK)):
         if claim is None:
-            return None
-        with logformat.bind(build_id=claim.target.build_id):
-            return _run_claimed(claim)
+            return
+        claim = _run_logged(claim, take_next=handoffs_left > 0)
 
 
 def _claim(target_id: int) -> engine.Claim | None:
@@ -87,8 +81,7 @@ def _claim(target_id: int) -> engine.Claim | None:
     # waits on row locks, so the repair does not take a pending target being claimed for a
     # lost one; once the claim is settled (made, or nothing to run) the mark goes, and if
     # this worker is lost from then on its lapsed lease is what the repair finds. A worker
-    # lost mid-claim leaves a mark that expires after the bound. A target handed over by a
-    # pass has no mark: nothing is counted as its queue wait.
+    # lost mid-claim leaves a mark that expires after the bound.
     bound = settings.HARBOR_REPAIR_BOUND
     metrics.target_task_started(locks.take_target_queued(target_id, hold_seconds=bound))
     claim = engine.begin_target(target_id)
@@ -96,9 +89,16 @@ def _claim(target_id: int) -> engine.Claim | None:
     return claim
 
 
-def _run_claimed(claim: engine.Claim) -> int | None:
-    """Run the claimed target's step and its build's pass; the id of the target that pass
-    handed over, or None."""
+def _run_logged(claim: engine.Claim, take_next: bool) -> engine.Claim | None:
+    """``_run_claimed``, logging with the target's and build's ids."""
+    target = claim.target
+    with logformat.bind(target_id=target.pk, build_id=target.build_id):
+        return _run_claimed(claim, take_next)
+
+
+def _run_claimed(claim: engine.Claim, take_next: bool) -> engine.Claim | None:
+    """Run the claimed target's step and its build's pass; the claim that pass made for
+    this worker (only when ``take_next``), or None."""
     target = claim.target
     logger.info(
         "build target %s of build %s: running step %s (%s), attempt %s",
@@ -112,14 +112,18 @@ def _run_claimed(claim: engine.Claim) -> int | None:
     # pass sees it, whichever process runs it. If the build's lock is busy, run_exclusively
     # leaves the dirty mark for its holder, which passes again after releasing.
     record_outcome(claim, outcome, queue_update=False)
+    if not take_next:
+        _run_passes(target.build_id)
+        return None
     with dispatch.taking_one_target() as taken:
         try:
-            _run_passes(claim.target.build_id)
-        except BaseException:
-            # A pass committed and handed a target over before a later round failed: queue
-            # it rather than leave it to the repair task.
+            _run_passes(target.build_id)
+        except Exception:
+            # A pass committed a claim for this worker before a later round failed. The
+            # claim is this worker's, and nobody else may run the target while its lease
+            # holds: run it now rather than leave it to lapse, then let the task retry.
             if taken:
-                dispatch.run_targets(taken)
+                _run_logged(taken[0], take_next=False)
             raise
     return taken[0] if taken else None
 

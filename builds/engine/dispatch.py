@@ -8,9 +8,11 @@ it needs are visible.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from celery import current_app
 from django.conf import settings
+from django.db import transaction
 from kombu.exceptions import ChannelError
 
 from builds import locks
@@ -19,26 +21,53 @@ from builds import locks
 # tasks are routed at ``settings.ORDINARY_PRIORITY``.
 RECLAIM_PRIORITY = 0
 
-# The list a worker opened with ``taking_one_target``, or None: nobody takes a target here.
-_taker: ContextVar[list[int] | None] = ContextVar("target_taker", default=None)
+
+@dataclass
+class _Taker:
+    """A worker waiting for its next target: the claim handed to it (once the pass that
+    made it commits), and whether a pass has promised one already."""
+
+    claims: list = field(default_factory=list)
+    promised: bool = False
+
+
+# The worker's ``_Taker`` inside ``taking_one_target``, or None: nobody takes a target here.
+_taker: ContextVar[_Taker | None] = ContextVar("target_taker", default=None)
 
 
 @contextmanager
-def taking_one_target() -> Iterator[list[int]]:
-    """Within the block, the first ``run_targets`` call with no countdown hands its first
-    target to the caller (appended to the yielded list, at most one) instead of queueing a
-    ``run_target`` for it; the others are queued as usual.
+def taking_one_target() -> Iterator[list]:
+    """Within the block, the first engine pass that creates a target free to run claims it
+    for the caller (``wants_a_target``, ``hand_over``) instead of queueing a ``run_target``
+    for it; the ``Claim`` is appended to the yielded list when that pass commits (at most
+    one). Every other target is queued as usual.
 
-    For a worker that has just finished a target and ran the build's pass itself: it runs
-    the next step at once, sparing the broker a round trip. The caller must run or queue the
-    target it took; if it dies first, the target is pending with no queued mark, which the
-    repair task finds as it finds a lost ``run_target``."""
-    taken: list[int] = []
-    token = _taker.set(taken)
+    For a worker that has just finished a target and runs the build's pass itself: it runs
+    the next step at once, sparing the broker a round trip and the target a claim of its
+    own. The caller must run the claimed target; if it dies first, the target is
+    ``building`` under a lease nobody renews, which the repair task finds when it lapses,
+    as it finds any worker lost mid-step."""
+    taker = _Taker()
+    token = _taker.set(taker)
     try:
-        yield taken
+        yield taker.claims
     finally:
         _taker.reset(token)
+
+
+def wants_a_target() -> bool:
+    """Whether the process running this pass waits for a target and none was promised yet."""
+    taker = _taker.get()
+    return taker is not None and not taker.promised
+
+
+def hand_over(claim) -> None:
+    """Give ``claim`` (a ``Claim`` made in the current transaction) to the waiting worker
+    once the transaction commits. A rollback undoes the claim, and the worker never sees
+    it; no later pass in the block hands over another either way."""
+    taker = _taker.get()
+    taker.promised = True
+    transaction.on_commit(lambda: taker.claims.append(claim))
 
 
 def run_target(target_id: int, countdown: float = 0) -> None:
@@ -49,14 +78,9 @@ def run_target(target_id: int, countdown: float = 0) -> None:
 
 
 def run_targets(target_ids: list[int], countdown: float = 0, *, reclaim: bool = False) -> None:
-    """``run_target`` for each of ``target_ids``, with one Redis round trip for the marks
-    (less the one a worker takes, see ``taking_one_target``). ``reclaim=True`` (the repair
-    task's work, shown missing) sends them ahead of every ordinary task: a worker takes them
-    as soon as one of its slots is free; a reclaim is never handed to the caller."""
-    taken = _taker.get()
-    if target_ids and taken is not None and not taken and not countdown and not reclaim:
-        taken.append(target_ids[0])
-        target_ids = target_ids[1:]
+    """``run_target`` for each of ``target_ids``, with one Redis round trip for the marks.
+    ``reclaim=True`` (the repair task's work, shown missing) sends them ahead of every
+    ordinary task: a worker takes them as soon as one of its slots is free."""
     if not target_ids:
         return
     priority = {"priority": RECLAIM_PRIORITY} if reclaim else {}

@@ -20,6 +20,7 @@ from builds.approvals import APPROVAL, approval_variables
 from builds.engine import concurrency, dispatch, retries, rows
 from builds.engine.buildables import update_buildable
 from builds.engine.commands import abort_targets, apply_commands
+from builds.engine.targets import claim_created_target
 from builds.engine.transitions import events_in_one_insert, move_build, move_target, record_event
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from builds.variables import snapshot_variables
@@ -34,7 +35,8 @@ MESSAGE = StatusEvent.Cause.MESSAGE
 class PassResult:
     """What a pass saw and left: the build's status before and after, its generation, and
     the ids of the targets to queue after the commit: those it created, but for targets of
-    a concurrency group, those it admitted to their group (``builds.engine.concurrency``)."""
+    a concurrency group, those it admitted to their group (``builds.engine.concurrency``),
+    and but the one it claimed for the worker running it (``_hand_over``)."""
 
     build_id: int
     old_status: str
@@ -92,7 +94,8 @@ def run_pass(build_id: int) -> PassResult:
 def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]:
     """Settle verdicts and timeouts, then fail, pass or deadlock the build or create its
     runnable targets. Returns the ids of the targets to queue: those created outside any
-    concurrency group, and those admitted to their group now."""
+    concurrency group, and those admitted to their group now, less the one handed to the
+    worker running the pass."""
     attempts = rows.generation_targets(build.pk, build.generation)
     targets = {t.step_key: t for t in attempts if not t.superseded_by}
     _consume_verdicts(targets.values(), verdicts)
@@ -116,8 +119,28 @@ def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]
         # A target of a concurrency group is queued to run only once admitted to it; a
         # retry's or rerun's new attempt is a new target and goes through admission too.
         created = _create_targets(build, status.runnable, earlier)
-        return concurrency.startable(build, created)
+        startable = concurrency.startable(build, created)
+        handed = _hand_over(build, [t for t in created if t.pk in startable])
+        return tuple(pk for pk in startable if pk != handed)
     return ()
+
+
+def _hand_over(build: Build, startable: list[BuildTarget]) -> int | None:
+    """Claim the first of ``startable`` (created by this pass, free to run) for the worker
+    running this pass, if it waits for its next target (``dispatch.taking_one_target``);
+    return its id, or None. The claim is the conditional move a worker's own claim makes,
+    here in the pass's transaction, under the build's row lock (build, then target: the
+    lock order), so the step starts without a transaction of its own; it commits with the
+    pass or not at all, and the worker gets it only after the commit."""
+    if not startable or not dispatch.wants_a_target():
+        return None
+    target = startable[0]
+    target.build = build
+    claim = claim_created_target(target)
+    if claim is None:
+        return None
+    dispatch.hand_over(claim)
+    return target.pk
 
 
 def _consume_verdicts(targets, verdicts: list[BuildMessage]) -> None:

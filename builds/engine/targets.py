@@ -59,6 +59,14 @@ def begin_target(target_id: int) -> Claim | None:
         return claim
 
 
+def claim_created_target(target: BuildTarget) -> Claim | None:
+    """Claim ``target`` for the worker running the engine pass that just created it
+    ``pending`` in this transaction (``target.build`` set, its row locked by the pass): the
+    same conditional ``pending → building`` as ``begin_target``'s, with attempt 1 and a
+    lease. None if it cannot be claimed (a concurrency group's target not admitted)."""
+    return _claim(target)
+
+
 def _claim(target: BuildTarget) -> Claim | None:
     now = timezone.now()
     if not _claimable(target, now):

@@ -7,7 +7,7 @@ from django.test import TestCase
 
 from builds import engine, locks
 from builds.engine import dispatch
-from builds.models import BuildTarget
+from builds.models import BuildTarget, StatusEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -41,19 +41,62 @@ def test_a_finish_for_the_workers_own_pass_queues_no_update(start, sent):
     locks.clear_update_request(driver.build.pk)
 
 
-def test_the_pass_hands_one_created_target_to_the_worker_and_queues_the_rest(start, sent):
+def test_the_pass_claims_one_created_target_for_the_worker_and_queues_the_rest(start, sent):
     driver = start([step("one"), step("two", "one"), step("three", "one")])
     driver.run("one")
     with dispatch.taking_one_target() as taken, TestCase.captureOnCommitCallbacks(execute=True):
         result = driver.update()
-    created = sorted(result.created_target_ids)
-    assert len(created) == 2 and len(taken) == 1 and taken[0] in created
+    assert len(taken) == 1
+    claim = taken[0]
+    handed = BuildTarget.objects.get(pk=claim.target.pk)
+    # Claimed in the pass's transaction: building, attempt 1, under a lease, with the
+    # worker's claim on the timeline like any other.
+    assert (handed.status, handed.attempt, claim.attempt) == ("building", 1, 1)
+    assert handed.lease_expires is not None and handed.date_started is not None
+    assert list(StatusEvent.objects.filter(target=handed).values_list("to_status", "cause")) == [
+        ("pending", "engine"),
+        ("building", "worker"),
+    ]
+    others = set(
+        BuildTarget.objects.filter(build=driver.build, step_key__in=["two", "three"]).values_list(
+            "pk", flat=True
+        )
+    ) - {handed.pk}
     queued = [t for name, t in sent if name == "workers.tasks.run_target"]
-    assert queued == [t for t in result.created_target_ids if t != taken[0]]
-    # Only the queued one is marked as queued: the taken one, if its worker died, is the
-    # repair task's to find (a pending target with no mark).
-    assert set(locks.targets_queued_due(created)) == set(queued)
-    locks.clear_target_queued(created)
+    assert queued == list(result.created_target_ids) == sorted(others)
+    # Only the queued one is marked as queued: the claimed one, if its worker died, is the
+    # repair task's to find once its lease lapses.
+    assert set(locks.targets_queued_due(list(others | {handed.pk}))) == others
+    locks.clear_target_queued(list(others))
+
+
+def test_a_claim_made_for_the_worker_is_a_claim_that_finishes(start, sent):
+    driver = start([step("one"), step("two", "one")])
+    driver.run("one")
+    with dispatch.taking_one_target() as taken, TestCase.captureOnCommitCallbacks(execute=True):
+        driver.update()
+    claim = taken[0]
+    assert claim.target.step_key == "two"
+    assert engine.begin_target(claim.target.pk) is None, "a duplicate claimed it again"
+    assert engine.finish_target(claim, queue_update=False)
+    assert BuildTarget.objects.get(pk=claim.target.pk).status == "passed"
+    assert [name for name, _ in sent] == []
+
+
+def test_a_rolled_back_pass_hands_nothing_over(start, sent, monkeypatch):
+    driver = start([step("one"), step("two", "one")])
+    driver.run("one")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the pass failed after creating its targets")
+
+    monkeypatch.setattr("builds.engine.passes.update_buildable", broken)
+    monkeypatch.setattr("builds.engine.passes.PassResult.completion_changed", True)
+    with dispatch.taking_one_target() as taken, TestCase.captureOnCommitCallbacks(execute=True):
+        with pytest.raises(RuntimeError):
+            engine.update_build(driver.build.pk)
+    assert taken == []
+    assert not BuildTarget.objects.filter(build=driver.build, step_key="two").exists()
 
 
 def test_without_a_taker_every_created_target_is_queued(start, sent):
@@ -64,20 +107,17 @@ def test_without_a_taker_every_created_target_is_queued(start, sent):
     assert [t for name, t in sent if name == "workers.tasks.run_target"] == list(
         result.created_target_ids
     )
+    assert BuildTarget.objects.get(build=driver.build, step_key="two").status == "pending"
     locks.clear_target_queued(list(result.created_target_ids))
 
 
-def test_a_postponed_target_is_never_taken(sent):
-    with dispatch.taking_one_target() as taken:
-        dispatch.run_targets([10**9], countdown=30)
-    assert taken == [] and sent == [("workers.tasks.run_target", 10**9)]
-    locks.clear_target_queued([10**9])
-
-
-def test_the_taken_target_runs_as_the_next_step(start, sent):
-    driver = start([step("one"), step("two", "one")])
+def test_a_target_of_a_concurrency_group_is_never_claimed_by_the_pass(start, sent):
+    driver = start(
+        [step("one"), {**step("two", "one"), "config": {"concurrency": {"group": "g", "limit": 1}}}]
+    )
     driver.run("one")
     with dispatch.taking_one_target() as taken, TestCase.captureOnCommitCallbacks(execute=True):
-        driver.update()
-    assert BuildTarget.objects.get(pk=taken[0]).step_key == "two"
-    assert engine.begin_target(taken[0]) is not None
+        result = driver.update()
+    assert taken == []
+    assert BuildTarget.objects.get(build=driver.build, step_key="two").status == "pending"
+    locks.clear_target_queued(list(result.created_target_ids))

@@ -15,6 +15,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from builds import engine, locks
+from builds.engine import dispatch
 from builds.models import Build, BuildMessage, BuildPlan, BuildTarget, StatusEvent
 from tests.interleavings import monitor
 from tests.interleavings.model import Model
@@ -126,18 +127,30 @@ class Run:
 
     def do_ipass(self) -> bool:
         """The finishing worker's own pass, through the Redis lock as ``run_target`` runs it
-        (free here: events run one at a time). It must leave the build as the model's pass
+        (free here: events run one at a time), waiting for its next target: the pass claims
+        the first target it creates for it. It must leave the build as the model's pass
         does at once, not at the order's final pass: nothing else was asked to pass."""
         self.last_pass = len(self.harness.dispatched.updates)
-        ran = locks.run_exclusively(self.build.pk, engine.update_build, lambda seconds: None)
+        with dispatch.taking_one_target() as taken:
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                ran = locks.run_exclusively(
+                    self.build.pk, engine.update_build, lambda seconds: None
+                )
         assert ran, "the lock was free, yet the worker did not run the pass"
-        self.model.engine_pass()
+        handed = self.model.engine_pass(take=True)
+        got = [(c.target.generation, c.target.step_key) for c in taken]
+        assert got == ([handed] if handed else []), f"claimed for the worker {got}, model {handed}"
+        for claim in taken:
+            row = BuildTarget.objects.get(pk=claim.target.pk)
+            assert (row.status, row.attempt) == ("building", claim.attempt)
         build = Build.objects.get(pk=self.build.pk)
         assert (build.status, build.generation) == (self.model.build, self.model.generation), (
             f"after the worker's pass: build {build.status}, model {self.model.build}"
         )
-        statuses = {t.step_key: t.status for t in self._targets(generation=1)}
-        assert statuses == self.model.targets, f"after the worker's pass: targets {statuses}"
+        first = {t.step_key: t.status for t in self._targets(generation=1, step_attempt=1)}
+        assert first == self.model.targets, f"after the worker's pass: targets {first}"
+        current = {t.step_key: t.status for t in self._targets(generation=1, superseded_by="")}
+        assert current == self.model.current(), f"after the worker's pass: current {current}"
         return True
 
     def do_claim(self, key: str) -> bool:

@@ -183,7 +183,27 @@ class Model:
             or key in self.retried  # the scenarios rerun a step once
         )
 
-    def engine_pass(self) -> None:
+    def engine_pass(self, take: bool = False) -> tuple[int, str] | None:
+        """Apply a pass. ``take``: the pass is a finishing worker's own, which claims the
+        first target it creates (in plan order) for that worker; return that target's
+        ``(generation, key)``, or None. A claimed retry or rerun attempt is ``building``."""
+        retried_before, generation_before = dict(self.retried), self.generation
+        self._pass()
+        if not take or self.build != "building":
+            return None
+        if self.generation != generation_before:
+            return (self.generation, self.keys[0])  # the restart's new targets
+        created = [
+            key
+            for key in self.keys
+            if self.retried.get(key) == "pending" and retried_before.get(key) != "pending"
+        ]
+        if not created:
+            return None
+        self.retried[created[0]] = "building"
+        return (1, created[0])
+
+    def _pass(self) -> None:
         for command in self.commands:
             self._apply(command)
         self.commands = []

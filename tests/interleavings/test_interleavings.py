@@ -173,3 +173,21 @@ def test_every_order_for_two_workers_running_their_own_passes(harness):
     worker_a = [("claim", "a"), ("ifinish", "a"), ("ipass",), ("msg", "a", "pass")]
     worker_b = [("claim", "b"), ("ifinish", "b"), ("ipass",)]
     check_all(harness(["a", "b"]), name, [[worker_a], [worker_b]])
+
+
+def test_every_order_for_a_retry_claimed_by_the_workers_own_pass(harness):
+    """A retry whose new attempt is created by the finishing worker's own pass is claimed
+    in that pass for the worker (``building``, no ``run_target`` queued); created by a
+    queued pass, it is queued like any other."""
+    name = "retrying target, worker's own pass, fail"
+    check_all(harness(["a"], retrying=("a",)), name, [inline_chains("a", ["fail"])])
+
+
+def test_every_order_for_a_rerun_claimed_by_a_late_workers_own_pass(harness):
+    """The worker's own pass comes late: a queued pass settled its target and the build
+    passed, then a rerun arrived. The worker's pass applies the rerun and claims the new
+    attempt for that worker."""
+    name = "one target, late worker's own pass, pass, rerun"
+    worker = [("claim", "a"), ("ifinish", "a"), ("msg", "a", "pass"), ("pass",)]
+    worker += [("cmd", "rerun:a"), ("ipass",)]
+    check_all(harness(["a"]), name, [[worker]])
