@@ -66,9 +66,9 @@ def record_notifications(
 ) -> None:
     """``build_changed`` receiver: for each of the plan's webhooks that asks for the
     events of this change, write an outbox row (its body as of now) in the transaction of
-    the change, and queue its delivery after the commit. None when the change is no event
-    or no webhook asks for its events and the build came with its plan's ``notify`` (as
-    an engine pass's does), else one query for the plan's ``notify``."""
+    the change, and queue its delivery after the commit. No query when the change is no
+    event; when no webhook asks for its events, none if the build came with its plan's
+    ``notify`` (as an engine pass's does), else one."""
     events = events_of(build, previous, target, event)
     if not events:
         return

@@ -24,6 +24,9 @@ target settled once, no message consumed twice or lost, no target moved backward
 DB-level monitor), one target per step, and one more pass changes nothing. Orders: the
 target's three events in each of their orders x every window of the stall over them x a
 second pass or not x the two pause points.
+
+Last, two builds of one buildable completing together, the first pass paused while it holds
+the buildable's row lock: the buildable must end ``passed``.
 """
 
 import itertools
