@@ -66,12 +66,13 @@ def record_notifications(
 ) -> None:
     """``build_changed`` receiver: for each of the plan's webhooks that asks for the
     events of this change, write an outbox row (its body as of now) in the transaction of
-    the change, and queue its delivery after the commit. Two queries when no webhook asks
-    for these events (the plan's ``notify``), none when the change is no event."""
+    the change, and queue its delivery after the commit. No query when the change is no
+    event; when no webhook asks for its events, none if the build came with its plan's
+    ``notify`` (as an engine pass's does), else one."""
     events = events_of(build, previous, target, event)
     if not events:
         return
-    webhooks = BuildPlan.objects.filter(pk=build.plan_id).values_list("notify", flat=True).first()
+    webhooks = _notify(build)
     wanted = [(hook, e) for hook in webhooks or [] for e in events if e in hook["events"]]
     if not wanted:
         return
@@ -95,6 +96,16 @@ def record_notifications(
     for row in created:
         # After the commit, never inside it (see statuses.record_status).
         transaction.on_commit(lambda pk=row.pk: dispatch.deliver(pk), robust=True)
+
+
+def _notify(build: Build) -> list[dict] | None:
+    """The webhooks of ``build``'s plan: those loaded with the build when its plan came
+    with ``notify`` (``builds.engine.rows.lock_build`` reads it with the build's row lock),
+    else read now. None if the plan is gone."""
+    # Only a plan already loaded: reading ``build.plan`` otherwise would load all of it.
+    if Build.plan.is_cached(build) and "notify" not in build.plan.get_deferred_fields():
+        return build.plan.notify
+    return BuildPlan.objects.filter(pk=build.plan_id).values_list("notify", flat=True).first()
 
 
 def _body(event: str, shape: dict, target_shape: dict | None) -> dict:

@@ -42,6 +42,11 @@ def update_buildable(buildable_id: int) -> None:
         buildable = rows.lock_buildable(buildable_id)
         if buildable.status == BB.PREPARING:
             return
+        # The builds are read by a statement that starts once the lock is held, so it sees
+        # a sibling build's move committed by the pass that held the lock before. Read in
+        # the locking statement, they would be as of before the wait: each of two builds
+        # completing together would count the other as building, and the buildable would
+        # stay building.
         new_status = aggregate_status(rows.builds_affecting(buildable_id))
         if new_status != buildable.status:
             move_buildable(buildable, new_status, StatusEvent.Cause.ENGINE)

@@ -62,8 +62,9 @@ def run_pass(build_id: int) -> PassResult:
     retries). The targets it created are queued to run after the commit.
     """
     with transaction.atomic(), events_in_one_insert():
-        # The plan, buildable and initiator are read only when needed (commands, new
-        # targets): joining them costs more than the pass that settles a message.
+        # Of the plan, only what a pass reads comes with the build (its webhooks, what
+        # commands check), in the statement that locks it. The buildable and initiator
+        # are read only when needed (new targets): most passes settle a message.
         build = rows.lock_build(build_id)
         old_status = build.status
         # ``work`` messages are never consumed, so the pass never reads them: a build that

@@ -5,9 +5,15 @@ Every decision runs these reads, and building these ORM queries costs the proces
 times the CPU that running them does (README, "Benchmark"; ``bench/perf.py`` prints the
 pass's statements and their plans). ``Manager.raw()`` returns model instances, so the rest
 of the engine is unchanged. Table and column names come from the models' ``_meta``; each
-query uses an index in ``builds/models.py`` (``message_unconsumed_idx``,
+query uses a primary key or an index in ``builds/models.py`` (``message_unconsumed_idx``,
 ``unique_target_per_generation``); ``tests/engine/test_rows.py`` holds each to its ORM
 equivalent.
+
+A locking read joins rows it does not lock (``FOR NO KEY UPDATE OF``) only for what no
+holder of that lock changes, such as a plan's settings: a statement that waited for a lock
+reads every other row as it was when the statement began, not as the lock's holder
+committed it. So the buildable's builds are read in a statement of their own, after its
+lock.
 """
 
 from django.db import connection
@@ -69,19 +75,48 @@ def lock_receiving_target(phid: str) -> BuildTarget | None:
 
 
 def _instance(model, values: dict):
-    """``model``'s instance of ``values`` (field name: plain value), the other fields
-    deferred. The joined columns are text and integers, so ``Model.from_db`` takes them as
-    they come; it wants the values in the model's field order."""
+    """``model``'s instance of ``values`` (field name: value as the database returned it),
+    the other fields deferred. A joined column is no field of the raw query's model, so
+    nothing has converted it: each goes through its field's converters here, as in an ORM
+    read (a JSON column comes as text). ``Model.from_db`` wants the model's field order."""
     fields = [f for f in model._meta.concrete_fields if f.name in values]
     return model.from_db(
-        connection.alias, [f.attname for f in fields], [values[f.name] for f in fields]
+        connection.alias,
+        [f.attname for f in fields],
+        [_converted(model, f, values[f.name]) for f in fields],
     )
+
+
+def _converted(model, field, value):
+    column = field.get_col(model._meta.db_table)
+    for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+        value = convert(value, column, connection)
+    return value
+
+
+# What a pass reads of the build's plan: ``notify`` for the receiver that writes the
+# notifications of its moves, ``auto_key`` and ``behaviors`` for the commands' checks.
+_PASS_PLAN_FIELDS = ["auto_key", "behaviors", "notify"]
+LOCK_BUILD_SQL = (
+    f"SELECT b.*, {_aliased(BuildPlan, 'p', 'plan__', _PASS_PLAN_FIELDS)}"
+    f" FROM {_table(Build)} b"
+    f" JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
+    f" WHERE b.id = %s FOR NO KEY UPDATE OF b"
+)
 
 
 def lock_build(build_id: int) -> Build:
     """Build ``build_id`` with its row locked ``FOR NO KEY UPDATE`` until the transaction
-    ends. Raises ``Build.DoesNotExist``."""
-    return _locked(Build, build_id)
+    ends (the plan's row is not locked), and ``build.plan`` holding what a pass reads of it
+    (``_PASS_PLAN_FIELDS``; other fields are deferred, as with ``QuerySet.only()``). Raises
+    ``Build.DoesNotExist``."""
+    found = list(Build.objects.raw(LOCK_BUILD_SQL, [build_id]))
+    if not found:
+        raise Build.DoesNotExist(f"no build {build_id}")
+    build = found[0]
+    plan = {n: getattr(build, f"plan__{n}") for n in _PASS_PLAN_FIELDS}
+    build.plan = _instance(BuildPlan, {"id": build.plan_id, **plan})
+    return build
 
 
 UNCONSUMED_SQL = (
@@ -132,7 +167,8 @@ BUILDS_AFFECTING_SQL = (
 
 def builds_affecting(buildable_id: int) -> list[tuple[str, str]]:
     """``(status, affects_buildable behavior)`` of each build of the buildable; the
-    behavior defaults to ``always``, as ``BuildPlan.behavior`` does."""
+    behavior defaults to ``always``, as ``BuildPlan.behavior`` does. Read after
+    ``lock_buildable``, in a statement of its own (see the module docstring)."""
     with connection.cursor() as cursor:
         cursor.execute(BUILDS_AFFECTING_SQL, [buildable_id])
         return cursor.fetchall()

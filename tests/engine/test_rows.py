@@ -1,12 +1,15 @@
 """The named SQL reads of the hot path (``builds.engine.rows``, ``ApiToken.find_active``),
 each against the ORM query it stands in for."""
 
+import threading
+
 import pytest
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import ApiToken
 from builds.engine import rows
-from builds.models import Build, Buildable, BuildMessage, BuildTarget
+from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 from tests.engine.conftest import waiting_step
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +62,65 @@ def test_the_pass_reads_match_the_orm(start):
         rows.lock_build(build.pk + 1000)
     with pytest.raises(Buildable.DoesNotExist), transaction.atomic():
         rows.lock_buildable(build.buildable_id + 1000)
+
+
+WEBHOOK = {"url": "https://chat.example.com/h", "events": ["build.passed"], "secret": "hook"}
+
+
+def test_the_locked_build_comes_with_what_a_pass_reads_of_its_plan(start):
+    driver = start([waiting_step("ci")], behaviors={"restartable": "failed"}, notify=[WEBHOOK])
+    with transaction.atomic():
+        build = rows.lock_build(driver.build.pk)
+    plan = BuildPlan.objects.get(pk=build.plan_id)
+    assert build.plan.pk == plan.pk
+    # Decoded as the ORM decodes them: a list of dicts and a dict, not JSON text.
+    assert build.plan.notify == plan.notify == [WEBHOOK]
+    assert build.plan.behaviors == plan.behaviors == {"restartable": "failed"}
+    assert build.plan.auto_key is plan.auto_key is None
+    assert {"name", "run_group_id", "triggers"} <= build.plan.get_deferred_fields()
+    assert "notify" not in build.plan.get_deferred_fields()
+
+
+def test_a_pass_reads_its_plan_only_in_the_statement_that_locks_its_build(start):
+    driver = start([waiting_step("ci")], notify=[WEBHOOK])
+    driver.run("ci")
+    driver.send("ci", "pass")
+    with CaptureQueriesContext(connection) as captured:
+        driver.update()  # passes the build: its receiver reads the plan's webhooks
+        driver.command("restart")
+        driver.update()  # the restart checks the plan's auto_key and behaviors
+    assert driver.refresh().generation == 2
+    assert driver.build.outbound_deliveries.filter(event="build.passed").count() == 1
+    passes = [q["sql"] for q in captured if "FOR NO KEY UPDATE OF b" in q["sql"]]
+    plan_reads = [q["sql"] for q in captured if 'FROM "builds_buildplan"' in q["sql"]]
+    assert (len(passes), plan_reads) == (2, [])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locking_a_build_leaves_its_plans_row_unlocked(start):
+    build = start([waiting_step("ci")]).build
+    outcome = {}
+
+    def lock_elsewhere(model, pk):
+        try:
+            with transaction.atomic():
+                model.objects.select_for_update(nowait=True).get(pk=pk)
+            return "free"
+        except DatabaseError:
+            return "locked"
+        finally:
+            connection.close()
+
+    def other_connection():
+        outcome["build"] = lock_elsewhere(Build, build.pk)
+        outcome["plan"] = lock_elsewhere(BuildPlan, build.plan_id)
+
+    with transaction.atomic():
+        rows.lock_build(build.pk)
+        thread = threading.Thread(target=other_connection)
+        thread.start()
+        thread.join(10)
+    assert outcome == {"build": "locked", "plan": "free"}
 
 
 def test_builds_affecting_reads_each_build_with_its_plans_behavior(start):

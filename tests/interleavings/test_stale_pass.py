@@ -24,6 +24,9 @@ target settled once, no message consumed twice or lost, no target moved backward
 DB-level monitor), one target per step, and one more pass changes nothing. Orders: the
 target's three events in each of their orders x every window of the stall over them x a
 second pass or not x the two pause points.
+
+Last, two builds of one buildable completing together, the first pass paused while it holds
+the buildable's row lock: the buildable must end ``passed``.
 """
 
 import itertools
@@ -253,3 +256,33 @@ def test_a_stale_first_pass_and_a_concurrent_one_create_each_target_once(
     build.refresh_from_db()
     assert (build.status, build.generation) == ("building", 1)
     assert not monitor.violations()
+
+
+def test_sibling_builds_completing_together_leave_their_buildable_passed(
+    monitored, stall_at, buildable
+):
+    """Two builds of one buildable pass in concurrent passes: the first holds the buildable's
+    row lock (its build passed, not yet committed) while the second waits for it. The second
+    must read its sibling as the first committed it, or each pass counts the other as still
+    building and the buildable stays ``building`` for ever. The read of the builds is a
+    statement of its own after the lock for this reason: one statement that locked the
+    buildable and joined its builds would read them as they were before it waited."""
+    current = stall_at("update_buildable")  # the first pass holds the buildable's lock
+    plan = waiting_plan(["a"])
+    first, second = (engine.start_build(plan, buildable) for _ in range(2))
+    for build in (first, second):
+        engine.update_build(build.pk)
+        target = BuildTarget.objects.get(build=build)
+        assert engine.finish_target(engine.begin_target(target.pk))
+        engine.receive_message(target.phid, "pass")
+    stale = current["stale"] = StalePass(first.pk)
+    stale.start()
+    concurrent = StalePass(second.pk)
+    concurrent.thread.start()
+    wait_until_blocked_on_lock(what="the sibling's pass")
+    stale.finish()
+    concurrent.finish()
+    statuses = Build.objects.filter(buildable=buildable).values_list("status", flat=True)
+    assert list(statuses) == ["passed", "passed"]
+    buildable.refresh_from_db()
+    assert buildable.status == "passed"
