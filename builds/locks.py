@@ -209,17 +209,26 @@ def run_exclusively(
     build_id: int,
     run_pass: Callable[[int], object],
     schedule_update: Callable[[float], None],
+    *,
+    first_pass: Callable[[int], object] | None = None,
+    if_busy: Callable[[], object] | None = None,
 ) -> bool:
     """Clear build ``build_id``'s queued mark, mark it dirty and, if its lock is free, run
     ``run_pass(build_id)`` until the dirty mark stays clear. Returns True if this call ran
     the passes.
 
+    ``first_pass``, with ``if_busy``, is for a caller whose first pass carries a write of
+    its own (a finishing worker's finish): it runs instead of ``run_pass`` if the lock is
+    free at once. If the lock is busy then, ``if_busy()`` must commit that write alone; the
+    build is marked dirty again only after it, since the holder cannot read it before.
+
     If the lock is busy, the mark is left for the holder and ``schedule_update(seconds)`` is
     called at most once per lease, for when the lease would expire. Redis errors propagate
-    (the caller retries); an exception from ``run_pass`` releases the lock and propagates.
+    (the caller retries); an exception from a pass releases the lock and propagates.
     """
     r = client()
     lease_ms = int(settings.HARBOR_BUILD_LOCK_LEASE * 1000)
+    next_pass = first_pass or run_pass
     for round_number in range(MAX_ROUNDS):
         token = uuid.uuid4().hex
         # The first round clears the queued mark first: a commit from now on may queue its
@@ -228,14 +237,21 @@ def run_exclusively(
         clear_queued = "1" if round_number == 0 else "0"
         keys = [lock_key(build_id), dirty_key(build_id), queued_key(build_id)]
         entered = _run(r, _ENTER, keys, [token, lease_ms, clear_queued])
+        if not entered[0] and if_busy is not None:
+            # The mark just set may be read, and cleared, by the holder's pass before the
+            # write commits: commit it, then try again, which marks the build again.
+            if_busy()
+            if_busy, next_pass = None, run_pass
+            entered = _run(r, _ENTER, keys, [token, lease_ms, "0"])
         if not entered[0]:
             _schedule_fallback(r, build_id, entered[1], entered[2], schedule_update)
             return False
         try:
-            run_pass(build_id)
+            next_pass(build_id)
         except BaseException:
             _release(r, build_id, token)
             raise
+        if_busy, next_pass = None, run_pass
         # The engine finished a pass: whatever waited for it is no longer a sign of a stall.
         if not _leave(r, build_id, token):
             return True

@@ -43,11 +43,14 @@ def update_build(build_id: int) -> None:
         _run_passes(build_id)
 
 
-def _run_passes(build_id: int) -> None:
+def _run_passes(build_id: int, **first) -> None:
+    """``locks.run_exclusively`` with the engine's pass (``first``: its ``first_pass`` and
+    ``if_busy``)."""
     locks.run_exclusively(
         build_id,
         engine.update_build,
         schedule_update=lambda seconds: update_build.apply_async((build_id,), countdown=seconds),
+        **first,
     )
 
 
@@ -108,16 +111,12 @@ def _run_claimed(claim: engine.Claim, take_next: bool) -> engine.Claim | None:
     if outcome.yield_seconds is not None:
         record_outcome(claim, outcome)  # postponed: the build did not change
         return None
-    # The finish commits before the pass reads (the pass takes the build row lock): the
-    # pass sees it, whichever process runs it. If the build's lock is busy, run_exclusively
-    # leaves the dirty mark for its holder, which passes again after releasing.
-    record_outcome(claim, outcome, queue_update=False)
     if not take_next:
-        _run_passes(target.build_id)
+        _finish_and_pass(claim, outcome)
         return None
     with dispatch.taking_one_target() as taken:
         try:
-            _run_passes(target.build_id)
+            _finish_and_pass(claim, outcome)
         except Exception:
             # A pass committed a claim for this worker before a later round failed. The
             # claim is this worker's, and nobody else may run the target while its lease
@@ -126,6 +125,35 @@ def _run_claimed(claim: engine.Claim, take_next: bool) -> engine.Claim | None:
                 _run_logged(taken[0], take_next=False)
             raise
     return taken[0] if taken else None
+
+
+def _finish_and_pass(claim: engine.Claim, outcome) -> None:
+    """Finish the claimed target with its step's ``outcome`` and run its build's pass here.
+
+    With the build's lock free, the finish is made inside the first pass, right after it
+    locks the build (build, then target: the lock order), so one transaction finishes the
+    target and reads it. With the lock busy, the finish commits alone and the pass is left
+    to the holder, which passes again after releasing (``run_exclusively``'s ``if_busy``).
+    """
+
+    def finish(build) -> None:
+        engine.finish_in_pass(claim, outcome.error, outcome.failure, build)
+
+    def finish_alone() -> None:
+        record_outcome(claim, outcome, queue_update=False)
+
+    try:
+        _run_passes(
+            claim.target.build_id,
+            first_pass=lambda build_id: engine.update_build(build_id, before=finish),
+            if_busy=finish_alone,
+        )
+    except Exception:
+        # The step has run: its result must not be lost with a pass that failed. Commit the
+        # finish alone (a finish that did commit is not made twice: it is conditional on
+        # the claim's attempt), then let the task retry.
+        finish_alone()
+        raise
 
 
 @shared_task(acks_late=True)

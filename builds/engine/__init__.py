@@ -6,6 +6,7 @@ Views, tasks and commands call these functions; they never write a status themse
 
 import logging
 import time
+from collections.abc import Callable
 
 import kombu.exceptions
 import redis
@@ -30,6 +31,7 @@ from builds.engine.targets import (
     Claim,
     begin_target,
     claim_is_current,
+    finish_in_pass,
     finish_target,
     postpone_target,
     renew_lease,
@@ -76,6 +78,7 @@ __all__ = [
     "derived_status",
     "find_or_create_buildable",
     "find_lost_work",
+    "finish_in_pass",
     "finish_target",
     "postpone_target",
     "receive_message",
@@ -89,8 +92,11 @@ __all__ = [
 ]
 
 
-def update_build(build_id: int) -> PassResult | None:
-    """Run one engine pass over build ``build_id`` (see ``builds.engine.passes``).
+def update_build(
+    build_id: int, before: Callable[[Build], object] | None = None
+) -> PassResult | None:
+    """Run one engine pass over build ``build_id`` (see ``builds.engine.passes``; ``before``
+    as ``run_pass`` takes it).
 
     Returns the pass's result, or None if the build no longer exists. Infrastructure errors
     propagate unchanged for the caller to retry. Any other exception is a bug in Harbor: the
@@ -99,7 +105,7 @@ def update_build(build_id: int) -> PassResult | None:
     """
     started = time.monotonic()
     try:
-        result = run_pass(build_id)
+        result = run_pass(build_id, before)
     except Build.DoesNotExist:
         return None
     except INFRASTRUCTURE_ERRORS:

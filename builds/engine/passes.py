@@ -10,6 +10,7 @@ row is locked ``FOR NO KEY UPDATE``: it serialises passes and commands, yet lets
 event inserts (whose foreign keys take ``KEY SHARE`` on the build) proceed during a pass.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -52,8 +53,10 @@ class PassResult:
         return (self.old_status in Build.COMPLETE) != (self.new_status in Build.COMPLETE)
 
 
-def run_pass(build_id: int) -> PassResult:
-    """Run one engine pass over build ``build_id`` in its own transaction.
+def run_pass(build_id: int, before: Callable[[Build], object] | None = None) -> PassResult:
+    """Run one engine pass over build ``build_id`` in its own transaction; ``before(build)``
+    first, if given, right after the build's row is locked (a finishing worker's finish,
+    ``targets.finish_in_pass``: the pass then reads it, and both commit together).
 
     The buildable's status is recomputed in the same transaction when the build became
     complete or left a complete status (its row is locked after the build's, the lock order
@@ -66,6 +69,8 @@ def run_pass(build_id: int) -> PassResult:
         # commands check), in the statement that locks it. The buildable and initiator
         # are read only when needed (new targets): most passes settle a message.
         build = rows.lock_build(build_id)
+        if before is not None:
+            before(build)
         old_status = build.status
         # ``work`` messages are never consumed, so the pass never reads them: a build that
         # has received thousands costs a pass no more than one that has received none.

@@ -191,6 +191,24 @@ def finish_target(
     ``aborted`` instead: no pass would ever consume its verdicts (one accepted while it ran
     would stay unconsumed) and it would wait for ever. Returns True if this call moved the
     target."""
+    with transaction.atomic():
+        moved = _finish(claim, error, failure, build=None)
+        if queue_update:
+            request_update(claim.target.build_id)
+    return moved
+
+
+def finish_in_pass(claim: Claim, error: str | None, failure: str, build: Build) -> bool:
+    """``finish_target`` made inside the engine pass over the target's build that the
+    finishing worker runs itself, right after the pass locked ``build`` (``run_pass``'s
+    ``before``): one transaction for the finish and the pass that reads it. Returns True if
+    this call moved the target."""
+    return _finish(claim, error, failure, build=build)
+
+
+def _finish(claim: Claim, error: str | None, failure: str, build: Build | None) -> bool:
+    """The finish, in the caller's transaction; ``build`` is the target's build if its row
+    is locked already (by the pass), else None."""
     target = claim.target
     fields = {}
     detail = error.splitlines()[0][:200] if error else ""
@@ -202,30 +220,25 @@ def finish_target(
         fields["wait_deadline"] = wait_deadline(target)
     else:
         outcome = T.PASSED
-    with transaction.atomic():
-        if outcome == T.WAITING:
-            # Lock order build, then target: a pass that completes the build either
-            # committed before this (seen here) or runs after (and sees the target waiting).
-            build = (
-                Build.objects.select_for_update(no_key=True)
-                .only("status", "generation")
-                .get(pk=target.build_id)
-            )
-            reason = _abandoned_reason(target, build)
-            if reason:
-                outcome, detail, fields = T.ABORTED, reason, {}
-        moved = move_target(
-            target, outcome, WORKER, on_attempt=claim.attempt, detail=detail, **fields
+    if outcome == T.WAITING:
+        # Lock order build, then target: a pass that completes the build either
+        # committed before this (seen here) or runs after (and sees the target waiting).
+        build = build or (
+            Build.objects.select_for_update(no_key=True)
+            .only("status", "generation")
+            .get(pk=target.build_id)
         )
-        if moved and outcome == T.WAITING:
-            # It now waits for this target's verdict.
-            build_changed.send(Build, build=build, target=target)
-        if moved and error is not None:
-            logs.write(target, "harbor", "error", error)
-        elif not moved:
-            _log_discarded_result(claim, outcome, detail)
-        if queue_update:
-            request_update(target.build_id)
+        reason = _abandoned_reason(target, build)
+        if reason:
+            outcome, detail, fields = T.ABORTED, reason, {}
+    moved = move_target(target, outcome, WORKER, on_attempt=claim.attempt, detail=detail, **fields)
+    if moved and outcome == T.WAITING:
+        # It now waits for this target's verdict.
+        build_changed.send(Build, build=build, target=target)
+    if moved and error is not None:
+        logs.write(target, "harbor", "error", error)
+    elif not moved:
+        _log_discarded_result(claim, outcome, detail)
     return moved
 
 

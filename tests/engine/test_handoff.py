@@ -8,6 +8,8 @@ from django.test import TestCase
 from builds import engine, locks
 from builds.engine import dispatch
 from builds.models import BuildTarget, StatusEvent
+from workers import tasks
+from workers.runner import StepOutcome
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +123,33 @@ def test_a_target_of_a_concurrency_group_is_never_claimed_by_the_pass(start, sen
     assert taken == []
     assert BuildTarget.objects.get(build=driver.build, step_key="two").status == "pending"
     locks.clear_target_queued(list(result.created_target_ids))
+
+
+def test_a_finish_is_kept_when_the_pass_it_was_made_in_fails(start, sent, monkeypatch):
+    driver = start([step("one"), step("two", "one")])
+    claim = driver.claim("one")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the pass, after the finish")
+
+    monkeypatch.setattr("builds.engine.passes._create_targets", broken)
+    with pytest.raises(RuntimeError):
+        tasks._finish_and_pass(claim, StepOutcome())
+    # The pass (and the finish made in it) rolled back; the finish was then made alone.
+    assert BuildTarget.objects.get(pk=claim.target.pk).status == "passed"
+    assert driver.build.__class__.objects.get(pk=driver.build.pk).status == "error"
+
+
+def test_a_finish_made_in_the_workers_pass_is_read_by_that_pass(start, sent, monkeypatch):
+    driver = start([step("one"), step("two", "one")])
+    claim = driver.claim("one")
+
+    def alone(*args, **kwargs):
+        raise AssertionError("the finish was made alone, though the lock was free")
+
+    monkeypatch.setattr(engine, "finish_target", alone)
+    with dispatch.taking_one_target() as taken, TestCase.captureOnCommitCallbacks(execute=True):
+        tasks._finish_and_pass(claim, StepOutcome())
+    assert BuildTarget.objects.get(pk=claim.target.pk).status == "passed"
+    assert [c.target.step_key for c in taken] == ["two"]
+    assert sent == [], "an update or a run_target was queued for what the pass did itself"

@@ -97,7 +97,7 @@ class Run:
         dispatched = self.harness.dispatched
         with TestCase.captureOnCommitCallbacks(execute=True):
             acted = getattr(self, f"do_{event[0]}")(*event[1:])
-        if acted and event[0] not in ("pass", "ipass"):
+        if acted and event[0] not in ("pass", "ipass", "fpass"):
             # Fired now, or by an earlier event since the last pass (the update is coalesced:
             # one queued update_build serves every commit until it starts).
             assert self.build.pk in dispatched.updates[self.last_pass :], (
@@ -130,11 +130,31 @@ class Run:
         (free here: events run one at a time), waiting for its next target: the pass claims
         the first target it creates for it. It must leave the build as the model's pass
         does at once, not at the order's final pass: nothing else was asked to pass."""
+        return self._own_pass()
+
+    def do_fpass(self, key: str) -> bool:
+        """A finishing worker's finish made inside its own pass, as ``run_target`` makes it
+        when the build's lock is free: one transaction finishes the target and passes."""
+        claim = self.claims.get(key)
+        if claim is None:
+            return self._own_pass()  # no claim was made: the worker never ran the step
+        expected = self.model.targets[key] == "building"
+        moved = []
+
+        def finish(build) -> None:
+            moved.append(engine.finish_in_pass(claim, None, "failed", build))
+
+        self.model.finish(key)
+        self._own_pass(first_pass=lambda build_id: engine.update_build(build_id, before=finish))
+        assert moved == [expected], f"fpass {key}: moved={moved}, model {expected}"
+        return True
+
+    def _own_pass(self, first_pass=None) -> bool:
         self.last_pass = len(self.harness.dispatched.updates)
         with dispatch.taking_one_target() as taken:
             with TestCase.captureOnCommitCallbacks(execute=True):
                 ran = locks.run_exclusively(
-                    self.build.pk, engine.update_build, lambda seconds: None
+                    self.build.pk, engine.update_build, lambda seconds: None, first_pass=first_pass
                 )
         assert ran, "the lock was free, yet the worker did not run the pass"
         handed = self.model.engine_pass(take=True)

@@ -3,6 +3,10 @@
 Events (tuples):
     ("claim", k)        a run_target delivery claims target k (``begin_target``)
     ("finish", k)       the claiming worker finishes target k (``finish_target``)
+    ("ifinish", k)      the same, leaving the pass to the worker (``queue_update=False``)
+    ("ipass",)          that worker's own pass (``run_exclusively``), claiming the first
+                        target it creates for the worker
+    ("fpass", k)        the worker's finish of target k made inside its own pass
     ("dup", k)          a duplicate run_target delivery for target k
     ("takeover", k)     the claim's lease expires (its worker stalled) and a redelivered
                         run_target claims target k again
@@ -57,6 +61,14 @@ def inline_chains(key: str, messages: list[str]) -> list[list]:
     passes (the segments' ``pass``) anywhere too, between the finish and the worker's pass
     as well."""
     worker = [("claim", key), ("ifinish", key), ("ipass",)]
+    sent = [("msg", key, m) for m in messages]
+    return list(interleavings(worker, sent))
+
+
+def fused_chains(key: str, messages: list[str]) -> list[list]:
+    """A target whose worker finishes it inside its own pass (``fpass``, the build's lock
+    free): claim < that pass; messages anywhere, and the queued passes too."""
+    worker = [("claim", key), ("fpass", key)]
     sent = [("msg", key, m) for m in messages]
     return list(interleavings(worker, sent))
 

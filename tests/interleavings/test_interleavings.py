@@ -8,7 +8,13 @@ summary ("interleavings" section).
 import pytest
 
 from tests.interleavings.conftest import ORDERS_CHECKED
-from tests.interleavings.model import inline_chains, orders, takeover_chains, target_chains
+from tests.interleavings.model import (
+    fused_chains,
+    inline_chains,
+    orders,
+    takeover_chains,
+    target_chains,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +197,31 @@ def test_every_order_for_a_rerun_claimed_by_a_late_workers_own_pass(harness):
     worker = [("claim", "a"), ("ifinish", "a"), ("msg", "a", "pass"), ("pass",)]
     worker += [("cmd", "rerun:a"), ("ipass",)]
     check_all(harness(["a"]), name, [[worker]])
+
+
+FUSED = {
+    "one target, finish in the worker's pass, pass": ([], ["pass"], None),
+    "one target, finish in the worker's pass, fail then pass": ([], ["fail", "pass"], None),
+    "one target, finish in the worker's pass, pass, abort": ([], ["pass"], "abort"),
+    "one target, finish in the worker's pass, pass, restart": ([], ["pass"], "restart"),
+    "retrying target, finish in the worker's pass, fail": (["a"], ["fail"], None),
+}
+
+
+@pytest.mark.parametrize("name", FUSED)
+def test_every_order_for_a_finish_made_in_the_workers_own_pass(harness, name):
+    """The finish and the worker's pass in one transaction, racing the queued passes of
+    the messages' updates and a command: each order settles what the model says at that
+    pass already, and a retry's attempt it creates is claimed for the worker."""
+    retrying, messages, command = FUSED[name]
+    chains = [fused_chains("a", messages)]
+    if command:
+        chains.append([[("cmd", command)]])
+    check_all(harness(["a"], retrying=tuple(retrying)), name, chains)
+
+
+def test_every_order_for_two_workers_finishing_in_their_own_passes(harness):
+    name = "two targets, finishes in both workers' passes, pass for a"
+    worker_a = [("claim", "a"), ("fpass", "a"), ("msg", "a", "pass")]
+    worker_b = [("claim", "b"), ("fpass", "b")]
+    check_all(harness(["a", "b"]), name, [[worker_a], [worker_b]])

@@ -117,3 +117,46 @@ def test_a_holder_whose_lease_lapsed_does_not_release_the_next_holders_lock(buil
 
     locks.run_exclusively(build_id, pass_outliving_its_lease, lambda seconds: None)
     assert r.get(locks.lock_key(build_id)) == b"next-holder"
+
+
+def test_a_first_pass_runs_in_place_of_the_pass_when_the_lock_is_free(build_id):
+    ran, busy = [], []
+    locks.run_exclusively(
+        build_id,
+        lambda b: ran.append("pass"),
+        lambda seconds: None,
+        first_pass=lambda b: ran.append("first"),
+        if_busy=lambda: busy.append(True),
+    )
+    assert ran == ["first"] and busy == []
+
+
+def test_with_the_lock_busy_the_first_pass_write_commits_alone_and_marks_the_build_after(
+    build_id,
+):
+    holder = Holder(build_id)
+    holder.hold_pass = True
+    holder.thread.start()
+    assert holder.in_pass.wait(10)
+    r = locks.client()
+    seen_at_write = []
+
+    def commit_alone() -> None:
+        # The holder may have cleared the mark meanwhile (its pass ran before this write):
+        # the mark that gets the write its pass must come after it.
+        r.delete(locks.dirty_key(build_id))
+        seen_at_write.append(True)
+
+    other_first = []
+    result = locks.run_exclusively(
+        build_id,
+        lambda b: None,
+        lambda seconds: None,
+        first_pass=lambda b: other_first.append(b),
+        if_busy=commit_alone,
+    )
+    assert result is False and other_first == [] and seen_at_write == [True]
+    assert r.exists(locks.dirty_key(build_id)), "the build was not marked after the write"
+    holder.go.set()
+    holder.thread.join(10)
+    assert holder.passes == 2, "the holder did not pass again for the write"
