@@ -123,9 +123,8 @@ def record_status(
     buildable's forge, in the transaction of the change, and queue its delivery after the
     commit. Nothing for a buildable no configured forge made, for a target failing, or when
     the status reads as the stream's previous one (GitLab refuses a repeated state)."""
-    # A failing target holds no lock of its build, which may be read as it was before a
-    # concurrent move: a status taken from it could overtake the newer one. The build's
-    # own move that follows sends the status.
+    # A failing target leaves the build's status as it was: the build's own move that
+    # follows (the pass the failure requests) sends the status.
     # An announcement (``event``: a target stuck) changes no status.
     if not settings.HARBOR_FORGES or event or (target is not None and target.status == T.FAILED):
         return

@@ -56,17 +56,30 @@ def unannounced_stuck_targets(limit: int = 500) -> list[int]:
 
 def announce_stuck(target_id: int) -> bool:
     """Mark target ``target_id`` announced and send ``build_changed`` with ``event``
-    ``target.stuck`` in one transaction (receivers write their outbox rows in it). Returns
-    False, writing nothing, if it was announced already or is no longer stuck."""
+    ``target.stuck`` in one transaction, under its build's row lock (receivers write their
+    outbox rows in it). Returns False, writing nothing, if the target is unknown, was
+    announced already or is no longer stuck."""
+    build_id = BuildTarget.objects.filter(pk=target_id).values_list("build_id", flat=True).first()
+    if build_id is None:
+        return False
     with transaction.atomic():
+        # ``build_changed`` is sent under the build's row lock, as every send is, so the
+        # notification is numbered among the build's others in the order of its changes: a
+        # pass that settles the target either committed first (the target is no longer
+        # stuck: nothing is sent) or runs after, and its rows come after this one. Lock
+        # order build, then target: the conditional update below locks the target.
+        build = Build.objects.select_for_update(no_key=True).filter(pk=build_id).first()
+        if build is None:
+            return False
         still_stuck = past_stuck_after(BuildTarget.objects.filter(pk=target_id))
-        # Conditional on the mark being unset: of two announcers, one updates the row and
-        # the other, blocked on its row lock until the first commits, then finds it set.
+        # Conditional on the mark being unset: a second announcer, blocked on the build's
+        # row lock until the first commits, then finds it set.
         marked = BuildTarget.objects.filter(
             pk__in=still_stuck.values("pk"), stuck_notified_at=None
         ).update(stuck_notified_at=timezone.now())
         if not marked:
             return False
-        target = BuildTarget.objects.select_related("build").get(pk=target_id)
-        build_changed.send(Build, build=target.build, target=target, event=STUCK_EVENT)
+        target = BuildTarget.objects.get(pk=target_id)
+        target.build = build
+        build_changed.send(Build, build=build, target=target, event=STUCK_EVENT)
     return True

@@ -1,7 +1,9 @@
 """The target worker's transitions: claim a target, renew its lease, finish it.
 
 The worker moves a target in every state but ``waiting`` (D8788; docs/harbormaster.md §1.5), outside
-the build's locks. Claims carry an attempt number and a lease: a finish counts only for the
+the engine's passes. It takes the build's row lock only for the moves that send
+``build_changed`` (into ``waiting`` or ``failed``), before the target's: a claim never waits
+for a pass. Claims carry an attempt number and a lease: a finish counts only for the
 claim that is still current, so a duplicate ``run_target`` delivery or a worker that
 stalled past its lease cannot finish a target another claim now owns.
 """
@@ -40,23 +42,30 @@ def begin_target(target_id: int) -> Claim | None:
     target whose lease has expired, with a new attempt number and lease.
 
     Returns None when there is nothing to run: the target is unknown or past ``building``,
-    its lease is still held, or it belongs to an older generation or a complete build (then
-    it is moved to ``aborted``, as Harbormaster's TargetWorker does, docs/harbormaster.md §1.9); in
-    those cases ``update_build`` is fired after commit here, as the finish would have.
+    its lease is still held, it belongs to an older generation or a complete build (then
+    it is moved to ``aborted``, as Harbormaster's TargetWorker does, docs/harbormaster.md §1.9),
+    or its claim lapsed once too often (then it is ``failed``, ``_give_up``); in those cases
+    ``update_build`` is fired after commit here, as the finish would have.
     """
     with transaction.atomic():
-        try:
-            target = (
-                BuildTarget.objects.select_for_update(of=("self",))
-                .select_related("build")
-                .get(pk=target_id)
-            )
-        except BuildTarget.DoesNotExist:
+        target = _locked_target(target_id)
+        if target is None:
             return None
-        claim = _claim(target)
-        if claim is None:
-            request_update(target.build_id)
-        return claim
+        now = timezone.now()
+        if not _gives_up(target, now):
+            # The common path, a claim, locks only the target: claims never wait for passes.
+            return _settle(target, now)
+        build_id = target.build_id
+    # Giving up fails the target, and a target failing sends ``build_changed``, which must
+    # hold the build's row lock so the build's notifications are numbered in the order of
+    # its changes. The target's lock is already held, and the lock order is build, then
+    # target: so this transaction ends having written nothing, and another takes both
+    # locks in order and decides again on the target as it is then.
+    with transaction.atomic():
+        if not Build.objects.select_for_update(no_key=True).filter(pk=build_id).exists():
+            return None
+        target = _locked_target(target_id)
+        return None if target is None else _settle(target, timezone.now())
 
 
 def claim_created_target(target: BuildTarget) -> Claim | None:
@@ -64,25 +73,36 @@ def claim_created_target(target: BuildTarget) -> Claim | None:
     ``pending`` in this transaction (``target.build`` set, its row locked by the pass): the
     same conditional ``pending → building`` as ``begin_target``'s, with attempt 1 and a
     lease. None if it cannot be claimed (a concurrency group's target not admitted)."""
-    return _claim(target)
+    return _claim(target, timezone.now())
 
 
-def _claim(target: BuildTarget) -> Claim | None:
-    now = timezone.now()
+def _locked_target(target_id: int) -> BuildTarget | None:
+    """Target ``target_id`` with its build, its own row (only) locked; None if unknown."""
+    locked = BuildTarget.objects.select_for_update(of=("self",)).select_related("build")
+    return locked.filter(pk=target_id).first()
+
+
+def _settle(target: BuildTarget, now) -> Claim | None:
+    """Claim the locked ``target``, or settle why not; an update is requested if not."""
+    claim = _claim(target, now)
+    if claim is None:
+        request_update(target.build_id)
+    return claim
+
+
+def _claim(target: BuildTarget, now) -> Claim | None:
     if not _claimable(target, now):
         return None
     reason = _abandoned_reason(target)
     if reason:
         move_target(target, T.ABORTED, WORKER, detail=reason)
         return None
+    if _gives_up(target, now):
+        _give_up(target)
+        return None
     reclaimed = target.status == T.BUILDING
     resumed = reclaimed and target.resume_after is not None
     lost = reclaimed and not resumed
-    if lost and (
-        target.lost_claims >= settings.HARBOR_TARGET_MAX_LOST or retries_when_lost(target)
-    ):
-        _give_up(target)
-        return None
     moved = move_target(
         target,
         T.BUILDING,
@@ -100,10 +120,25 @@ def _claim(target: BuildTarget) -> Claim | None:
     return Claim(target, target.attempt) if moved else None
 
 
+def _gives_up(target: BuildTarget, now) -> bool:
+    """Whether a claim of the locked ``target`` at ``now`` would fail it rather than claim
+    it: its lease lapsed (it was not postponed) once more than ``HARBOR_TARGET_MAX_LOST``
+    times, or its step retries ``lost`` attempts. Decided on the same row and ``now`` as
+    ``_claim``, so a claim made without the build's lock never gives up."""
+    lost = target.status == T.BUILDING and target.resume_after is None
+    return (
+        lost
+        and _claimable(target, now)
+        and not _abandoned_reason(target)
+        and (target.lost_claims >= settings.HARBOR_TARGET_MAX_LOST or retries_when_lost(target))
+    )
+
+
 def _give_up(target: BuildTarget) -> None:
     """Fail a target whose step keeps losing its worker (e.g. it crashes the worker), rather
     than run it for ever; or, when its step retries ``lost`` attempts, at the first lapse,
-    so the retry runs as a new attempt with logs of its own."""
+    so the retry runs as a new attempt with logs of its own. The caller holds the build's
+    row lock, which the failure's ``build_changed`` needs (``begin_target``)."""
     if retries_when_lost(target):
         reason = f"lost its worker: claim {target.attempt}'s lease expired"
     else:
@@ -220,14 +255,21 @@ def _finish(claim: Claim, error: str | None, failure: str, build: Build | None) 
         fields["wait_deadline"] = wait_deadline(target)
     else:
         outcome = T.PASSED
-    if outcome == T.WAITING:
-        # Lock order build, then target: a pass that completes the build either
-        # committed before this (seen here) or runs after (and sees the target waiting).
+    if outcome in (T.WAITING, T.FAILED):
+        # Both moves send ``build_changed``, which must hold the build's row lock: the rows
+        # its receivers write are then numbered in the order of the build's changes, and the
+        # build they are given (this one, read under the lock) stays as read until the
+        # commit. Lock order build, then target. A finish into ``passed`` sends nothing and
+        # locks only the target (or the pass it is made in locked the build already).
         build = build or (
             Build.objects.select_for_update(no_key=True)
-            .only("status", "generation")
+            .only("status", "generation", "plan")
             .get(pk=target.build_id)
         )
+        target.build = build
+    if outcome == T.WAITING:
+        # A pass that completes the build either committed before this (seen here) or runs
+        # after (and sees the target waiting).
         reason = _abandoned_reason(target, build)
         if reason:
             outcome, detail, fields = T.ABORTED, reason, {}

@@ -23,10 +23,14 @@ BB = Buildable.Status
 
 # Sent with ``build`` (its status now) inside the transaction of each change of what a
 # build shows outside: its creation, each of its moves (with ``previous``, the status it
-# left), a target starting to wait or failing (with ``target``). All of these but a target
-# failing hold the build's row lock until the commit, so the rows receivers write for one
-# build are written in the order of the changes; a failing target's build may be read as
-# it was before a concurrent move commits, so nothing may take its status from that send.
+# left), a target starting to wait or failing (with ``target``), a target announced stuck
+# (with ``target`` and ``event``). Every send holds the build's row lock (``FOR NO KEY
+# UPDATE``, or for a creation the new row no one else sees yet) until the commit: a move of
+# the build updates its row, and each sender that moves or announces a target locks the
+# build's row first (a pass, a worker's finish into waiting or failed, a claim that gives
+# up, the stuck announcer). So the rows receivers write for one build are written, and
+# numbered, in the order of its changes, and the ``build`` a receiver gets stays current
+# until then.
 # A receiver's writes commit or roll back with the change, and one that raises undoes it:
 # the forges app writes its outbox of commit statuses and notifications here, and the
 # engine knows nothing of forges.
@@ -112,7 +116,8 @@ def move_target(
     ``on_attempt`` is given, still on that claim: a worker whose lease was taken over cannot
     finish the target). ``record=False`` skips the timeline event (a yielded step resuming is
     not news). Sets ``date_completed`` on reaching a complete status. Returns True
-    if this call made the move."""
+    if this call made the move. A move to ``failed`` sends ``build_changed`` with
+    ``target.build``: the caller holds that build's row lock (see ``build_changed``)."""
     condition = {"pk": target.pk, "status__in": TARGET_ALLOWED_FROM[to]}
     if on_attempt is not None:
         condition["attempt"] = on_attempt
