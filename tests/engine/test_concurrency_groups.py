@@ -51,6 +51,19 @@ def test_queued_targets_are_admitted_first_in_first_out(start):
     assert second.target("deploy").date_admitted is not None
 
 
+def test_places_ahead_costs_one_query_for_one_queued_target_as_for_several(
+    start, django_assert_num_queries
+):
+    drivers = [start([deploy()]) for _ in range(4)]
+    queued = [d.target("deploy") for d in drivers[1:]]
+    with django_assert_num_queries(1):
+        one = concurrency.places_ahead(queued[:1])
+    with django_assert_num_queries(1):
+        several = concurrency.places_ahead(queued)
+    assert one == {queued[0].pk: 0}
+    assert several == {target.pk: place for place, target in enumerate(queued)}
+
+
 def test_a_limit_of_two_admits_two(start):
     drivers = [start([deploy(limit=2)]) for _ in range(3)]
     admitted = [d.target("deploy").date_admitted is not None for d in drivers]
