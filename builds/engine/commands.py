@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds.engine import dispatch
-from builds.engine.reruns import apply_rerun, rerun_refusal
+from builds.engine.reruns import apply_rerun, weigh_rerun
 from builds.engine.transitions import RESTARTABLE_FROM, move_build, move_target
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 
@@ -27,11 +27,17 @@ def command_refusal(build: Build, command: str, step_key: str = "") -> str | Non
     """Return why ``command`` cannot apply to ``build`` now (Harbormaster's can-apply
     assertion text), or None if it can; ``step_key`` is the step a ``rerun`` names (a step
     of the build's plan, ``reruns.check_step``). Raises KeyError for an unknown command."""
+    return _weigh(build, command, step_key)[0]
+
+
+def _weigh(build: Build, command: str, step_key: str) -> tuple[str | None, dict[str, BuildTarget]]:
+    """``command_refusal``'s answer, and for a rerun the build's current attempts it read
+    (``reruns.weigh_rerun``; else empty)."""
     if build.plan.auto_key:
-        return "You can not issue commands to an autobuild."
+        return "You can not issue commands to an autobuild.", {}
     if command == BuildMessage.Type.RERUN:
-        return rerun_refusal(build, step_key)
-    return REFUSALS[command](build)
+        return weigh_rerun(build, step_key)
+    return REFUSALS[command](build), {}
 
 
 def _restart_refusal(build: Build) -> str | None:
@@ -78,13 +84,23 @@ def apply_commands(build: Build, messages: list[BuildMessage]) -> None:
     effect, so a replayed pass cannot apply a command twice.
     """
     for message in messages:
-        refusal = command_refusal(build, message.type, message.step_key)
+        # A rerun applies to the attempts its refusal was decided on, read once per message
+        # (an earlier command of this pass may have changed them). Nothing it acts on can
+        # change in between: only a pass creates or supersedes targets, and this one holds
+        # the build's row lock; what it supersedes (the step and its dependents, found
+        # complete, and aborted targets) is complete, and complete is final. A worker
+        # aborts no current target of a building build, and a complete one has no
+        # unfinished target left (targets._abandoned_reason, passes.run_pass).
+        refusal, attempts = _weigh(build, message.type, message.step_key)
         outcome = f"no effect: {refusal}" if refusal else f"build {message.type} applied"
         if message.step_key and not refusal:
             outcome = f"rerun of step {message.step_key} applied"
         if not _consume(message, outcome) or refusal:
             continue
-        APPLY[message.type](build, message)
+        if message.type == BuildMessage.Type.RERUN:
+            apply_rerun(build, message, attempts)
+        else:
+            APPLY[message.type](build, message)
 
 
 def _consume(message: BuildMessage, outcome: str) -> bool:
@@ -146,7 +162,6 @@ APPLY = {
     "abort": _abort,
     "pause": _pause,
     "resume": _resume,
-    "rerun": apply_rerun,
 }
 
 

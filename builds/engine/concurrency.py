@@ -33,6 +33,7 @@ wakes a queue whose wake-up was lost (a crash between the commit and the request
 """
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from builds.engine.targets import request_update
@@ -128,11 +129,23 @@ def _limit(target: BuildTarget) -> int:
     return int(target.config["concurrency"]["limit"])
 
 
-def slot_holders(name: str):
+def slot_holders(name: str) -> QuerySet[BuildTarget]:
     """The targets holding a slot of group ``name``: admitted and not complete."""
-    return BuildTarget.objects.filter(
-        concurrency_group=name, status__in=UNFINISHED, date_admitted__isnull=False
-    )
+    return _holding().filter(concurrency_group=name)
+
+
+def slot_holder_counts(names: list[str]) -> dict[str, int]:
+    """Group name → how many targets hold a slot of it, for each of ``names`` that has a
+    holder (a group without one is left out). One query, grouped by group."""
+    # Excluding "" again, though no name is "": it is the partial index's condition, so
+    # the planner can use the index however long the list of names.
+    holders = _holding().filter(concurrency_group__in=names).exclude(concurrency_group="")
+    counts = holders.order_by().values("concurrency_group").annotate(n=Count("id"))
+    return dict(counts.values_list("concurrency_group", "n"))
+
+
+def _holding() -> QuerySet[BuildTarget]:
+    return BuildTarget.objects.filter(status__in=UNFINISHED, date_admitted__isnull=False)
 
 
 def queue(name) -> QuerySet[BuildTarget]:
@@ -149,7 +162,11 @@ def queue(name) -> QuerySet[BuildTarget]:
 def places_ahead_of_outer() -> Subquery:
     """How many targets are ahead of the outer target in its group's queue (a subquery
     over ``BuildTarget``; NULL when none are), as ``places_ahead`` counts them."""
-    ahead = queue(OuterRef("concurrency_group")).filter(pk__lt=OuterRef("pk")).order_by()
+    # Excluding "" (the outer target is in a group) states the condition of the group
+    # index, which the planner cannot infer from an outer reference: without it, each
+    # outer target's count reads every pending target.
+    ahead = queue(OuterRef("concurrency_group")).exclude(concurrency_group="")
+    ahead = ahead.filter(pk__lt=OuterRef("pk")).order_by()
     return Subquery(ahead.values("concurrency_group").annotate(n=Count("id")).values("n"))
 
 
@@ -188,13 +205,13 @@ def wake_queue(name: str) -> None:
 
 def stalled_queues(cutoff) -> list[int]:
     """Builds whose queued target has waited since before ``cutoff`` at the head of a group
-    with a free slot: a wake-up was lost (the repair task requests their update)."""
-    build_ids = []
+    with a free slot: a wake-up was lost (the repair task requests their update). Two
+    queries, however many groups."""
     old = queue_heads_older_than(cutoff)
-    for name, (build_id, limit) in old.items():
-        if slot_holders(name).count() < limit:
-            build_ids.append(build_id)
-    return build_ids
+    if not old:
+        return []
+    held = slot_holder_counts(list(old))
+    return [build_id for name, (build_id, limit) in old.items() if held.get(name, 0) < limit]
 
 
 def queue_heads_older_than(cutoff) -> dict[str, tuple[int, int]]:
@@ -217,9 +234,16 @@ def queue_heads_older_than(cutoff) -> dict[str, tuple[int, int]]:
 
 def places_ahead(targets: list[BuildTarget]) -> dict[int, int]:
     """Target id → how many targets are ahead of it in its group's queue, for each of
-    ``targets`` that is queued (pending, in a group, not admitted). One query each."""
-    ahead = {}
-    for target in targets:
-        if target.status == T.PENDING and target.concurrency_group and not target.date_admitted:
-            ahead[target.pk] = queue(target.concurrency_group).filter(pk__lt=target.pk).count()
-    return ahead
+    ``targets`` that is queued (pending, in a group, not admitted, as loaded). One query
+    for them all (``places_ahead_of_outer``), none if none is queued."""
+    queued = [
+        target.pk
+        for target in targets
+        if target.status == T.PENDING and target.concurrency_group and not target.date_admitted
+    ]
+    if not queued:
+        return {}
+    counted = BuildTarget.objects.filter(pk__in=queued).annotate(
+        ahead=Coalesce(places_ahead_of_outer(), 0)
+    )
+    return dict(counted.values_list("pk", "ahead"))

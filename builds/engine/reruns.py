@@ -47,16 +47,22 @@ def dependents(steps: list[dict], step_key: str) -> list[str]:
     return [step["key"] for step in steps if step["key"] in chosen]
 
 
-def rerun_refusal(build: Build, step_key: str) -> str | None:
-    """Why step ``step_key`` of ``build`` cannot run again now, or None if it can: the
-    build is paused or not building/passed/failed, the step has not completed in this run,
-    or it or a step depending on it is still running. ``step_key`` must be a known step
+def weigh_rerun(build: Build, step_key: str) -> tuple[str | None, dict[str, BuildTarget]]:
+    """Why step ``step_key`` of ``build`` cannot run again now (None if it can: the build is
+    paused or not building/passed/failed, the step has not completed in this run, or it or
+    a step depending on it is still running), and the build's current attempts read to
+    decide (step key → target; empty when the build's status refused it before reading
+    them), which ``apply_rerun`` takes. ``step_key`` must be a known step
     (``check_step``)."""
     if build.status == B.PAUSED:
-        return "You can not rerun a step while the build is paused; resume it first."
+        return "You can not rerun a step while the build is paused; resume it first.", {}
     if build.status not in RERUNNABLE_FROM:
-        return f"You can not rerun a step of a build that is {build.status}."
-    current = _current_targets(build)
+        return f"You can not rerun a step of a build that is {build.status}.", {}
+    current = current_attempts(build)
+    return _attempts_refusal(build, step_key, current), current
+
+
+def _attempts_refusal(build: Build, step_key: str, current: dict[str, BuildTarget]) -> str | None:
     target = current.get(step_key)
     if target is None:
         return f'Step "{step_key}" has not run in this run yet.'
@@ -67,11 +73,11 @@ def rerun_refusal(build: Build, step_key: str) -> str | None:
     return None
 
 
-def apply_rerun(build: Build, message: BuildMessage) -> None:
-    """Supersede the step's and its dependents' current attempts and the run's aborted
-    targets, then move a complete build back to ``building``. Runs under the build's row
-    lock, after ``rerun_refusal`` found nothing against it."""
-    current = _current_targets(build)
+def apply_rerun(build: Build, message: BuildMessage, current: dict[str, BuildTarget]) -> None:
+    """Supersede the step's and its dependents' attempts among ``current`` (the build's
+    current attempts, step key → target, as ``weigh_rerun`` read them) and the run's
+    aborted targets, then move a complete build back to ``building``. Runs under the
+    build's row lock, after ``weigh_rerun`` found nothing against it."""
     rerun = set(dependents(build.plan_snapshot, message.step_key))
     for key, target in current.items():
         if key in rerun or target.status == T.ABORTED:
@@ -87,6 +93,8 @@ def apply_rerun(build: Build, message: BuildMessage) -> None:
         )
 
 
-def _current_targets(build: Build) -> dict[str, BuildTarget]:
+def current_attempts(build: Build) -> dict[str, BuildTarget]:
+    """Step key → the current attempt of each step of ``build``'s current run that has one
+    (one query)."""
     targets = build.targets.filter(generation=build.generation, superseded_by="")
     return {target.step_key: target for target in targets}

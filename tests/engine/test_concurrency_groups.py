@@ -1,13 +1,16 @@
 """Concurrency groups in one process: admission first in, first out, slots freed by
 completion and abort, queued targets never claimed, and the plan checks."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from builds import engine
 from builds.engine import concurrency
 from builds.models import BuildTarget
 from builds.plans import PlanError, import_plan
-from tests.engine.conftest import waiting_step
+from tests.engine.conftest import Driver, waiting_step
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +52,19 @@ def test_queued_targets_are_admitted_first_in_first_out(start):
     assert third.target("deploy").date_admitted is None
     second.update()
     assert second.target("deploy").date_admitted is not None
+
+
+def test_places_ahead_costs_one_query_for_one_queued_target_as_for_several(
+    start, django_assert_num_queries
+):
+    drivers = [start([deploy()]) for _ in range(4)]
+    queued = [d.target("deploy") for d in drivers[1:]]
+    with django_assert_num_queries(1):
+        one = concurrency.places_ahead(queued[:1])
+    with django_assert_num_queries(1):
+        several = concurrency.places_ahead(queued)
+    assert one == {queued[0].pk: 0}
+    assert several == {target.pk: place for place, target in enumerate(queued)}
 
 
 def test_a_limit_of_two_admits_two(start):
@@ -97,6 +113,31 @@ def test_the_repair_wakes_a_queue_whose_wake_up_was_lost(start):
     lost = engine.find_lost_work(bound_seconds=-1)
     assert second.build.pk in lost.build_ids
     assert second.target("deploy").pk not in lost.target_ids
+
+
+@pytest.mark.parametrize("lost", [1, 3])
+def test_the_repair_counts_every_groups_slot_holders_in_one_query(
+    start, lost, django_assert_num_queries
+):
+    """Groups whose wake-up was lost (holder aborted, queue head never woken) are found in
+    two queries however many there are; a group whose slot is still held is not."""
+
+    def pair(group: str) -> Driver:
+        step = waiting_step("deploy", config={"concurrency": {"group": group, "limit": 1}})
+        holder = start([step])
+        start([step])
+        return holder
+
+    queued = []
+    for i in range(lost):
+        holder = pair(f"lost-{i}")
+        holder.command("abort")
+        holder.update()  # its on-commit wake-up is never sent here
+        queued.append(BuildTarget.objects.get(concurrency_group=f"lost-{i}", date_admitted=None))
+    pair("held")
+    with django_assert_num_queries(2):  # the queues' heads, then their groups' holders
+        stalled = concurrency.stalled_queues(timezone.now() + timedelta(seconds=1))
+    assert stalled == [target.build_id for target in queued]
 
 
 @pytest.mark.parametrize(

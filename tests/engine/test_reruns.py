@@ -2,8 +2,12 @@
 rest keep their results."""
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from builds import engine
+from builds.engine import rows
+from builds.engine.commands import apply_commands
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from tests.engine.conftest import waiting_step
 
@@ -140,3 +144,29 @@ def test_a_replayed_pass_applies_a_rerun_once(start):
     driver.update()
     assert attempts(driver, "test") == [(1, "failed", "rerun"), (2, "pending", "")]
     assert Build.objects.get(pk=driver.build.pk).status == "building"
+
+
+def attempt_reads_applying_a_rerun(start, key: str) -> int:
+    """How many statements read the chain's targets while a pass applies a rerun of
+    ``key`` to the passed chain."""
+    driver = chain(start)
+    for settled in ("build", "lint", "test", "deploy"):
+        settle(driver, settled)
+    message = rerun(driver, key).message
+    with transaction.atomic():
+        build = rows.lock_build(driver.build.pk)
+        with CaptureQueriesContext(connection) as captured:
+            apply_commands(build, [message])
+    message.refresh_from_db()
+    assert message.outcome == f"rerun of step {key} applied"
+    reads = [
+        q
+        for q in captured
+        if q["sql"].startswith("SELECT") and 'FROM "builds_buildtarget"' in q["sql"]
+    ]
+    return len(reads)
+
+
+@pytest.mark.parametrize("key", ["lint", "build"])  # one attempt superseded, and three
+def test_applying_a_rerun_reads_the_attempts_once(start, key):
+    assert attempt_reads_applying_a_rerun(start, key) == 1

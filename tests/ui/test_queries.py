@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from builds.models import Artifact, BuildMessage, UnitResult
 from tests.ui.conftest import make_build, make_target, plan_of, report
@@ -70,6 +71,26 @@ def test_an_earlier_run_costs_the_same_for_one_target_as_for_five(signed_in, bui
 def test_the_build_page_needs_at_most_fourteen_queries(signed_in, buildable, user):
     # A dozen for the page, two for its unit results' history marks (builds.test_history).
     assert build_page_with(5, signed_in, buildable, user) <= 14
+
+
+def build_page_with_queued(targets: int, client, buildable) -> int:
+    """Count the queries of the page of a build whose ``targets`` steps each have a target
+    queued for group "deploy", behind another build's target holding its one slot."""
+    holder = make_build(plan_of(1, name=f"holder-{targets}"), buildable)
+    make_target(holder, "step-0", concurrency_group="deploy", date_admitted=timezone.now())
+    build = make_build(plan_of(targets, name=f"queued-{targets}"), buildable)
+    for i in range(targets):
+        make_target(build, f"step-{i}", status="pending", concurrency_group="deploy")
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(reverse("build-detail", args=[build.id]))
+    assert response.content.decode().count("queued for <code>deploy</code>") == targets
+    return len(context.captured_queries)
+
+
+def test_the_build_page_costs_the_same_for_one_queued_target_as_for_five(signed_in, buildable):
+    assert build_page_with_queued(1, signed_in, buildable) == build_page_with_queued(
+        5, signed_in, buildable
+    )
 
 
 def test_plan_and_buildable_pages_cost_the_same_for_one_build_as_for_ten(
