@@ -163,14 +163,6 @@ def logs_with_tails() -> QuerySet[BuildLog]:
     ).prefetch_related(Prefetch("chunks", queryset=tail, to_attr="tail_chunks"))
 
 
-def counted_targets(build: Build, generation: int) -> list[BuildTarget]:
-    """The build's current targets of ``generation`` (no superseded attempts) with their
-    unit results counted by result (``builds.unit_results.count_annotations``) and nothing
-    prefetched."""
-    targets = build.targets.filter(generation=generation, superseded_by="")
-    return list(targets.annotate(**count_annotations()))
-
-
 def logs_of_generation(build: Build, generation: int) -> list[BuildLog]:
     """The logs of the build's targets of ``generation``, as ``logs_with_tails`` loads them."""
     logs = logs_with_tails().filter(target__build=build, target__generation=generation)

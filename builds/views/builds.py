@@ -116,21 +116,23 @@ def build_page_context(
 ) -> dict:
     """What the build page and its live region show, for run ``generation`` (default the
     current one), its unit results narrowed by GET ``params`` (``unit_results.unit_filters``).
-    Values that cost queries are ``lazy``. For the ``whole`` page the unit counts and the
-    links come from the targets loaded for the steps; a poll answering a few sections loads
-    only what those need."""
+    Values that cost queries are ``lazy``. The unit counts come from the targets loaded for
+    the steps, and so do the links for the ``whole`` page; a poll answering a few sections
+    loads only what those need."""
     status = queries.shown_status(build)
     shown = build.generation if generation is None else generation
     targets = lazy(lambda: queries.targets_of_generation(build, shown))
     current = lazy(lambda: [target for target in targets() if not target.superseded_by])
     timeline = lazy(lambda: queries.build_timeline(build))
     if whole:
-        counted, links = current, lazy(lambda: queries.external_links_of(current()))
+        links = lazy(lambda: queries.external_links_of(current()))
     else:
-        counted = lazy(lambda: queries.counted_targets(build, shown))
         links = lazy(lambda: queries.external_links(build, shown))
     return {
-        "units": lazy(lambda: unit_results_context(build, shown, counted(), params or QueryDict())),
+        # The unit counts come from the targets the targets section loads: units' parts in
+        # LIVE_SECTIONS are all among targets', so a poll that renders units renders targets
+        # too, and counting them apart would only add queries.
+        "units": lazy(lambda: unit_results_context(build, shown, current(), params or QueryDict())),
         "build": build,
         "status": status,
         "live": queries.is_live(build, status),
