@@ -244,22 +244,12 @@ def status_since(events: Iterable[StatusEvent]) -> dict[int, datetime]:
     return since
 
 
-def external_links(build: Build, generation: int) -> list[Artifact]:
-    """The ``uri`` artifacts of the build's run ``generation`` marked ``ui.external``, with
-    an http(s) URI: the links a build page shows at the top (Harbormaster's external URI
-    artifacts), in key order. One query."""
-    artifacts = Artifact.objects.filter(
-        build=build,
-        generation=generation,
-        artifact_type=Artifact.Type.URI,
-        data__contains={"ui.external": True},
-    ).exclude(target__superseded_by__gt="")  # a superseded attempt's links are not current
-    artifacts = artifacts.order_by("key", "id")
-    return [artifact for artifact in artifacts if safe_uri(artifact.data.get("uri"))]
-
-
-def external_links_of(targets: list[BuildTarget]) -> list[Artifact]:
-    """As :func:`external_links`, from ``targets`` with their artifacts prefetched."""
+def external_links(targets: list[BuildTarget]) -> list[Artifact]:
+    """The ``uri`` artifacts of ``targets`` (with their artifacts prefetched, as
+    :func:`targets_of_generation` loads them) marked ``ui.external``, with an http(s) URI:
+    the links a build page shows at the top (Harbormaster's external URI artifacts), in key
+    order. Pass only current targets: a superseded attempt's links are not current. No
+    query."""
     links = []
     for target in targets:
         for artifact in target.artifacts.all():
