@@ -204,7 +204,7 @@ def build_detail(request: HttpRequest, pk: int, generation: int | None = None) -
         raise Http404(f"Build {pk} has no run {generation}.")
     context = {
         **build_page_context(build, request.user, shown, request.GET),
-        "poll_url": poll_url(request, v=queries.encode_versions(versions or {})),
+        "poll_url": poll_url(request, queries.encode_versions(versions or {})),
         "changed": changed,
     }
     partial = is_partial(request)
