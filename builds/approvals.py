@@ -2,9 +2,9 @@
 
 An ``approval`` step's target waits like any waiting step; a ``pass`` (approve) or ``fail``
 (decline) message settles it, with ``fields`` (the values the person entered) checked here
-against the step's field definitions. Who may decide: staff, and members of the step's
-``approvers`` group (anyone who may message the build when the step names none). Later
-steps read the values of a passed approval as ``${approval.<step key>.<field>}``.
+against the step's field definitions. Who may decide is ``builds.permissions.can_decide``'s
+rule, beside the others on who may do what. Later steps read the values of a passed
+approval as ``${approval.<step key>.<field>}``.
 
 Below the engine and the step options: both use it, it uses neither.
 """
@@ -64,24 +64,6 @@ def _field_problem(field: dict, seen: set[str]) -> str | None:
     if not isinstance(field.get("required", False), bool):
         return "required must be true or false"
     return None
-
-
-def may_decide(user: Any, config: dict) -> bool:
-    """Whether ``user`` (a User; anything else is not a person) may decide an approval with
-    step ``config``: staff always; else a member of ``approvers`` when it is set."""
-    if not getattr(user, "is_authenticated", False) or not hasattr(user, "groups"):
-        return False
-    if user.is_staff:
-        return True
-    group = config.get("approvers")
-    return not group or user.groups.filter(name=group).exists()
-
-
-def decider_refusal(config: dict) -> str:
-    """The 403 text for someone who may not decide."""
-    group = config.get("approvers")
-    who = f"staff and members of the group {group!r}" if group else "people signed in"
-    return f"Only {who} may decide this approval."
 
 
 def check_decision(config: dict, message_type: str, values: dict | None) -> dict[str, str]:

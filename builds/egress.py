@@ -22,6 +22,8 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# url_refusal's answer for a URL with no http(s) origin Harbor can trust (see _origin).
+NOT_AN_HTTP_URL = "Harbor may only make HTTP requests to http:// or https:// URLs with a host."
 
 
 class UrlNotAllowed(requests.exceptions.InvalidURL):
@@ -52,10 +54,12 @@ def check_url_allowed(url: str) -> None:
 
 
 def url_refusal(url: str) -> str | None:
-    """Why ``url`` may not be reached, or None if it may."""
+    """Why ``url`` may not be reached, or None if it may: ``NOT_AN_HTTP_URL`` when it has
+    no http(s) scheme and host (or parsers could disagree on them), else that it matches
+    no pattern."""
     origin = _origin(url)
     if origin is None:
-        return "Harbor may only make HTTP requests to http:// or https:// URLs with a host."
+        return NOT_AN_HTTP_URL
     scheme, host, port = origin
     patterns = settings.HARBOR_HTTP_ALLOWED_URLS
     if any(_matches(pattern, scheme, host, port) for pattern in patterns):

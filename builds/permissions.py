@@ -9,6 +9,9 @@ The model, as simple as it can be:
   by every signed-in, active user. A plan with a ``run_group`` only by that group's members.
 - Whoever presents a target's callback secret (``builds.secrets.TargetSecretHolder``) may
   send messages to that one target, and do nothing else.
+- An approval step's decision (approve or decline) is a person's: staff, and the members of
+  the step's ``approvers`` group (every active user when it names none), on top of the
+  right to message the build; never Harbor itself nor a target's secret.
 - ``None`` is Harbor itself (``manage.py`` commands, the engine's own callers, tests that
   drive the engine): it may do anything. The REST API always passes the authenticated
   principal, never None.
@@ -64,6 +67,29 @@ def _decided_without_groups(user: Any) -> bool | None:
     if not (user.is_authenticated and user.is_active):
         return False
     return True if user.is_staff else None
+
+
+def can_decide(user: Any, config: dict) -> bool:
+    """Whether ``user`` may approve or decline an approval whose step has ``config``: an
+    active person who is staff, or a member of the group named by ``approvers`` (anyone
+    when it names none). Callers also check ``can_message`` on the build. One query when
+    the step names approvers and the user is not staff; none otherwise."""
+    if user is None:
+        return False  # an approval is a person's decision: Harbor itself makes none
+    decided = _decided_without_groups(user)
+    if decided is not None:
+        return decided
+    group = config.get("approvers")
+    return not group or user.groups.filter(name=group).exists()
+
+
+def check_can_decide(user: Any, config: dict) -> None:
+    """Raise NotPermitted unless ``user`` may decide an approval with step ``config``."""
+    if can_decide(user, config):
+        return
+    group = config.get("approvers")
+    who = f"staff and members of the group {group!r}" if group else "people signed in"
+    raise NotPermitted(f"Only {who} may decide this approval.")
 
 
 def check_can_change_plans(user: Any) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from builds.egress import shown_origin, url_refusal
+from builds.egress import NOT_AN_HTTP_URL, shown_origin, url_refusal
 
 # What a webhook may ask for; docs in the README's "Notifications" section.
 NOTIFY_EVENTS = (
@@ -72,17 +72,17 @@ def _webhook(item: Any, problems: list[str]) -> dict:
 
 
 def _url(url: Any, problems: list[str]) -> str:
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    # url_refusal decides whether it is an http(s) URL with a host at all (the check the
+    # steps' requests pass); a plan says so in its own words, naming the field.
+    refusal = url_refusal(url) if isinstance(url, str) else NOT_AN_HTTP_URL
+    if refusal == NOT_AN_HTTP_URL:
         problems.append(f"url {url!r} must be an http(s)://host/… URL")
     elif len(url) > MAX_URL:
         problems.append(f"url is longer than {MAX_URL} characters")
-    elif parts.username or parts.password:
+    elif (parts := urlsplit(url)).username or parts.password:
         problems.append("url must not hold credentials; the secret signs the body instead")
-    else:
-        refusal = url_refusal(url)
-        if refusal:
-            problems.append(refusal)
+    elif refusal:
+        problems.append(refusal)
     return url
 
 

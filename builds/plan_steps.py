@@ -82,15 +82,8 @@ def _check_wait_timeout(config: dict, wait_for_message: bool, problems: list[str
     pass and needs ``wait_timeout``."""
     timeout = config.get("wait_timeout")
     if timeout is not None:
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not 0 < timeout <= MAX_WAIT_TIMEOUT
-        ):
-            problems.append(
-                "wait_timeout must be a number of seconds above 0 and at most "
-                f"{MAX_WAIT_TIMEOUT} (a year)"
-            )
+        if problem := _seconds_problem("wait_timeout", timeout):
+            problems.append(problem)
         if not wait_for_message:
             problems.append("wait_timeout needs wait_for_message: true")
     on_timeout = config.get("on_timeout")
@@ -106,15 +99,17 @@ def _check_stuck_after(value: Any, problems: list[str]) -> None:
     before the pages flag it as stuck."""
     if value is None:
         return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 < value <= MAX_WAIT_TIMEOUT
-    ):
-        problems.append(
-            f"stuck_after must be a number of seconds above 0 and at most {MAX_WAIT_TIMEOUT} "
-            f"(a year), not {value!r}"
-        )
+    if problem := _seconds_problem("stuck_after", value):
+        problems.append(f"{problem}, not {value!r}")
+
+
+def _seconds_problem(name: str, value: Any) -> str | None:
+    """Why option ``name``'s ``value`` is not a number of seconds above 0 and at most
+    ``MAX_WAIT_TIMEOUT`` (a bool is no number; NaN and infinity fail the range), or None."""
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        if 0 < value <= MAX_WAIT_TIMEOUT:
+            return None
+    return f"{name} must be a number of seconds above 0 and at most {MAX_WAIT_TIMEOUT} (a year)"
 
 
 def _check_concurrency(value: Any, problems: list[str]) -> None:

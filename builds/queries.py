@@ -163,14 +163,6 @@ def logs_with_tails() -> QuerySet[BuildLog]:
     ).prefetch_related(Prefetch("chunks", queryset=tail, to_attr="tail_chunks"))
 
 
-def counted_targets(build: Build, generation: int) -> list[BuildTarget]:
-    """The build's current targets of ``generation`` (no superseded attempts) with their
-    unit results counted by result (``builds.unit_results.count_annotations``) and nothing
-    prefetched."""
-    targets = build.targets.filter(generation=generation, superseded_by="")
-    return list(targets.annotate(**count_annotations()))
-
-
 def logs_of_generation(build: Build, generation: int) -> list[BuildLog]:
     """The logs of the build's targets of ``generation``, as ``logs_with_tails`` loads them."""
     logs = logs_with_tails().filter(target__build=build, target__generation=generation)
@@ -252,22 +244,12 @@ def status_since(events: Iterable[StatusEvent]) -> dict[int, datetime]:
     return since
 
 
-def external_links(build: Build, generation: int) -> list[Artifact]:
-    """The ``uri`` artifacts of the build's run ``generation`` marked ``ui.external``, with
-    an http(s) URI: the links a build page shows at the top (Harbormaster's external URI
-    artifacts), in key order. One query."""
-    artifacts = Artifact.objects.filter(
-        build=build,
-        generation=generation,
-        artifact_type=Artifact.Type.URI,
-        data__contains={"ui.external": True},
-    ).exclude(target__superseded_by__gt="")  # a superseded attempt's links are not current
-    artifacts = artifacts.order_by("key", "id")
-    return [artifact for artifact in artifacts if safe_uri(artifact.data.get("uri"))]
-
-
-def external_links_of(targets: list[BuildTarget]) -> list[Artifact]:
-    """As :func:`external_links`, from ``targets`` with their artifacts prefetched."""
+def external_links(targets: list[BuildTarget]) -> list[Artifact]:
+    """The ``uri`` artifacts of ``targets`` (with their artifacts prefetched, as
+    :func:`targets_of_generation` loads them) marked ``ui.external``, with an http(s) URI:
+    the links a build page shows at the top (Harbormaster's external URI artifacts), in key
+    order. Pass only current targets: a superseded attempt's links are not current. No
+    query."""
     links = []
     for target in targets:
         for artifact in target.artifacts.all():

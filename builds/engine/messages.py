@@ -26,7 +26,7 @@ from builds.models import (
     StatusEvent,
     UnitResult,
 )
-from builds.permissions import NotPermitted, can_message, check_can_message
+from builds.permissions import NotPermitted, can_message, check_can_decide, check_can_message
 
 UNIT_FIELDS = (
     "name",
@@ -208,8 +208,7 @@ def _checked_decision(target: BuildTarget, message_type: str, author, fields) ->
         return {}
     # The config is read only here: no other message needs it (builds.engine.rows).
     config = BuildTarget.objects.values_list("config", flat=True).get(pk=target.pk)
-    if not approvals.may_decide(author, config):
-        raise NotPermitted(approvals.decider_refusal(config))
+    check_can_decide(author, config)
     try:
         return approvals.check_decision(config, message_type, fields)
     except approvals.InvalidDecision as exc:

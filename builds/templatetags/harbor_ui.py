@@ -13,8 +13,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from builds import approvals, log_view, step_graph
+from builds import log_view, step_graph
 from builds import variables as build_variables
+from builds.permissions import can_decide
 from builds.queries import safe_uri
 from builds.secrets import MASK, mask_config
 from builds.unit_results import target_counts
@@ -292,6 +293,7 @@ def percent(rate: float) -> str:
 
 @register.filter
 def may_decide(target, user) -> bool:
-    """Whether ``user`` may approve or decline the approval ``target`` (one query for a
-    user outside staff; only approval targets are asked)."""
-    return approvals.may_decide(user, target.config)
+    """``target|may_decide:user``: ``builds.permissions.can_decide`` for the approval
+    ``target``'s step (one query for a user outside staff; only approval targets are
+    asked)."""
+    return can_decide(user, target.config)

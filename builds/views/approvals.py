@@ -2,7 +2,8 @@
 page), and the page listing the approvals the signed-in user may decide.
 
 Deciding is one engine call, ``engine.receive_message`` with the form's fields; the engine
-checks who may decide and the fields (``builds.approvals``) and says why it refuses.
+checks who may decide (``builds.permissions.can_decide``) and the fields
+(``builds.approvals``) and says why it refuses.
 """
 
 from django.contrib import messages
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from builds import approvals, engine
 from builds.models import Build, BuildTarget
-from builds.permissions import NotPermitted, can_message
+from builds.permissions import NotPermitted, can_decide, can_message
 from builds.views.common import sign_in_required
 
 DECISIONS = {"approve": "pass", "decline": "fail"}
@@ -67,7 +68,6 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     rows = [
         target
         for target in waiting
-        if can_message(request.user, target.build)
-        and approvals.may_decide(request.user, target.config)
+        if can_message(request.user, target.build) and can_decide(request.user, target.config)
     ]
     return render(request, "builds/approval_list.html", {"approvals": rows})

@@ -112,25 +112,24 @@ def build_page_context(
     user,
     generation: int | None = None,
     params: QueryDict | None = None,
-    whole: bool = True,
 ) -> dict:
     """What the build page and its live region show, for run ``generation`` (default the
     current one), its unit results narrowed by GET ``params`` (``unit_results.unit_filters``).
-    Values that cost queries are ``lazy``. For the ``whole`` page the unit counts and the
-    links come from the targets loaded for the steps; a poll answering a few sections loads
-    only what those need."""
+    Values that cost queries are ``lazy``, so a poll answering a few sections loads only what
+    those need. The unit counts and the external links come from the targets loaded for the
+    steps."""
     status = queries.shown_status(build)
     shown = build.generation if generation is None else generation
     targets = lazy(lambda: queries.targets_of_generation(build, shown))
     current = lazy(lambda: [target for target in targets() if not target.superseded_by])
     timeline = lazy(lambda: queries.build_timeline(build))
-    if whole:
-        counted, links = current, lazy(lambda: queries.external_links_of(current()))
-    else:
-        counted = lazy(lambda: queries.counted_targets(build, shown))
-        links = lazy(lambda: queries.external_links(build, shown))
     return {
-        "units": lazy(lambda: unit_results_context(build, shown, counted(), params or QueryDict())),
+        # The unit counts and the links come from the targets the targets section loads:
+        # units' parts in LIVE_SECTIONS are all among targets', and head's others (the build's
+        # date_modified and events) change only as the engine moves the build's status,
+        # which targets shows too; so a poll that renders units or head renders targets as
+        # well, and reading these apart would only add queries.
+        "units": lazy(lambda: unit_results_context(build, shown, current(), params or QueryDict())),
         "build": build,
         "status": status,
         "live": queries.is_live(build, status),
@@ -140,7 +139,7 @@ def build_page_context(
         "steps": lazy(
             lambda: queries.steps_with_targets(build, targets(), queries.status_since(timeline()))
         ),
-        "links": links,
+        "links": lazy(lambda: queries.external_links(current())),
         "logs": lazy(lambda: queries.logs_of_generation(build, shown)),
         "timeline": timeline,
         "commands": lazy(lambda: allowed_commands(user, build, status)),
@@ -204,8 +203,8 @@ def build_detail(request: HttpRequest, pk: int, generation: int | None = None) -
     if generation is not None and shown is None:
         raise Http404(f"Build {pk} has no run {generation}.")
     context = {
-        **build_page_context(build, request.user, shown, request.GET, not is_partial(request)),
-        "poll_url": poll_url(request, v=queries.encode_versions(versions or {})),
+        **build_page_context(build, request.user, shown, request.GET),
+        "poll_url": poll_url(request, queries.encode_versions(versions or {})),
         "changed": changed,
     }
     partial = is_partial(request)

@@ -39,16 +39,15 @@ def is_partial(request: HttpRequest) -> bool:
     return request.GET.get("partial") == "1"
 
 
-def poll_url(request: HttpRequest, version: str | None = None, v: str | None = None) -> str:
-    """The current URL with ``partial=1`` (and ``version=``, the version of what the
-    region shows, or ``v=``, the versions of its sections, when given): what a live region
-    polls."""
+def poll_url(request: HttpRequest, version: str | None = None) -> str:
+    """The current URL with ``partial=1`` and, when given, ``v=`` the ``version`` of what
+    the live region shows (a log's version, or the build page's section versions): what
+    the region polls."""
     query = request.GET.copy()
     query["partial"] = "1"
-    for name, value in (("version", version), ("v", v)):
-        query.pop(name, None)
-        if value is not None:
-            query[name] = value
+    query.pop("v", None)
+    if version is not None:
+        query["v"] = version
     return f"{request.path}?{query.urlencode()}"
 
 

@@ -31,10 +31,10 @@ def first_line(params) -> int | None:
 def log_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A window of ``log_view.WINDOW_LINES`` lines of log ``pk`` (the tail by default,
     ``?from=N`` or ``?line=N``) and, with ``?q=``, the lines holding that text. While the
-    log is live and the tail is shown, the tail polls with the log's version and gets an
-    empty 204 while that is unchanged."""
+    log is live and the tail is shown, the tail polls with the log's version (``?v=``) and
+    gets an empty 204 while that is unchanged."""
     version = log_view.log_version(pk)
-    if is_partial(request) and version and request.GET.get("version") == version:
+    if is_partial(request) and version and request.GET.get("v") == version:
         return HttpResponse(status=204)
     log = get_object_or_404(BuildLog.objects.select_related("target__build"), pk=pk)
     first = first_line(request.GET)
@@ -47,7 +47,7 @@ def log_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "query": query,
         "matches": matches,
         "more_matches": more,
-        "poll_url": poll_url(request, version=version),
+        "poll_url": poll_url(request, version),
     }
     template = "builds/_log_lines.html" if is_partial(request) else "builds/log_detail.html"
     return render(request, template, context)

@@ -131,6 +131,23 @@ def test_import_refuses_every_bad_webhook_with_where_it_is():
     assert not Build.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        7,
+        "ftp://chat.example.com/h",
+        "https://chat.example.com:x/h",
+        "http://10.0.0.1\\.chat.example.com/h",
+    ],
+)
+def test_import_refuses_what_requests_would_not_read_as_an_http_url(url):
+    # A bad port, or a host Python and urllib3 read apart, is no http(s) URL either.
+    with pytest.raises(PlanError) as refused:
+        import_plan(plan_with([{"url": url, "events": ["build.failed"], "secret": "hook"}]))
+    assert len(refused.value.problems) == 1
+    assert refused.value.problems[0].endswith(f"url {url!r} must be an http(s)://host/… URL")
+
+
 def test_import_refuses_a_url_outside_the_allow_list(settings):
     settings.HARBOR_HTTP_ALLOWED_URLS = ["https://*.example.com"]
     with pytest.raises(PlanError, match="HARBOR_HTTP_ALLOWED_URLS"):

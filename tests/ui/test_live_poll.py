@@ -11,7 +11,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from builds.models import BuildLog, BuildLogChunk, BuildMessage, StatusEvent, UnitResult
+from builds.models import (
+    Artifact,
+    BuildLog,
+    BuildLogChunk,
+    BuildMessage,
+    StatusEvent,
+    UnitResult,
+)
 from tests.ui.conftest import make_build, make_target, plan_of, report
 
 pytestmark = pytest.mark.django_db
@@ -147,6 +154,29 @@ def test_a_poll_after_a_unit_result_costs_the_same_for_5_and_500_of_them(signed_
             assert signed_in.get(url).status_code == 200
         costs.append(len(queries.captured_queries))
     assert costs[0] == costs[1]
+
+
+def add_link(target, key: str) -> None:
+    Artifact.objects.create(
+        target=target,
+        build=target.build,
+        generation=target.generation,
+        key=key,
+        artifact_type="uri",
+        data={"uri": f"https://ci.example/{key}", "name": f"link {key}", "ui.external": True},
+    )
+
+
+def test_a_poll_after_a_link_shows_it_in_the_head_but_no_superseded_attempts(signed_in, live):
+    url = poll_url(signed_in, live)
+    current = live.targets.get()
+    type(current).objects.filter(pk=current.pk).update(step_attempt=2)
+    add_link(make_target(live, "step-0", status="failed", superseded_by="retry"), "old-attempt")
+    add_link(current, "current-attempt")
+    body = signed_in.get(url).content.decode()
+    head = body.split('id="live-head"')[1].split('id="live-')[0]
+    assert 'href="https://ci.example/current-attempt"' in head
+    assert "old-attempt" not in head
 
 
 def test_a_poll_of_a_finished_build_stops_polling(signed_in, live):
