@@ -37,8 +37,11 @@ class UrlNotAllowed(requests.exceptions.InvalidURL):
 def shown_origin(url: str) -> str:
     """``url`` fit to show in pages, logs and messages: its scheme, host and port only (a
     path, query or user part may carry a token); its first 40 characters if it has no
-    host."""
-    parts = urlsplit(url)
+    host; "(not a URL)" if it cannot be read as one (an unclosed IPv6 bracket, say)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(not a URL)"
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else url[:40]
 
 

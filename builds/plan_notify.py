@@ -76,7 +76,9 @@ def _url(url: Any, problems: list[str]) -> str:
     # steps' requests pass); a plan says so in its own words, naming the field.
     refusal = url_refusal(url) if isinstance(url, str) else NOT_AN_HTTP_URL
     if refusal == NOT_AN_HTTP_URL:
-        problems.append(f"url {url!r} must be an http(s)://host/… URL")
+        # Shown as its origin only: a path or query may carry a token.
+        shown = shown_origin(url) if isinstance(url, str) else url
+        problems.append(f"url {shown!r} must be an http(s)://host/… URL")
     elif len(url) > MAX_URL:
         problems.append(f"url is longer than {MAX_URL} characters")
     elif (parts := urlsplit(url)).username or parts.password:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from werkzeug import Request, Response
 
 from builds import engine
+from builds.egress import shown_origin
 from builds.models import Build, StatusEvent
 from builds.plans import PlanError, import_plan
 from forges import outbox
@@ -138,6 +139,7 @@ def test_import_refuses_every_bad_webhook_with_where_it_is():
         "ftp://chat.example.com/h",
         "https://chat.example.com:x/h",
         "http://10.0.0.1\\.chat.example.com/h",
+        "http://[::1/h",
     ],
 )
 def test_import_refuses_what_requests_would_not_read_as_an_http_url(url):
@@ -145,7 +147,17 @@ def test_import_refuses_what_requests_would_not_read_as_an_http_url(url):
     with pytest.raises(PlanError) as refused:
         import_plan(plan_with([{"url": url, "events": ["build.failed"], "secret": "hook"}]))
     assert len(refused.value.problems) == 1
-    assert refused.value.problems[0].endswith(f"url {url!r} must be an http(s)://host/… URL")
+    shown = shown_origin(url) if isinstance(url, str) else url
+    assert refused.value.problems[0].endswith(f"url {shown!r} must be an http(s)://host/… URL")
+
+
+def test_a_refused_webhook_url_is_shown_without_its_path_or_query():
+    url = "ftp://chat.example.com/hooks/T0KEN?key=s3cret"
+    with pytest.raises(PlanError) as refused:
+        import_plan(plan_with([{"url": url, "events": ["build.failed"], "secret": "hook"}]))
+    problem = refused.value.problems[0]
+    assert "ftp://chat.example.com" in problem
+    assert "T0KEN" not in problem and "s3cret" not in problem
 
 
 def test_import_refuses_a_url_outside_the_allow_list(settings):
