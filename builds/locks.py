@@ -202,7 +202,13 @@ def _run(r: redis.Redis, source: str, keys: list[str], args: list) -> object:
     """Run the Lua ``source`` on ``r`` (by EVALSHA; redis-py loads it again if Redis lost
     it, after a restart say). Redis errors propagate."""
     script = _scripts.get(source) or _scripts.setdefault(source, r.register_script(source))
-    return script(keys=keys, args=args, client=r)
+    try:
+        return script(keys=keys, args=args, client=r)
+    except redis.exceptions.NoScriptError:
+        # Lost again between redis-py's reload and its second EVALSHA (another SCRIPT FLUSH):
+        # send the source itself. A NoScriptError is no outage error, so the task would not
+        # retry, and a finishing worker's pass would be left to the repair task.
+        return r.eval(source, len(keys), *keys, *args)
 
 
 def run_exclusively(
