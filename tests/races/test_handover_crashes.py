@@ -7,6 +7,8 @@ Each step that counts its runs is a command writing to a file of the test's own,
 step ran once" is read from what the step did, not from the rows the engine wrote.
 """
 
+import os
+import signal
 import threading
 import time
 
@@ -356,5 +358,120 @@ def test_a_connection_dropped_in_the_pass_carrying_a_finish_keeps_the_finish(
     last.refresh_from_db()
     assert (last.status, last.attempt, last.lost_claims) == ("passed", 1, 0)
     assert [runs(tmp_path / k) for k in ("first", "last")] == [1, 1]
+    settled_once(build)
+    assert_clean(build)
+
+
+class GroupHolder(BuildableHolder):
+    """A separate connection holding a concurrency group's row lock: a pass that releases
+    one of the group's slots blocks there, after its targets' writes."""
+
+    def __init__(self, name: str):
+        db = connection.settings_dict
+        self.conn = psycopg2.connect(
+            dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"]
+        )
+        with self.conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM builds_concurrencygroup WHERE name = %s FOR UPDATE", [name]
+            )
+            assert cursor.rowcount == 1
+
+    def blocked_pid(self, timeout: float = 20) -> int:
+        def find():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE '%builds_concurrencygroup%'"
+                )
+                row = cursor.fetchone()
+                return row[0] if row else None
+
+        return wait_for(find, timeout=timeout, message="no pass blocked on the group row")
+
+
+def test_a_connection_dropped_after_a_pass_handed_over_a_claim_runs_each_step_once(
+    cluster, buildable, tmp_path
+):
+    """``grouped`` (in a concurrency group) finishes; the worker's pass finishes it, creates
+    ``next`` and claims it for the worker, then blocks releasing the group's slot, and its
+    backend is terminated. The claim rolls back with the pass: the worker must not run
+    ``next`` on it. The finish is made alone, the task retries, and ``next`` is queued by
+    the pass that follows; each step runs once, each target is claimed once."""
+    group = f"handover-{time.time_ns()}"
+    c = cluster()
+    c.worker(queues="engine,targets", beat=True)
+    concurrency = {"concurrency": {"group": group, "limit": 1}}
+    steps = [
+        counting("grouped", tmp_path / "grouped", then="sleep 1", config=concurrency),
+        counting("next", tmp_path / "next", depends_on=["grouped"]),
+    ]
+    build = engine.start_build(make_plan("dropped-after-a-claim", steps), buildable)
+    c.sending = True
+    engine.request_update(build.pk)
+    wait_for(
+        lambda: BuildTarget.objects.filter(build=build, status="building").exists(),
+        timeout=SLACK,
+    )
+    with GroupHolder(group) as holder:
+        pid = holder.blocked_pid()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    wait_status(build, "passed", timeout=LEASE + TICK + BOUND + SLACK)
+    time.sleep(LEASE + TICK + BOUND)  # a lost finish would have a step run again by now
+    assert [runs(tmp_path / k) for k in ("grouped", "next")] == [1, 1]
+    # A step started on a claim that rolled back fails before its command runs (its target
+    # row is gone), so the counts above cannot see it: the workers' logs can.
+    started = [line for w in c.workers for line in w.output if "running step next" in line]
+    assert len(started) == 1, started
+    targets = BuildTarget.objects.filter(build=build).order_by("step_key")
+    assert [(t.step_key, t.attempt, t.lost_claims) for t in targets] == [
+        ("grouped", 1, 0),
+        ("next", 1, 0),
+    ]
+    settled_once(build)
+    assert_clean(build)
+
+
+def test_a_frozen_worker_whose_handed_over_claim_was_taken_over_changes_nothing(
+    cluster, buildable, tmp_path
+):
+    """The worker running ``two`` (handed over by its pass) is frozen past the lease; the
+    repair has another worker claim ``two`` again and finish the build. Thawed, the first
+    worker's step is stopped, its finish discarded, and its pass changes nothing: ``three``
+    ran once, every target completed once."""
+    c = cluster()
+    frozen = c.worker(queues="engine,targets")
+    steps = [
+        counting("one", tmp_path / "one"),
+        counting("two", tmp_path / "two", then="sleep 2", depends_on=["one"]),
+        counting("three", tmp_path / "three", depends_on=["two"]),
+    ]
+    build = engine.start_build(make_plan("frozen-holding-a-claim", steps), buildable)
+    c.sending = True
+    engine.request_update(build.pk)
+    wait_for(
+        lambda: BuildTarget.objects.filter(build=build, step_key="two", status="building"),
+        timeout=SLACK,
+        interval=0.01,
+    )
+    os.killpg(frozen.process.pid, signal.SIGSTOP)
+    try:
+        c.worker(queues="engine,targets", beat=True)
+        wait_status(build, "passed", timeout=LEASE + TICK + BOUND + 2 + SLACK)
+    finally:
+        os.killpg(frozen.process.pid, signal.SIGCONT)
+    wait_for(
+        lambda: any(
+            "discarded" in line or "run_target" in line and "succeeded" in line
+            for line in frozen.output
+        ),
+        timeout=SLACK,
+    )
+    time.sleep(LEASE)
+    two = BuildTarget.objects.get(build=build, step_key="two")
+    assert (two.status, two.attempt, two.lost_claims) == ("passed", 2, 1)
+    assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 2, 1]
+    assert Build.objects.get(pk=build.pk).status == "passed"
     settled_once(build)
     assert_clean(build)
