@@ -15,6 +15,7 @@ import time
 import psycopg2
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 
 from builds import engine, locks
@@ -227,6 +228,9 @@ def test_chains_racing_updates_and_messages_lose_no_finish(celery_workers, build
     finally:
         done.set()
         racer.join(10)
+        # The updates still queued would run into the database's teardown: let them drain.
+        wait_for(lambda: not _queued_tasks(f"{settings.HARBOR_QUEUE_PREFIX}.engine"), timeout=60)
+        time.sleep(1)
     assert not errors, errors
     assert set(statuses.values()) == {"passed"}
     for build in builds:
@@ -238,6 +242,12 @@ def test_chains_racing_updates_and_messages_lose_no_finish(celery_workers, build
             build=build, is_consumed=False, type__in=BuildMessage.VERDICTS
         ).exists()
     assert not monitor.violations(), monitor.violations()
+
+
+def _queued_tasks(queue: str) -> int:
+    """Tasks waiting in ``queue`` on the Redis broker (one list per priority)."""
+    r = locks.client()
+    return sum(r.llen(key) for key in r.scan_iter(match=f"{queue}*") if r.type(key) == b"list")
 
 
 # -- Redis loses its scripts ---------------------------------------------------------------
@@ -473,5 +483,42 @@ def test_a_frozen_worker_whose_handed_over_claim_was_taken_over_changes_nothing(
     assert (two.status, two.attempt, two.lost_claims) == ("passed", 2, 1)
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 2, 1]
     assert Build.objects.get(pk=build.pk).status == "passed"
+    settled_once(build)
+    assert_clean(build)
+
+
+def test_a_finish_made_while_the_lock_is_busy_is_read_by_a_later_pass(cluster, buildable, tmp_path):
+    """The build's lock is held (by a holder that then dies: its key only lapses) while
+    ``two`` finishes: the worker commits the finish alone, marks the build dirty and
+    schedules the fallback update, whose pass reads the finish and queues ``three``. Each
+    step runs once; nothing is handed over after the busy lock."""
+    c = cluster()
+    worker = c.worker(queues="engine,targets")
+    steps = [
+        counting("one", tmp_path / "one"),
+        counting("two", tmp_path / "two", then="sleep 1", depends_on=["one"]),
+        counting("three", tmp_path / "three", depends_on=["two"]),
+    ]
+    build = engine.start_build(make_plan("busy-lock", steps), buildable)
+    c.sending = True
+    engine.request_update(build.pk)
+    wait_for(
+        lambda: BuildTarget.objects.filter(build=build, step_key="two", status="building"),
+        timeout=SLACK,
+        interval=0.01,
+    )
+    locks.client().set(locks.lock_key(build.pk), "a-dead-holder", px=LEASE * 1000)
+    two = wait_for(
+        lambda: BuildTarget.objects.filter(build=build, step_key="two", status="passed").first(),
+        timeout=SLACK,
+    )
+    assert locks.client().exists(locks.dirty_key(build.pk)), "the finish left no dirty mark"
+    assert not BuildTarget.objects.filter(build=build, step_key="three").exists()
+    wait_status(build, "passed", timeout=LEASE + SLACK)
+    assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 1]
+    assert two.attempt == 1
+    time.sleep(0.5)
+    assert deliveries([worker], "workers.tasks.update_build") == 2  # the start's, the fallback
+    assert deliveries([worker], "workers.tasks.run_target") == 2  # one's, three's
     settled_once(build)
     assert_clean(build)
