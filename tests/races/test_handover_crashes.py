@@ -267,6 +267,25 @@ def test_the_lock_scripts_load_again_after_redis_flushes_them(own_redis, setting
     assert passes == [7, 7, 7]
 
 
+def test_the_lock_scripts_run_when_redis_loses_them_again_while_reloading(
+    own_redis, settings, monkeypatch
+):
+    """redis-py reloads a lost script once, then EVALSHAs it again: a second flush between
+    the two must not fail the pass (a NoScriptError is no outage error: nobody retries)."""
+    settings.HARBOR_QUEUE_PREFIX = f"scripts{time.time_ns()}"
+    load = redis.Redis.script_load
+
+    def load_then_lose(client, script):
+        sha = load(client, script)
+        client.script_flush()
+        return sha
+
+    monkeypatch.setattr(redis.Redis, "script_load", load_then_lose)
+    passes = []
+    assert locks.run_exclusively(8, passes.append, lambda s: None)
+    assert passes == [8]
+
+
 def test_a_chain_runs_while_redis_flushes_its_scripts(cluster, own_redis, buildable, tmp_path):
     c = cluster(broker_url=own_redis.url)
     c.worker(queues="engine,targets", concurrency=2)
