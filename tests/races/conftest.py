@@ -2,11 +2,13 @@
 REST API served by a live server, with outside systems played by local HTTP servers."""
 
 import threading
+import time
 
 import pytest
 import requests
+from django.conf import settings
 
-from builds import engine
+from builds import engine, locks
 from builds.models import Build, BuildTarget
 from tests.conftest import make_plan
 from tests.workers import wait_for
@@ -79,3 +81,18 @@ def monitored(transactional_db):
     monitor.install()
     yield
     monitor.uninstall()
+
+
+def drain_engine_queue(timeout: float = 60) -> None:
+    """Wait until the engine queue is empty and its last task has had a moment to end: a
+    test that queued updates faster than the workers run them must not leave them to run
+    into the database's teardown (its TRUNCATE deadlocks with a pass)."""
+    r = locks.client()
+    queue = f"{settings.HARBOR_QUEUE_PREFIX}.engine"
+
+    def empty() -> bool:  # one list per priority
+        keys = [k for k in r.scan_iter(match=f"{queue}*") if r.type(k) == b"list"]
+        return not sum(r.llen(k) for k in keys)
+
+    wait_for(empty, timeout=timeout, message="the engine queue did not drain")
+    time.sleep(1)

@@ -15,7 +15,6 @@ import time
 import psycopg2
 import pytest
 import redis
-from django.conf import settings
 from django.db import connection
 
 from builds import engine, locks
@@ -24,7 +23,7 @@ from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from tests.conftest import make_plan
 from tests.interleavings import monitor
 from tests.races import test_crashes as crashes
-from tests.races.conftest import start_builds, wait_until_complete
+from tests.races.conftest import drain_engine_queue, start_builds, wait_until_complete
 from tests.races.test_crashes import BOUND, LEASE, SLACK, TICK, assert_clean, wait_status
 from tests.races.test_wide_builds import deliveries
 from tests.workers import wait_for
@@ -228,9 +227,7 @@ def test_chains_racing_updates_and_messages_lose_no_finish(celery_workers, build
     finally:
         done.set()
         racer.join(10)
-        # The updates still queued would run into the database's teardown: let them drain.
-        wait_for(lambda: not _queued_tasks(f"{settings.HARBOR_QUEUE_PREFIX}.engine"), timeout=60)
-        time.sleep(1)
+        drain_engine_queue()
     assert not errors, errors
     assert set(statuses.values()) == {"passed"}
     for build in builds:
@@ -242,12 +239,6 @@ def test_chains_racing_updates_and_messages_lose_no_finish(celery_workers, build
             build=build, is_consumed=False, type__in=BuildMessage.VERDICTS
         ).exists()
     assert not monitor.violations(), monitor.violations()
-
-
-def _queued_tasks(queue: str) -> int:
-    """Tasks waiting in ``queue`` on the Redis broker (one list per priority)."""
-    r = locks.client()
-    return sum(r.llen(key) for key in r.scan_iter(match=f"{queue}*") if r.type(key) == b"list")
 
 
 # -- Redis loses its scripts ---------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from builds.engine import dispatch
 from builds.models import StatusEvent
-from tests.races.conftest import start_builds, wait_until_complete
+from tests.races.conftest import drain_engine_queue, start_builds, wait_until_complete
 from tests.races.test_wide_builds import deliveries
 from tests.workers import wait_for
 
@@ -57,6 +57,7 @@ def test_workers_own_passes_racing_queued_updates_settle_each_target_once(
     finally:
         done.set()
         racer.join(10)
+        drain_engine_queue()
     assert set(statuses.values()) == {"passed"}
     for build in builds:
         targets = list(build.targets.order_by("step_key"))
