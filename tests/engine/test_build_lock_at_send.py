@@ -10,6 +10,7 @@ from datetime import timedelta
 import psycopg2
 import psycopg2.errors
 import pytest
+from celery import current_app
 from django.db import connection
 from django.utils import timezone
 
@@ -26,6 +27,13 @@ BUILD_TABLE = Build._meta.db_table
 def _second_connection():
     db = connection.settings_dict
     return psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+
+
+@pytest.fixture(autouse=True)
+def no_tasks(monkeypatch):
+    """Send no task: the rows here are committed, so a Celery worker another test of the
+    session started would take this build's targets (and claim them) before the test does."""
+    monkeypatch.setattr(current_app, "send_task", lambda *args, **kwargs: None)
 
 
 @pytest.fixture
