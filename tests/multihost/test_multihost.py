@@ -10,8 +10,9 @@ its lease, a step worker's host killed for good, an engine host partitioned for 
 the other up, and 100 ms added to every database round trip. After each, for its builds: every
 accepted message consumed exactly once, one target per (build, step, generation), no
 complete build with an unfinished target, every build settled, and at most
-``MAX_DELIVERIES`` ``run_target`` deliveries per target (counted from the step workers'
-JSON log lines).
+``MAX_DELIVERIES`` ``run_target`` deliveries per target, at least one for a first step's
+(counted from the step workers' JSON log lines; a later step's target is usually claimed by
+the pass of the worker that finished the step before it, with no delivery of its own).
 
 Needs root and ``ip`` (skipped with the reason otherwise). Namespaces, bridge and
 processes are removed however the test ends.
@@ -270,8 +271,13 @@ def assert_settled_and_sound(harbor: Harbor, build_ids: list[int]) -> None:
     unfinished = targets.filter(status__in=("pending", "building", "waiting"))
     assert not unfinished.exists(), "a complete build with an unfinished target"
     counted = deliveries(harbor)
-    ids = list(targets.values_list("pk", flat=True))
-    assert all(1 <= counted[t] <= MAX_DELIVERIES for t in ids), {t: counted[t] for t in ids}
+    # A first step's target is queued (at least one delivery); the next step's is claimed
+    # by the pass of the worker that finished the first, unless that pass ran elsewhere
+    # (its lock busy), so it may have none of its own.
+    for step_key, least in (("work", 1), ("ci", 0)):
+        ids = list(targets.filter(step_key=step_key).values_list("pk", flat=True))
+        shown = {t: counted[t] for t in ids}
+        assert all(least <= counted[t] <= MAX_DELIVERIES for t in ids), (step_key, shown)
 
 
 def test_harbor_on_five_hosts_survives_cuts_a_crash_a_partition_and_latency(harbor):
