@@ -96,3 +96,17 @@ def drain_engine_queue(timeout: float = 60) -> None:
 
     wait_for(empty, timeout=timeout, message="the engine queue did not drain")
     time.sleep(1)
+
+
+def complete_while(race, builds: list[Build], timeout: float = 120) -> dict[int, str]:
+    """Wait until every build is complete while ``race(done)`` runs in a thread (until the
+    event ``done`` is set); then drain the engine queue the race filled. {build id: status}."""
+    done = threading.Event()
+    racer = threading.Thread(target=race, args=(done,), daemon=True)
+    racer.start()
+    try:
+        return wait_until_complete(builds, timeout=timeout)
+    finally:
+        done.set()
+        racer.join(10)
+        drain_engine_queue()

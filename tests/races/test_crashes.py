@@ -166,18 +166,21 @@ def assert_clean(build: Build) -> None:
 
 
 class RowHolder:
-    """A separate PostgreSQL connection holding a message row lock, so that a pass that must
-    consume the message blocks inside its transaction (no test hook in the engine)."""
+    """A separate PostgreSQL connection holding one row's lock (``table`` where ``column`` =
+    ``value``), so that a pass that must write that row blocks inside its transaction (no
+    test hook in the engine). ``blocked_pid`` finds the backend waiting for it by a
+    fragment of its statement (``waiting``, a LIKE pattern)."""
 
-    def __init__(self, message_id: int):
+    def __init__(self, table: str, value, column: str = "id", waiting: str = ""):
         db = connection.settings_dict
         self.conn = psycopg2.connect(
             dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"]
         )
+        self.table = table
+        self.waiting = waiting or f"%{table}%"
         with self.conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM builds_buildmessage WHERE id = %s FOR UPDATE", [message_id]
-            )
+            cursor.execute(f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE", [value])
+            assert cursor.rowcount == 1, f"no {table} row {value}"
 
     def blocked_pid(self, timeout: float = 20) -> int:
         """The pid of the backend waiting for our lock (the pass), once it waits. Asked on
@@ -188,12 +191,13 @@ class RowHolder:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE%buildmessage%'"
+                    "AND wait_event_type = 'Lock' AND query LIKE %s",
+                    [self.waiting],
                 )
                 row = cursor.fetchone()
                 return row[0] if row else None
 
-        return wait_for(find, timeout=timeout, message="no pass blocked on the message row")
+        return wait_for(find, timeout=timeout, message=f"no pass blocked on the {self.table} row")
 
     def release(self) -> None:
         if not self.conn.closed:
@@ -295,7 +299,7 @@ def test_a_worker_killed_mid_pass_leaves_nothing_lost(cluster, buildable):
     c = cluster()
     build, message = waiting_build_with_pass(buildable)
     victim = c.worker(queues="engine")
-    with RowHolder(message.pk) as holder:
+    with RowHolder("builds_buildmessage", message.pk, waiting="UPDATE%buildmessage%") as holder:
         c.sending = True
         engine.request_update(build.pk)
         holder.blocked_pid()  # the victim's pass holds the build row, waits for the message
@@ -313,7 +317,7 @@ def test_a_database_connection_dropped_mid_pass_loses_nothing(cluster, buildable
     c = cluster()
     build, message = waiting_build_with_pass(buildable)
     c.worker(queues="engine")
-    with RowHolder(message.pk) as holder:
+    with RowHolder("builds_buildmessage", message.pk, waiting="UPDATE%buildmessage%") as holder:
         c.sending = True
         engine.request_update(build.pk)
         pid = holder.blocked_pid()

@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 
-import psycopg2
 import pytest
 import redis
 from django.db import connection
@@ -23,8 +22,16 @@ from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from tests.conftest import make_plan
 from tests.interleavings import monitor
 from tests.races import test_crashes as crashes
-from tests.races.conftest import drain_engine_queue, start_builds, wait_until_complete
-from tests.races.test_crashes import BOUND, LEASE, SLACK, TICK, assert_clean, wait_status
+from tests.races.conftest import complete_while, start_builds
+from tests.races.test_crashes import (
+    BOUND,
+    LEASE,
+    SLACK,
+    TICK,
+    RowHolder,
+    assert_clean,
+    wait_status,
+)
 from tests.races.test_wide_builds import deliveries
 from tests.workers import wait_for
 
@@ -67,6 +74,25 @@ def chain(length: int, tmp_path) -> list[dict]:
 # -- a worker killed holding a claim its pass made for it --------------------------------
 
 
+def run_plan(c, plan, buildable) -> Build:
+    """Start a build of ``plan`` and let the cluster ``c``'s workers take its tasks."""
+    build = engine.start_build(plan, buildable)
+    c.sending = True
+    engine.request_update(build.pk)
+    return build
+
+
+def wait_building(build: Build, step_key: str) -> BuildTarget:
+    """The target of ``step_key`` once a worker has claimed it."""
+    return wait_for(
+        lambda: BuildTarget.objects.filter(
+            build=build, step_key=step_key, status="building"
+        ).first(),
+        timeout=SLACK,
+        interval=0.01,
+    )
+
+
 def test_a_worker_killed_holding_a_handed_over_claim_is_replaced_after_the_lease(
     cluster, buildable, tmp_path
 ):
@@ -79,14 +105,8 @@ def test_a_worker_killed_holding_a_handed_over_claim_is_replaced_after_the_lease
         counting("one", tmp_path / "one"),
         counting("two", tmp_path / "two", then="sleep 3", depends_on=["one"]),
     ]
-    build = engine.start_build(make_plan("killed-holding-a-claim", steps), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
-    two = wait_for(
-        lambda: BuildTarget.objects.filter(build=build, step_key="two", status="building").first(),
-        timeout=SLACK,
-        interval=0.01,
-    )
+    build = run_plan(c, make_plan("killed-holding-a-claim", steps), buildable)
+    two = wait_building(build, "two")
     victim.kill()
     held_until = BuildTarget.objects.get(pk=two.pk).lease_expires
     assert two.attempt == 1
@@ -114,9 +134,7 @@ def test_a_chain_longer_than_one_tasks_handoffs_runs_each_step_once(cluster, bui
     length = HANDOFFS_PER_TASK + 5
     c = cluster()
     worker = c.worker(queues="engine,targets")
-    build = engine.start_build(make_plan("long-chain", chain(length, tmp_path)), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
+    build = run_plan(c, make_plan("long-chain", chain(length, tmp_path)), buildable)
     wait_status(build, "passed", timeout=60)
     assert [runs(tmp_path / f"s{i:02}") for i in range(length)] == [1] * length
     targets = BuildTarget.objects.filter(build=build)
@@ -143,9 +161,7 @@ def test_a_failing_step_in_a_chain_is_retried_by_the_workers_own_pass(cluster, b
         counting("two", tmp_path / "two", passes_on=3, config=retry, depends_on=["one"]),
         counting("three", tmp_path / "three", depends_on=["two"]),
     ]
-    build = engine.start_build(make_plan("retried-in-a-chain", steps), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
+    build = run_plan(c, make_plan("retried-in-a-chain", steps), buildable)
     wait_status(build, "passed", timeout=60)
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 3, 1]
     twos = BuildTarget.objects.filter(build=build, step_key="two").order_by("step_attempt")
@@ -164,9 +180,7 @@ def test_a_step_failing_for_good_in_a_chain_fails_the_build_once(cluster, builda
         counting("two", tmp_path / "two", passes_on=99, depends_on=["one"]),
         counting("three", tmp_path / "three", depends_on=["two"]),
     ]
-    build = engine.start_build(make_plan("failing-in-a-chain", steps), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
+    build = run_plan(c, make_plan("failing-in-a-chain", steps), buildable)
     wait_status(build, "failed", timeout=60)
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 0]
     assert not BuildTarget.objects.filter(build=build, step_key="three").exists()
@@ -198,10 +212,9 @@ def test_chains_racing_updates_and_messages_lose_no_finish(celery_workers, build
     ``pass`` as soon as it waits. Every build passes; each target is claimed and settled
     once; no verdict is left unconsumed."""
     builds = start_builds(WAITING_CHAIN, 15, buildable)
-    done = threading.Event()
     errors = []
 
-    def race():
+    def race(done: threading.Event) -> None:
         try:
             while not done.is_set():
                 for build in builds:
@@ -220,14 +233,7 @@ def test_chains_racing_updates_and_messages_lose_no_finish(celery_workers, build
         finally:
             connection.close()
 
-    racer = threading.Thread(target=race, daemon=True)
-    racer.start()
-    try:
-        statuses = wait_until_complete(builds, timeout=120)
-    finally:
-        done.set()
-        racer.join(10)
-        drain_engine_queue()
+    statuses = complete_while(race, builds)
     assert not errors, errors
     assert set(statuses.values()) == {"passed"}
     for build in builds:
@@ -310,44 +316,6 @@ def test_a_chain_runs_while_redis_flushes_its_scripts(cluster, own_redis, builda
 # -- the database drops the pass that carries a finish -----------------------------------
 
 
-class BuildableHolder:
-    """A separate connection holding the buildable's row lock, so that a pass completing
-    one of its builds blocks inside its transaction (after the finish it carries)."""
-
-    def __init__(self, buildable_id: int):
-        db = connection.settings_dict
-        self.conn = psycopg2.connect(
-            dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"]
-        )
-        with self.conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM builds_buildable WHERE id = %s FOR UPDATE", [buildable_id]
-            )
-
-    def blocked_pid(self, timeout: float = 20) -> int:
-        def find():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND query LIKE '%builds_buildable%'"
-                )
-                row = cursor.fetchone()
-                return row[0] if row else None
-
-        return wait_for(find, timeout=timeout, message="no pass blocked on the buildable row")
-
-    def release(self) -> None:
-        if not self.conn.closed:
-            self.conn.rollback()
-            self.conn.close()
-
-    def __enter__(self) -> "BuildableHolder":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.release()
-
-
 @pytest.mark.parametrize("release", ["before", "after"])
 def test_a_connection_dropped_in_the_pass_carrying_a_finish_keeps_the_finish(
     cluster, buildable, tmp_path, release
@@ -364,7 +332,7 @@ def test_a_connection_dropped_in_the_pass_carrying_a_finish_keeps_the_finish(
         counting("last", tmp_path / "last", depends_on=["first"]),
     ]
     build = engine.start_build(make_plan(f"dropped-{release}", steps), buildable)
-    with BuildableHolder(buildable.pk) as holder:
+    with RowHolder("builds_buildable", buildable.pk) as holder:
         c.sending = True
         engine.request_update(build.pk)
         pid = holder.blocked_pid()
@@ -380,34 +348,6 @@ def test_a_connection_dropped_in_the_pass_carrying_a_finish_keeps_the_finish(
     assert [runs(tmp_path / k) for k in ("first", "last")] == [1, 1]
     settled_once(build)
     assert_clean(build)
-
-
-class GroupHolder(BuildableHolder):
-    """A separate connection holding a concurrency group's row lock: a pass that releases
-    one of the group's slots blocks there, after its targets' writes."""
-
-    def __init__(self, name: str):
-        db = connection.settings_dict
-        self.conn = psycopg2.connect(
-            dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"]
-        )
-        with self.conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM builds_concurrencygroup WHERE name = %s FOR UPDATE", [name]
-            )
-            assert cursor.rowcount == 1
-
-    def blocked_pid(self, timeout: float = 20) -> int:
-        def find():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND query LIKE '%builds_concurrencygroup%'"
-                )
-                row = cursor.fetchone()
-                return row[0] if row else None
-
-        return wait_for(find, timeout=timeout, message="no pass blocked on the group row")
 
 
 def test_a_connection_dropped_after_a_pass_handed_over_a_claim_runs_each_step_once(
@@ -426,14 +366,12 @@ def test_a_connection_dropped_after_a_pass_handed_over_a_claim_runs_each_step_on
         counting("grouped", tmp_path / "grouped", then="sleep 1", config=concurrency),
         counting("next", tmp_path / "next", depends_on=["grouped"]),
     ]
-    build = engine.start_build(make_plan("dropped-after-a-claim", steps), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
+    build = run_plan(c, make_plan("dropped-after-a-claim", steps), buildable)
     wait_for(
         lambda: BuildTarget.objects.filter(build=build, status="building").exists(),
         timeout=SLACK,
     )
-    with GroupHolder(group) as holder:
+    with RowHolder("builds_concurrencygroup", group, column="name") as holder:
         pid = holder.blocked_pid()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
@@ -467,14 +405,8 @@ def test_a_frozen_worker_whose_handed_over_claim_was_taken_over_changes_nothing(
         counting("two", tmp_path / "two", then="sleep 2", depends_on=["one"]),
         counting("three", tmp_path / "three", depends_on=["two"]),
     ]
-    build = engine.start_build(make_plan("frozen-holding-a-claim", steps), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
-    wait_for(
-        lambda: BuildTarget.objects.filter(build=build, step_key="two", status="building"),
-        timeout=SLACK,
-        interval=0.01,
-    )
+    build = run_plan(c, make_plan("frozen-holding-a-claim", steps), buildable)
+    wait_building(build, "two")
     os.killpg(frozen.process.pid, signal.SIGSTOP)
     try:
         c.worker(queues="engine,targets", beat=True)
@@ -509,14 +441,8 @@ def test_a_finish_made_while_the_lock_is_busy_is_read_by_a_later_pass(cluster, b
         counting("two", tmp_path / "two", then="sleep 1", depends_on=["one"]),
         counting("three", tmp_path / "three", depends_on=["two"]),
     ]
-    build = engine.start_build(make_plan("busy-lock", steps), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
-    wait_for(
-        lambda: BuildTarget.objects.filter(build=build, step_key="two", status="building"),
-        timeout=SLACK,
-        interval=0.01,
-    )
+    build = run_plan(c, make_plan("busy-lock", steps), buildable)
+    wait_building(build, "two")
     locks.client().set(locks.lock_key(build.pk), "a-dead-holder", px=LEASE * 1000)
     two = wait_for(
         lambda: BuildTarget.objects.filter(build=build, step_key="two", status="passed").first(),

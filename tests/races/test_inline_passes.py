@@ -8,7 +8,7 @@ import pytest
 
 from builds.engine import dispatch
 from builds.models import StatusEvent
-from tests.races.conftest import drain_engine_queue, start_builds, wait_until_complete
+from tests.races.conftest import complete_while, start_builds, wait_until_complete
 from tests.races.test_wide_builds import deliveries
 from tests.workers import wait_for
 
@@ -42,22 +42,14 @@ def test_workers_own_passes_racing_queued_updates_settle_each_target_once(
     those passes race the finishing workers' own passes for the builds' locks. Every build
     passes, each target is claimed once and completes once."""
     builds = start_builds(CHAIN, 20, buildable)
-    done = threading.Event()
 
-    def queue_updates():
+    def queue_updates(done: threading.Event) -> None:
         while not done.is_set():
             for build in builds:
                 dispatch.update_build(build.pk)
             done.wait(0.01)
 
-    racer = threading.Thread(target=queue_updates, daemon=True)
-    racer.start()
-    try:
-        statuses = wait_until_complete(builds, timeout=120)
-    finally:
-        done.set()
-        racer.join(10)
-        drain_engine_queue()
+    statuses = complete_while(queue_updates, builds)
     assert set(statuses.values()) == {"passed"}
     for build in builds:
         targets = list(build.targets.order_by("step_key"))
