@@ -118,14 +118,15 @@ class Harbor:
         self.env = env
         self.processes: list[subprocess.Popen] = []
         self.workers: dict[str, WorkerProcess] = {}
-        self.every_worker: list[WorkerProcess] = []  # replaced ones too, for their logs
+        # (host, worker), replaced workers too, for their logs
+        self.every_worker: list[tuple[str, WorkerProcess]] = []
 
     def start_worker(self, host: str, queue: str) -> WorkerProcess:
         worker = WorkerProcess(
             concurrency=2, queues=queue, wrap=self.net.wrap(host), **self.env
         ).start(timeout=90)
         self.workers[host] = worker
-        self.every_worker.append(worker)
+        self.every_worker.append((host, worker))
         return worker
 
     def start(self, program: list[str], host: str) -> subprocess.Popen:
@@ -142,7 +143,7 @@ class Harbor:
         return process
 
     def stop(self) -> None:
-        for worker in self.every_worker:
+        for _, worker in self.every_worker:
             worker.kill()
         for process in self.processes:
             if process.poll() is None:
@@ -239,17 +240,18 @@ def running_on(worker: WorkerProcess, build_ids: list[int]) -> set[int]:
     return found
 
 
-def deliveries(harbor: Harbor) -> Counter[int]:
-    """``run_target`` deliveries per target id, from every step worker's log."""
-    counted: Counter[int] = Counter()
-    for worker in harbor.every_worker:
+def deliveries(harbor: Harbor) -> dict[int, list[str]]:
+    """``run_target`` deliveries per target id, from every step worker's log: for each
+    delivery, the host whose worker logged it."""
+    counted: dict[int, list[str]] = {}
+    for host, worker in harbor.every_worker:
         for line in list(worker.output):
             if "run_target started" in line:
-                counted[json.loads(line)["target_id"]] += 1
+                counted.setdefault(json.loads(line)["target_id"], []).append(host)
     return counted
 
 
-def assert_settled_and_sound(harbor: Harbor, build_ids: list[int]) -> None:
+def assert_settled_and_sound(harbor: Harbor, build_ids: list[int], scenario: str) -> None:
     wait_for(
         lambda: not Build.objects.filter(pk__in=build_ids).exclude(status__in=Build.COMPLETE),
         timeout=SETTLE,
@@ -275,9 +277,13 @@ def assert_settled_and_sound(harbor: Harbor, build_ids: list[int]) -> None:
     # by the pass of the worker that finished the first, unless that pass ran elsewhere
     # (its lock busy), so it may have none of its own.
     for step_key, least in (("work", 1), ("ci", 0)):
-        ids = list(targets.filter(step_key=step_key).values_list("pk", flat=True))
-        outside = {t: counted[t] for t in ids if not least <= counted[t] <= MAX_DELIVERIES}
-        assert not outside, (step_key, outside)
+        rows = targets.filter(step_key=step_key).values("pk", "status", "attempt", "lost_claims")
+        outside = [
+            {**row, "delivered on": counted.get(row["pk"], [])}
+            for row in rows
+            if not least <= len(counted.get(row["pk"], [])) <= MAX_DELIVERIES
+        ]
+        assert not outside, (scenario, step_key, outside)
 
 
 def test_harbor_on_five_hosts_survives_cuts_a_crash_a_partition_and_latency(harbor):
@@ -293,7 +299,7 @@ def test_harbor_on_five_hosts_survives_cuts_a_crash_a_partition_and_latency(harb
     )
     harbor.net.restore("s1")
     assert reclaimed
-    assert_settled_and_sound(harbor, builds)
+    assert_settled_and_sound(harbor, builds, "a step host cut past its lease")
     discarded = wait_for(
         lambda: BuildLog.objects.filter(target_id__in=cut, log_type="discarded").exists(),
         timeout=30,
@@ -306,7 +312,7 @@ def test_harbor_on_five_hosts_survives_cuts_a_crash_a_partition_and_latency(harb
     builds = start_builds(harbor)
     lost = wait_for(lambda: running_on(harbor.workers["s2"], builds), timeout=60)
     harbor.workers["s2"].kill()
-    assert_settled_and_sound(harbor, builds)
+    assert_settled_and_sound(harbor, builds, "a step host killed")
     assert BuildTarget.objects.filter(pk__in=lost, attempt__gt=1).count() == len(lost)
     harbor.start_worker("s2", "targets")
 
@@ -315,10 +321,10 @@ def test_harbor_on_five_hosts_survives_cuts_a_crash_a_partition_and_latency(harb
     harbor.net.cut("e1")
     time.sleep(30)
     harbor.net.restore("e1")
-    assert_settled_and_sound(harbor, builds)
+    assert_settled_and_sound(harbor, builds, "an engine host partitioned")
 
     # 4. 100 ms added to every round trip between a host and PostgreSQL (50 ms each way).
     harbor.db_forwarder.delay = 0.05
     builds = start_builds(harbor)
-    assert_settled_and_sound(harbor, builds)
+    assert_settled_and_sound(harbor, builds, "100 ms per database round trip")
     harbor.db_forwarder.delay = 0
