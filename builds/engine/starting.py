@@ -1,10 +1,15 @@
 """Starting builds: finding the buildable and creating a pending build of a plan."""
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from builds import metrics
 from builds.engine.targets import request_update
-from builds.engine.transitions import build_changed, move_buildable
+from builds.engine.transitions import (
+    build_changed,
+    events_in_one_insert,
+    move_buildable,
+    record_event,
+)
 from builds.models import Build, Buildable, BuildPlan, StatusEvent
 
 
@@ -29,7 +34,9 @@ def find_or_create_buildable(
     ``revision`` is a pull (merge) request's number, so a pull request's buildable is not
     the one of the same commit pushed to a branch. ``ref``, ``base_ref`` (the ref a pull
     request targets) and ``object_phid`` are recorded on creation. Safe under concurrency:
-    two callers creating the same buildable end with the same row.
+    two callers creating the same buildable end with the same row, inside or outside a
+    transaction of theirs (``get_or_create`` inserts under a savepoint of its own and, when
+    the unique index refuses a second insert, reads the row that won).
     """
     lookup = {"repository": repository, "commit": commit, "diff": diff, "revision": revision}
     defaults = {
@@ -40,11 +47,7 @@ def find_or_create_buildable(
         "forge": forge,
         "forge_repository": forge_repository,
     }
-    try:
-        with transaction.atomic():
-            return Buildable.objects.get_or_create(**lookup, defaults=defaults)[0]
-    except IntegrityError:
-        return Buildable.objects.get(**lookup)
+    return Buildable.objects.get_or_create(**lookup, defaults=defaults)[0]
 
 
 def start_build(
@@ -57,7 +60,10 @@ def start_build(
     for a disabled plan."""
     if plan.status != BuildPlan.Status.ACTIVE:
         raise PlanNotRunnable(f'Build plan "{plan.name}" is disabled.')
-    with transaction.atomic():
+    # No savepoint: a build that fails to start fails its caller's whole transaction (no
+    # caller goes on after one), and a savepoint would cost two round trips per start.
+    # The start's two StatusEvents (build pending, buildable building) go in one insert.
+    with transaction.atomic(savepoint=False), events_in_one_insert():
         build = Build.objects.create(
             plan=plan,
             buildable=buildable,
@@ -67,9 +73,10 @@ def start_build(
             plan_version=plan.versions.order_by("-number").first(),
             status=Build.Status.PENDING,
         )
-        StatusEvent.objects.create(
+        record_event(
             build=build,
-            to_status=Build.Status.PENDING,
+            from_status="",
+            to=Build.Status.PENDING,
             cause=StatusEvent.Cause.COMMAND,
             actor=initiator,
         )

@@ -194,17 +194,25 @@ _held_events: ContextVar[list[StatusEvent] | None] = ContextVar("held_events", d
 
 
 def record_event(
-    *, from_status: str, to: str, cause: str, message=None, detail: str = "", **subject
+    *,
+    from_status: str,
+    to: str,
+    cause: str,
+    message=None,
+    actor=None,
+    detail: str = "",
+    **subject,
 ) -> None:
     """Write the timeline's StatusEvent for a move of ``subject`` (``build=``, ``build_id=``
     and ``target=``, or ``buildable=``) from ``from_status`` to ``to``; held back for one
-    insert inside ``events_in_one_insert``. ``detail`` is cut to 500 characters."""
+    insert inside ``events_in_one_insert``. The actor is ``message``'s author, else
+    ``actor`` (a User or None). ``detail`` is cut to 500 characters."""
     event = StatusEvent(
         from_status=from_status or "",
         to_status=to,
         cause=cause,
         message=message,
-        actor_id=message.author_id if message else None,
+        actor_id=message.author_id if message else getattr(actor, "pk", None),
         detail=detail[:500],
         **subject,
     )
