@@ -131,15 +131,23 @@ def unconsumed_messages(build_id: int) -> list[BuildMessage]:
     return list(BuildMessage.objects.raw(UNCONSUMED_SQL, [build_id, CONSUMABLE]))
 
 
+# Every column but the variables: a pass reads a wide build's every target, and decoding
+# each one's variables (JSON that only the worker running it uses) was the largest part of
+# such a pass's CPU. A pass creates new attempts from the build's own snapshot.
+_PASS_TARGET_COLUMNS = ", ".join(
+    connection.ops.quote_name(field.column)
+    for field in BuildTarget._meta.concrete_fields
+    if field.name != "variables"
+)
 GENERATION_TARGETS_SQL = (
-    f"SELECT * FROM {_table(BuildTarget)} WHERE {_column(BuildTarget, 'build')} = %s"
-    f" AND {_column(BuildTarget, 'generation')} = %s"
+    f"SELECT {_PASS_TARGET_COLUMNS} FROM {_table(BuildTarget)}"
+    f" WHERE {_column(BuildTarget, 'build')} = %s AND {_column(BuildTarget, 'generation')} = %s"
 )
 
 
 def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
     """The build's targets of ``generation`` (a run), every attempt (superseded ones too),
-    in no particular order."""
+    in no particular order, with ``variables`` deferred (reading it costs a query)."""
     return list(BuildTarget.objects.raw(GENERATION_TARGETS_SQL, [build_id, generation]))
 
 

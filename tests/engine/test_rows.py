@@ -58,6 +58,8 @@ def test_the_pass_reads_match_the_orm(start):
         (t.pk, t.status, t.config == e.config)
         for t, e in zip(sorted(targets, key=lambda t: t.pk), expected.order_by("pk"), strict=True)
     ) == sorted((e.pk, e.status, True) for e in expected)
+    # Only the worker running a target uses its variables: a pass leaves them unread.
+    assert {frozenset(t.get_deferred_fields()) for t in targets} == {frozenset({"variables"})}
     with pytest.raises(Build.DoesNotExist), transaction.atomic():
         rows.lock_build(build.pk + 1000)
     with pytest.raises(Buildable.DoesNotExist), transaction.atomic():
