@@ -97,25 +97,37 @@ def _converted(model, field, value):
 # What a pass reads of the build's plan: ``notify`` for the receiver that writes the
 # notifications of its moves, ``auto_key`` and ``behaviors`` for the commands' checks.
 _PASS_PLAN_FIELDS = ["auto_key", "behaviors", "notify"]
+# What a pass reads of the buildable: what a new target's variables name
+# (``builds.variables.snapshot_variables``), fields written when the buildable is created
+# and never changed, so reading them unlocked is safe. Its status is read under its own
+# lock (``lock_buildable``).
+_PASS_BUILDABLE_FIELDS = [
+    *("phid", "object_phid", "repository", "ref", "commit", "diff", "revision", "base_ref"),
+]
 LOCK_BUILD_SQL = (
-    f"SELECT b.*, {_aliased(BuildPlan, 'p', 'plan__', _PASS_PLAN_FIELDS)}"
+    f"SELECT b.*, {_aliased(BuildPlan, 'p', 'plan__', _PASS_PLAN_FIELDS)},"
+    f" {_aliased(Buildable, 'a', 'buildable__', _PASS_BUILDABLE_FIELDS)}"
     f" FROM {_table(Build)} b"
     f" JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
+    f" JOIN {_table(Buildable)} a ON a.id = b.{_column(Build, 'buildable')}"
     f" WHERE b.id = %s FOR NO KEY UPDATE OF b"
 )
 
 
 def lock_build(build_id: int) -> Build:
     """Build ``build_id`` with its row locked ``FOR NO KEY UPDATE`` until the transaction
-    ends (the plan's row is not locked), and ``build.plan`` holding what a pass reads of it
-    (``_PASS_PLAN_FIELDS``; other fields are deferred, as with ``QuerySet.only()``). Raises
-    ``Build.DoesNotExist``."""
+    ends (the plan's and buildable's rows are not locked), ``build.plan`` holding what a
+    pass reads of it (``_PASS_PLAN_FIELDS``) and ``build.buildable`` what a new target's
+    variables need (``_PASS_BUILDABLE_FIELDS``); their other fields are deferred, as with
+    ``QuerySet.only()``. Raises ``Build.DoesNotExist``."""
     found = list(Build.objects.raw(LOCK_BUILD_SQL, [build_id]))
     if not found:
         raise Build.DoesNotExist(f"no build {build_id}")
     build = found[0]
     plan = {n: getattr(build, f"plan__{n}") for n in _PASS_PLAN_FIELDS}
     build.plan = _instance(BuildPlan, {"id": build.plan_id, **plan})
+    buildable = {n: getattr(build, f"buildable__{n}") for n in _PASS_BUILDABLE_FIELDS}
+    build.buildable = _instance(Buildable, {"id": build.buildable_id, **buildable})
     return build
 
 

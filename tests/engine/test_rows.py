@@ -83,6 +83,35 @@ def test_the_locked_build_comes_with_what_a_pass_reads_of_its_plan(start):
     assert "notify" not in build.plan.get_deferred_fields()
 
 
+def test_the_locked_build_comes_with_what_new_targets_read_of_its_buildable(start):
+    driver = start([waiting_step("ci")])
+    distinct = {
+        **{"object_phid": "PHID-DREV-1", "repository": "https://example.com/app.git"},
+        **{"ref": "feature", "commit": "c" * 40, "diff": "12", "revision": "7"},
+        "base_ref": "main",
+    }
+    Buildable.objects.filter(pk=driver.build.buildable_id).update(**distinct)
+    with transaction.atomic():
+        build = rows.lock_build(driver.build.pk)
+    buildable = Buildable.objects.get(pk=driver.build.buildable_id)
+    for name in rows._PASS_BUILDABLE_FIELDS:
+        assert getattr(build.buildable, name) == getattr(buildable, name), name
+    assert {name: getattr(build.buildable, name) for name in distinct} == distinct
+    # Its status changes under its own lock: a pass reads it there, never here.
+    assert "status" in build.buildable.get_deferred_fields()
+
+
+def test_a_pass_creating_targets_reads_the_buildable_only_with_the_build(start):
+    driver = start([waiting_step("ci"), waiting_step("lint")], first_pass=False)
+    with CaptureQueriesContext(connection) as captured:
+        driver.update()
+    assert driver.target("ci").variables["buildable.commit"] == driver.build.buildable.commit
+    buildable_reads = [
+        q["sql"] for q in captured.captured_queries if 'FROM "builds_buildable"' in q["sql"]
+    ]
+    assert buildable_reads == [], buildable_reads
+
+
 def test_a_pass_reads_its_plan_only_in_the_statement_that_locks_its_build(start):
     driver = start([waiting_step("ci")], notify=[WEBHOOK])
     driver.run("ci")
