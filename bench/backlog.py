@@ -7,7 +7,7 @@ Uses a bench world of its own (``bench/harness.py``'s, with the database
 it runs beside ``bench/perf.py``) and the bench's processes, with beat (the repair
 task) and every process reaching PostgreSQL through ``bench/forwarder.py``, which adds
 ``--rtt-ms`` to each round trip; the bench itself writes directly. Settings as in the
-issue's runs: ``HARBOR_TARGET_LEASE=10``, ``HARBOR_REPAIR_BOUND=6`` (repair every 2 s).
+fault report's runs: ``HARBOR_TARGET_LEASE=10``, ``HARBOR_REPAIR_BOUND=6`` (repair every 2 s).
 It starts ``--builds`` builds of ``--width`` parallel ``sleep 0`` steps at once, so their
 first passes queue builds × width ``run_target`` tasks, far more than the workers take in
 a repair period; then waits until every build has passed and prints, from the workers'

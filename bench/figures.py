@@ -1,6 +1,7 @@
 """The benchmark's measurements and its report (driven by bench/perf.py, Django set up)."""
 
 import re
+import statistics
 import time
 from contextlib import contextmanager
 from unittest import mock
@@ -48,6 +49,43 @@ def _lat(result: Latencies) -> dict:
 
 def _tp(result: load.Throughput) -> dict:
     return vars(result)
+
+
+# Counts of what went wrong: a round's are never hidden by a median.
+PROBLEM_COUNTS = frozenset({"missing", "refused", "wrong_status"})
+
+
+def median_of(results: list[dict]) -> dict:
+    """``results`` (dicts of one shape, one per round) as one: each number the median of its
+    rounds', recursively; a count of problems (``PROBLEM_COUNTS``) the largest and a flag
+    set if any round's is; anything else as the first round has it."""
+    out = {}
+    for key, first in results[0].items():
+        values = [result[key] for result in results]
+        if isinstance(first, dict):
+            out[key] = median_of(values)
+        elif isinstance(first, bool):
+            out[key] = any(values)
+        elif key in PROBLEM_COUNTS:
+            out[key] = max(values)
+        elif isinstance(first, int | float):
+            out[key] = statistics.median(values)
+        else:
+            out[key] = first
+    return out
+
+
+def goal_ratios(ceiling: dict, harbor: dict) -> dict[str, float]:
+    """The ratios the hot path's goals are set on, for one round (or the medians): sendmessage
+    at 8 clients, decision p50 at the low rate (× the ceiling's), sustained decisions/s,
+    builds/s of the three-step chain against empty tasks/s ÷ 7."""
+    return {
+        "sendmessage, 8 clients": harbor["throughput_8"]["rate"] / ceiling["throughput_8"]["rate"],
+        "decision p50 (×)": harbor["latency_low"]["p50_ms"] / ceiling["latency_low"]["p50_ms"],
+        "decisions/s sustained": harbor["sustained_rate"] / (ceiling["sustained_rate"] or 1),
+        "builds/s, 3 steps": harbor["builds_per_s"]["builds_per_s"]
+        / (ceiling["empty_task"]["tasks_per_s"] / 7),
+    }
 
 
 # --- Ceilings --------------------------------------------------------------------------------
@@ -357,6 +395,7 @@ def print_report(results: dict) -> None:
             "",
         )
     )
+    _print_rounds(results)
     print()
     print("With N builds waiting at once (idle waiting builds + the measurement's own):")
     srow = "{:>7} {:>12} {:>16} {:>18} {:>14} {:>10} {:>12}"
@@ -408,6 +447,23 @@ def print_report(results: dict) -> None:
                 print(f"        {line.strip()}")
     print()
     print("Peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in results["rss_mb"].items()))
+
+
+def _print_rounds(results: dict) -> None:
+    """Each round's goal ratios and the ratios of the medians above, to show the spread."""
+    rounds = results.get("rounds") or []
+    if len(rounds) < 2:
+        return
+    print()
+    names = list(goal_ratios(*rounds[0]))
+    print(f"Harbor ÷ ceiling by round (each figure above is the median of {len(rounds)}):")
+    row = "  {:<14}" + " {:>24}" * len(names)
+    print(row.format("", *names))
+    for number, (ceiling, harbor) in enumerate(rounds, 1):
+        ratios = goal_ratios(ceiling, harbor).values()
+        print(row.format(f"round {number}", *(f"{r:.2f}" for r in ratios)))
+    medians = goal_ratios(results["ceiling"], next(iter(results["scales"].values())))
+    print(row.format("of the medians", *(f"{r:.2f}" for r in medians.values())))
 
 
 def _short(sql: str, width: int = 150) -> str:

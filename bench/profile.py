@@ -1,4 +1,4 @@
-"""Profile Harbor's hot path under load with py-spy (the profiles behind issue 9's changes).
+"""Profile Harbor's hot path under load with py-spy: the functions a process spends its time in.
 
     .venv/bin/python bench/profile.py [--role web|engine] [--seconds 8] [--type work|pass]
                                       [--endpoint sendmessage|ceiling] [--svg FILE]

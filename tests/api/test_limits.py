@@ -1,6 +1,6 @@
 """Limits of ``POST /api/v1/sendmessage``: body size (whatever Content-Length says), counts of
 unit results and lint messages, and JSON Harbor refuses to store. Each refusal asserts the
-status, the error body and that no row was written (issue 4, "Limits")."""
+status, the error body and that no row was written."""
 
 import io
 import json

@@ -1,6 +1,5 @@
 """A plan's run group decides who may start its builds and send messages to its builds and
-targets; staff may do anything; refusals are 403 with nothing stored (issue 4, "Who may send
-what")."""
+targets; staff may do anything; refusals are 403 with nothing stored."""
 
 import pytest
 
