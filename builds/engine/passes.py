@@ -65,9 +65,11 @@ def run_pass(build_id: int, before: Callable[[Build], object] | None = None) -> 
     retries). The targets it created are queued to run after the commit.
     """
     with transaction.atomic(), events_in_one_insert():
-        # Of the plan, only what a pass reads comes with the build (its webhooks, what
-        # commands check), in the statement that locks it. The buildable and initiator
-        # are read only when needed (new targets): most passes settle a message.
+        # Of the plan and the buildable, only what a pass reads comes with the build, in
+        # the statement that locks it: the plan's webhooks and what commands check, the
+        # buildable's fields new targets' variables name (a primary-key join costs every
+        # pass less than the statement it spares each pass that creates targets). The
+        # initiator is read only when needed (new targets of a build a person started).
         build = rows.lock_build(build_id)
         if before is not None:
             before(build)
