@@ -102,7 +102,14 @@ _PASS_PLAN_FIELDS = ["auto_key", "behaviors", "notify"]
 # and never changed, so reading them unlocked is safe. Its status is read under its own
 # lock (``lock_buildable``).
 _PASS_BUILDABLE_FIELDS = [
-    *("phid", "object_phid", "repository", "ref", "commit", "diff", "revision", "base_ref"),
+    "phid",
+    "object_phid",
+    "repository",
+    "ref",
+    "commit",
+    "diff",
+    "revision",
+    "base_ref",
 ]
 LOCK_BUILD_SQL = (
     f"SELECT b.*, {_aliased(BuildPlan, 'p', 'plan__', _PASS_PLAN_FIELDS)},"
@@ -147,7 +154,7 @@ def unconsumed_messages(build_id: int) -> list[BuildMessage]:
 # each one's variables (JSON that only the worker running it uses) was the largest part of
 # such a pass's CPU. A pass creates new attempts from the build's own snapshot.
 _PASS_TARGET_COLUMNS = ", ".join(
-    connection.ops.quote_name(field.column)
+    _column(BuildTarget, field.name)
     for field in BuildTarget._meta.concrete_fields
     if field.name != "variables"
 )
