@@ -10,9 +10,12 @@ its lease, a step worker's host killed for good, an engine host partitioned for 
 the other up, and 100 ms added to every database round trip. After each, for its builds: every
 accepted message consumed exactly once, one target per (build, step, generation), no
 complete build with an unfinished target, every build settled, and at most
-``MAX_DELIVERIES`` ``run_target`` deliveries per target, at least one for a first step's
-(counted from the step workers' JSON log lines; a later step's target is usually claimed by
-the pass of the worker that finished the step before it, with no delivery of its own).
+``MAX_RUN_TASKS`` ``run_target`` tasks per target, at least one for a first step's (counted
+as distinct Celery task ids in the step workers' JSON log lines; a later step's target is
+usually claimed by the pass of the worker that finished the step before it, with no task of
+its own). Tasks, not deliveries, because one task may be delivered several times without
+any new work being queued: a cut host's task retries once it is back, and the broker
+restores the task that host held unacknowledged; each is refused at its claim.
 
 Needs root and ``ip`` (skipped with the reason otherwise). Namespaces, bridge and
 processes are removed however the test ends.
@@ -60,9 +63,9 @@ BOUND = 6  # HARBOR_REPAIR_BOUND (beat repairs every 2 s), seconds
 WORK = 3  # seconds the sleep step of each build takes
 BUILDS = 8  # builds per scenario
 SETTLE = 150  # seconds a scenario's builds have to settle
-# run_target deliveries per target: the first, one reclaim after a lost host, and one more
-# for a target whose reclaim itself was on a host lost later (or a mark that expired).
-MAX_DELIVERIES = 3
+# run_target tasks per target: the first, one reclaim after a lost host, and one more for a
+# target whose reclaim itself was on a host lost later (or a mark that expired).
+MAX_RUN_TASKS = 3
 
 
 class OutsideSystem:
@@ -240,14 +243,17 @@ def running_on(worker: WorkerProcess, build_ids: list[int]) -> set[int]:
     return found
 
 
-def deliveries(harbor: Harbor) -> dict[int, list[str]]:
+def run_tasks(harbor: Harbor) -> dict[int, dict[str, list[str]]]:
     """``run_target`` deliveries per target id, from every step worker's log: for each
-    delivery, the host whose worker logged it."""
-    counted: dict[int, list[str]] = {}
+    Celery task id, the hosts whose workers logged a delivery of it (a retry or a
+    redelivery keeps its task's id; only a newly queued task has a new one)."""
+    counted: dict[int, dict[str, list[str]]] = {}
     for host, worker in harbor.every_worker:
         for line in list(worker.output):
             if "run_target started" in line:
-                counted.setdefault(json.loads(line)["target_id"], []).append(host)
+                line = json.loads(line)
+                tasks = counted.setdefault(line["target_id"], {})
+                tasks.setdefault(line["task_id"], []).append(host)
     return counted
 
 
@@ -272,16 +278,16 @@ def assert_settled_and_sound(harbor: Harbor, build_ids: list[int], scenario: str
     assert {group["n"] for group in groups} == {1}
     unfinished = targets.filter(status__in=("pending", "building", "waiting"))
     assert not unfinished.exists(), "a complete build with an unfinished target"
-    counted = deliveries(harbor)
-    # A first step's target is queued (at least one delivery); the next step's is claimed
-    # by the pass of the worker that finished the first, unless that pass ran elsewhere
-    # (its lock busy), so it may have none of its own.
+    counted = run_tasks(harbor)
+    # A first step's target is queued (at least one task); the next step's is claimed by the
+    # pass of the worker that finished the first, unless that pass ran elsewhere (its lock
+    # busy), so it may have none of its own.
     for step_key, least in (("work", 1), ("ci", 0)):
         rows = targets.filter(step_key=step_key).values("pk", "status", "attempt", "lost_claims")
         outside = [
-            {**row, "delivered on": counted.get(row["pk"], [])}
+            {**row, "tasks delivered on": counted.get(row["pk"], {})}
             for row in rows
-            if not least <= len(counted.get(row["pk"], [])) <= MAX_DELIVERIES
+            if not least <= len(counted.get(row["pk"], {})) <= MAX_RUN_TASKS
         ]
         # A string: pytest shortens a tuple or dict message, and the hosts are the point.
         assert not outside, f"{scenario}, step {step_key}: {outside}"
