@@ -208,8 +208,6 @@ def _three_step_builds(world: World, listener) -> dict:
     return {
         "builds_per_s": len(done) / (max(done) - start) if done else 0.0,
         "start_seconds": started - start,
-        # The engine sees none of the builds before their one transaction commits.
-        "builds_per_s_after_start": len(done) / (max(done) - started) if done else 0.0,
         "p50_ms": load.percentile([(t - start) * 1000 for t in done], 50),
         "missing": missing,
         "passed": passed,
@@ -383,8 +381,8 @@ def print_report(results: dict) -> None:
     )
     print(
         row.format(
-            "  of which starting them (one transaction here) s; builds/s after it",
-            f"{b['start_seconds']:.2f}; {b['builds_per_s_after_start']:.1f}",
+            "  starting them here (a transaction each, while the first ones run) s",
+            f"{b['start_seconds']:.2f}",
             "",
             "",
         )
