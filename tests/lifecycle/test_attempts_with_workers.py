@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from builds import engine
-from builds.models import Build, BuildTarget
+from builds.models import Build, BuildTarget, StatusEvent
 from tests.conftest import make_plan
 from tests.workers import wait_for
 
@@ -62,8 +62,19 @@ def test_a_rerun_of_a_failed_middle_step_reruns_it_and_its_dependents_only(
         f"/api/v1/builds/{build.pk}/commands", {"command": "rerun", "step": "test"}, format="json"
     )
     assert response.status_code == 202, response.json()
-    wait_for(lambda: Build.objects.get(pk=build.pk).status == "building", timeout=30)
+    # Until the pass applies the rerun the build is still "failed". The rerun's two steps
+    # can run between two polls, so wait for what stays: the pass that reopens the build
+    # marks the failed attempt superseded in the same transaction.
+    wait_for(
+        lambda: BuildTarget.objects.filter(build=build, superseded_by="rerun").exists(),
+        timeout=30,
+        message="the rerun was never applied",
+    )
     assert settled(build).status == "passed"
+    reopened = StatusEvent.objects.filter(
+        build=build, target=None, from_status="failed", to_status="building"
+    )
+    assert reopened.exists()
     keys = ("compile", "test", "package")
     runs = {key: (tmp_path / key).read_text().strip() for key in keys}
     assert runs == {"compile": "1", "test": "2", "package": "1"}
