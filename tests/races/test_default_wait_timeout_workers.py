@@ -23,11 +23,13 @@ def test_the_default_wait_timeout_fails_a_wait_with_no_timeout_of_its_own(
     plan = make_plan("waits", [{"key": "ci", "step_type": "sleep", "wait_for_message": True}])
     build = engine.start_build(plan, buildable)
 
+    # The deadline is the worker's default (this test process has none). It is set as the
+    # target starts waiting and stays, while "waiting" itself lasts only a second or two.
     waited = wait_for(
-        lambda: BuildTarget.objects.filter(build=build, status="waiting").first(), timeout=60
+        lambda: BuildTarget.objects.filter(build=build, wait_deadline__isnull=False).first(),
+        timeout=60,
+        message="the target never started waiting with a deadline",
     )
-    # The deadline is the worker's default: this test process has none.
-    assert waited.wait_deadline is not None
     wait_for(lambda: Build.objects.get(pk=build.pk).status == "failed", timeout=60)
     event = StatusEvent.objects.get(target=waited, to_status="failed")
     assert event.cause == "timeout" and "HARBOR_DEFAULT_WAIT_TIMEOUT" in event.detail
