@@ -3,8 +3,9 @@ docs/design.md §3.5, §5).
 
 The receiving row is locked first (the target's row for a verdict, the build's row for a
 command), then the message is checked, stored with its unit results and lint messages in
-the same transaction, and ``update_build`` fires after commit. Message ids therefore follow
-commit order per receiver, so "the first received" is the lowest id.
+the same transaction, and ``update_build`` fires after commit for a verdict or a command (a
+``work`` message changes nothing a pass reads). Message ids therefore follow commit order per
+receiver, so "the first received" is the lowest id.
 """
 
 from dataclasses import dataclass
@@ -93,7 +94,8 @@ def receive_message(
 ) -> Receipt:
     """Store a message for a build target (``pass``/``fail``/``work`` with unit results
     and lint messages) or a command (``restart``/``abort``/``pause``/``resume``) for a build
-    or for each build of a buildable it can apply to, and fire ``update_build``.
+    or for each build of a buildable it can apply to, and fire ``update_build`` (not for
+    ``work``, which no pass reads).
 
     ``unit``/``lint`` of None mean absent; sent to a build or buildable, even an empty list
     is refused (docs/harbormaster.md §2.2 step 6). ``author`` is a User, a ``TargetSecretHolder``
@@ -192,7 +194,11 @@ def _receive_for_target(
             fields=values,
         )
         _store_results(target, message, unit, lint)
-        request_update(target.build_id)
+        if message_type != BuildMessage.Type.WORK:
+            # A pass never reads a ``work`` message, its unit results or its lint messages
+            # (it settles targets by verdicts and commands only), so one would find nothing
+            # new: a sender reporting progress does not wake the engine.
+            request_update(target.build_id)
     return Receipt(message, created=True)
 
 

@@ -73,6 +73,26 @@ def test_work_messages_are_never_consumed_and_change_nothing(start):
     assert driver.target("ci").unit_results.count() == 1
 
 
+def test_a_work_message_wakes_no_pass_and_a_verdict_does(
+    start, monkeypatch, django_capture_on_commit_callbacks
+):
+    driver = start([waiting_step("ci")])
+    driver.run("ci")
+    requested = []
+    monkeypatch.setattr("builds.engine.dispatch.request_update", requested.append)
+    events = StatusEvent.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        driver.send("ci", "work", unit=[{"name": "t", "result": "pass"}])
+    assert requested == []
+    # What the pass it would have woken does: nothing (no move, no event).
+    driver.update()
+    assert driver.target("ci").status == "waiting"
+    assert StatusEvent.objects.count() == events
+    with django_capture_on_commit_callbacks(execute=True):
+        driver.send("ci", "pass")
+    assert requested == [driver.build.pk]
+
+
 def test_one_more_pass_at_quiescence_changes_nothing(start):
     driver = start([waiting_step("a"), waiting_step("b", depends_on=["a"])])
     driver.run("a")

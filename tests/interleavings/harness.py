@@ -4,7 +4,8 @@ Each order runs in a savepoint of the test's transaction that is rolled back aft
 thousands of orders share one test database cheaply. Follow-up tasks are not sent: the
 engine's ``dispatch`` functions are replaced by a recorder, and each event's on-commit
 callbacks are captured and run at once (as a real commit would run them), so the harness
-can check that every event asks for the update that will settle it.
+can check that every event asks for the update that will settle it (and that a ``work``
+message, which settles nothing, asks for none and changes nothing a pass reads).
 """
 
 from dataclasses import dataclass, field
@@ -95,6 +96,9 @@ class Run:
 
     def step(self, event: tuple) -> None:
         dispatched = self.harness.dispatched
+        if event[0] == "msg" and event[2] == "work":
+            self.step_work(event)
+            return
         with TestCase.captureOnCommitCallbacks(execute=True):
             acted = getattr(self, f"do_{event[0]}")(*event[1:])
         if acted and event[0] not in ("pass", "ipass", "fpass"):
@@ -104,6 +108,32 @@ class Run:
                 f"{event}: no update_build fired"
             )
             assert locks.update_request_queued(self.build.pk), f"{event}: no update queued"
+
+    def step_work(self, event: tuple) -> None:
+        """A ``work`` message wakes no pass, which is safe only if it changes nothing a pass
+        reads: so the order's final pass after it is one more pass at the same state, and
+        the passes before it have already been asked for by the events they settle."""
+        sent, read = len(self.harness.dispatched.updates), self._pass_inputs()
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            self.do_msg(*event[1:])
+        assert len(self.harness.dispatched.updates) == sent, f"{event}: update_build fired"
+        assert self._pass_inputs() == read, f"{event}: changed what a pass reads"
+
+    def _pass_inputs(self) -> tuple:
+        """What a pass reads of the build: its status and generation, its targets' states
+        and the messages it may consume."""
+        build = Build.objects.values_list("status", "generation").get(pk=self.build.pk)
+        targets = BuildTarget.objects.filter(build=self.build).order_by("pk")
+        consumable = BuildMessage.objects.filter(
+            build=self.build,
+            is_consumed=False,
+            type__in=BuildMessage.VERDICTS | BuildMessage.COMMANDS,
+        )
+        return (
+            build,
+            list(targets.values_list("pk", "status", "attempt", "superseded_by")),
+            list(consumable.order_by("pk").values_list("pk", flat=True)),
+        )
 
     def do_pass(self) -> bool:
         # An update_build task's pass: it clears the queued mark before reading anything.
