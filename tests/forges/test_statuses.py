@@ -411,13 +411,26 @@ def test_a_webhook_build_is_tied_to_its_forge_and_repository(client, fake):
     assert row.payload["context"] == "harbor/unit"
 
 
-def test_the_commit_queues_the_delivery_of_its_status(settings, django_capture_on_commit_callbacks):
+def test_deliveries_go_to_the_targets_queue(settings):
+    route = current_app.amqp.router.route({}, "forges.tasks.deliver")
+    assert route["queue"].name == f"{settings.HARBOR_QUEUE_PREFIX}.targets"
+
+
+def test_the_commit_queues_the_delivery_of_its_status(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    # Sent to a queue of this test's own: the session's Celery workers consume the targets
+    # queue and could take the task before it is read here.
+    own_queue = f"{settings.HARBOR_QUEUE_PREFIX}.statuses-test"
+    app = current_app._get_current_object()
+    send_task = app.send_task
+    monkeypatch.setattr(app, "send_task", lambda name, **kw: send_task(name, queue=own_queue, **kw))
     with django_capture_on_commit_callbacks(execute=True):
         forge_build("github", [waiting_step("ci")])
     row = OutboundDelivery.objects.get()
     sent = []
     with current_app.connection_for_read() as connection:
-        queue = connection.SimpleQueue(f"{settings.HARBOR_QUEUE_PREFIX}.targets")
+        queue = connection.SimpleQueue(own_queue)
         while True:
             try:
                 message = queue.get(timeout=1)
