@@ -32,14 +32,21 @@ from bench import harness
 # A p99 above this, at a steady open-loop rate, means decisions queue up: not sustained.
 STANDING_QUEUE_MS = 250
 
+WRK_THREADS = 2
 WRK_SCRIPT = """
 local bodies = {BODIES}
 local path = "{PATH}"
 local headers = {{["Content-Type"] = "application/json"{AUTH}}}
+local threads = 0
+setup = function(thread)
+  thread:set("first", threads)
+  threads = threads + 1
+end
 local i = 0
 request = function()
+  -- wrk's threads each run this script; they take alternate bodies, so no two send one.
   i = i + 1
-  return wrk.format("POST", path, headers, bodies[(i % #bodies) + 1])
+  return wrk.format("POST", path, headers, bodies[((i * {THREADS} + first) % #bodies) + 1])
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -69,7 +76,7 @@ def wrk(
     """POST ``bodies`` (round robin) to ``path`` from ``clients`` connections for ``seconds``."""
     lua_bodies = "{" + ", ".join(_lua_string(json.dumps(b)) for b in bodies) + "}"
     auth = f', ["Authorization"] = "Bearer {token}"' if token else ""
-    script = WRK_SCRIPT.format(BODIES=lua_bodies, PATH=path, AUTH=auth)
+    script = WRK_SCRIPT.format(BODIES=lua_bodies, PATH=path, AUTH=auth, THREADS=WRK_THREADS)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
@@ -77,7 +84,7 @@ def wrk(
             [
                 "wrk",
                 "-t",
-                "2",
+                str(WRK_THREADS),
                 "-c",
                 str(clients),
                 "-d",
