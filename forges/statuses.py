@@ -128,35 +128,31 @@ def record_status(
     # An announcement (``event``: a target stuck) changes no status.
     if not settings.HARBOR_FORGES or event or (target is not None and target.status == T.FAILED):
         return
-    found = (
-        Build.objects.filter(pk=build.pk)
-        .values_list(
-            "buildable__forge", "buildable__forge_repository", "buildable__commit", "plan__name"
-        )
-        .first()
-    )
-    forge = settings.HARBOR_FORGES.get(found[0]) if found and found[0] else None
-    if found and found[0] and forge is None:
+    # An engine pass's build comes with these fields of its buildable and plan
+    # (``builds.engine.rows.lock_build``); any other build loads them here.
+    buildable = build.buildable
+    forge = settings.HARBOR_FORGES.get(buildable.forge) if buildable.forge else None
+    if buildable.forge and forge is None:
         # This process's HARBOR_FORGES lacks a forge that the web's had: say so, or the
         # commit's status would stay where it was with nothing in the logs.
         logger.warning(
             "build %s: no status for forge %r, which is not in this process's HARBOR_FORGES"
             " (every Harbor process needs the same value)",
             build.pk,
-            found[0],
+            buildable.forge,
         )
-    if forge is None or not found[2]:
+    if forge is None or not buildable.commit:
         return
     state = forge_state(forge.type, build.status)
     description = describe(build)
-    body = payload(forge.type, state, f"harbor/{found[3]}", _page(build), description)
+    body = payload(forge.type, state, f"harbor/{build.plan.name}", _page(build), description)
     if _repeats_previous(build, forge, body):
         return
     row = OutboundDelivery.objects.create(
         build=build,
         forge=forge.name,
-        repository=found[1],
-        commit=found[2],
+        repository=buildable.forge_repository,
+        commit=buildable.commit,
         build_status=build.status,
         state=state,
         payload=body,

@@ -95,12 +95,14 @@ def _converted(model, field, value):
 
 
 # What a pass reads of the build's plan: ``notify`` for the receiver that writes the
-# notifications of its moves, ``auto_key`` and ``behaviors`` for the commands' checks.
-_PASS_PLAN_FIELDS = ["auto_key", "behaviors", "notify"]
+# notifications of its moves, ``auto_key`` and ``behaviors`` for the commands' checks,
+# ``name`` for the context of a forge's commit status (``forges.statuses``).
+_PASS_PLAN_FIELDS = ["auto_key", "behaviors", "notify", "name"]
 # What a pass reads of the buildable: what a new target's variables name
-# (``builds.variables.snapshot_variables``), fields written when the buildable is created
-# and never changed, so reading them unlocked is safe. Its status is read under its own
-# lock (``lock_buildable``).
+# (``builds.variables.snapshot_variables``) and where a build move's commit status goes
+# (``forge``, ``forge_repository``: ``forges.statuses``), fields written when the buildable
+# is created and never changed, so reading them unlocked is safe. Its status is read under
+# its own lock (``lock_buildable``).
 _PASS_BUILDABLE_FIELDS = [
     "phid",
     "object_phid",
@@ -110,6 +112,8 @@ _PASS_BUILDABLE_FIELDS = [
     "diff",
     "revision",
     "base_ref",
+    "forge",
+    "forge_repository",
 ]
 LOCK_BUILD_SQL = (
     f"SELECT b.*, {_aliased(BuildPlan, 'p', 'plan__', _PASS_PLAN_FIELDS)},"

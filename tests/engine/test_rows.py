@@ -79,8 +79,9 @@ def test_the_locked_build_comes_with_what_a_pass_reads_of_its_plan(start):
     assert build.plan.notify == plan.notify == [WEBHOOK]
     assert build.plan.behaviors == plan.behaviors == {"restartable": "failed"}
     assert build.plan.auto_key is plan.auto_key is None
-    assert {"name", "run_group_id", "triggers"} <= build.plan.get_deferred_fields()
-    assert "notify" not in build.plan.get_deferred_fields()
+    assert build.plan.name == plan.name
+    assert {"run_group_id", "triggers"} <= build.plan.get_deferred_fields()
+    assert not {"notify", "name"} & build.plan.get_deferred_fields()
 
 
 def test_the_locked_build_comes_with_what_new_targets_read_of_its_buildable(start):
@@ -88,7 +89,7 @@ def test_the_locked_build_comes_with_what_new_targets_read_of_its_buildable(star
     distinct = {
         **{"object_phid": "PHID-DREV-1", "repository": "https://example.com/app.git"},
         **{"ref": "feature", "commit": "c" * 40, "diff": "12", "revision": "7"},
-        "base_ref": "main",
+        **{"base_ref": "main", "forge": "github", "forge_repository": "acme/app"},
     }
     Buildable.objects.filter(pk=driver.build.buildable_id).update(**distinct)
     with transaction.atomic():

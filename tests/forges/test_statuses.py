@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from werkzeug import Request, Response
 
@@ -409,6 +410,21 @@ def test_a_webhook_build_is_tied_to_its_forge_and_repository(client, fake):
     assert (row.forge, row.repository, row.commit) == ("github", "acme/widgets", commit)
     assert row.payload["state"] == "pending"
     assert row.payload["context"] == "harbor/unit"
+
+
+def test_a_pass_writes_its_status_without_reading_the_buildable_or_plan_again():
+    driver = forge_build("github", [waiting_step("ci")])
+    driver.update()
+    driver.run("ci")
+    driver.send("ci", "pass")
+    with CaptureQueriesContext(connection) as captured:
+        driver.update()  # the pass that passes the build, and writes its status
+    row = OutboundDelivery.objects.order_by("-pk").first()
+    assert (row.repository, row.commit, row.state) == ("acme/widgets", SHA, "success")
+    assert row.payload["context"] == "harbor/widgets-ci"
+    # The statement that locks the build read them: no other reads where the status goes.
+    reads = [q["sql"] for q in captured.captured_queries if "forge_repository" in q["sql"]]
+    assert len(reads) == 1 and "FOR NO KEY UPDATE" in reads[0], reads
 
 
 def test_deliveries_go_to_the_targets_queue(settings):
