@@ -92,6 +92,23 @@ def test_messages_show_type_author_consumption_and_outcome(signed_in, buildable,
     assert "<td>pass</td>" in messages and "alice" in messages and "target passed" in messages
 
 
+def test_a_work_message_reads_as_never_consumed_and_a_waiting_verdict_as_not_yet(
+    signed_in, buildable
+):
+    build = make_build(plan_of(1), buildable)
+    target = make_target(build, "step-0", status="waiting")
+    for kind in ("work", "pass"):
+        BuildMessage.objects.create(
+            receiver_phid=target.phid, target=target, build=build, type=kind
+        )
+    messages = page(signed_in, build)
+    rows = messages[messages.index(">Messages</caption>") :].split("<tr>")
+    work = next(row for row in rows if "<td>work</td>" in row)
+    verdict = next(row for row in rows if "<td>pass</td>" in row)
+    assert "never (progress only)" in work and "not yet" not in work
+    assert "not yet" in verdict
+
+
 def test_the_live_region_polls_while_the_build_is_building(signed_in, buildable):
     build = make_build(plan_of(1), buildable, status="building")
     make_target(build, "step-0")
