@@ -23,6 +23,7 @@ processes are removed however the test ends.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -257,6 +258,21 @@ def run_tasks(harbor: Harbor) -> dict[int, dict[str, list[str]]]:
     return counted
 
 
+def target_story(harbor: Harbor, target_id: int) -> list[str]:
+    """Every worker's log lines about target ``target_id``, in time order: ``time host
+    task-id message`` (what a failed bound needs to tell a repair storm from a redelivery)."""
+    story = []
+    for host, worker in harbor.every_worker:
+        for text in list(worker.output):
+            if not text.startswith("{") or not re.search(rf"target {target_id}\b", text):
+                continue
+            line = json.loads(text)
+            story.append(
+                f"{line['time']} {host} {line.get('task_id', '-')[:8]} {line['message'][:90]}"
+            )
+    return sorted(story)
+
+
 def assert_settled_and_sound(harbor: Harbor, build_ids: list[int], scenario: str) -> None:
     wait_for(
         lambda: not Build.objects.filter(pk__in=build_ids).exclude(status__in=Build.COMPLETE),
@@ -285,7 +301,11 @@ def assert_settled_and_sound(harbor: Harbor, build_ids: list[int], scenario: str
     for step_key, least in (("work", 1), ("ci", 0)):
         rows = targets.filter(step_key=step_key).values("pk", "status", "attempt", "lost_claims")
         outside = [
-            {**row, "tasks delivered on": counted.get(row["pk"], {})}
+            {
+                **row,
+                "tasks delivered on": counted.get(row["pk"], {}),
+                "story": target_story(harbor, row["pk"]),
+            }
             for row in rows
             if not least <= len(counted.get(row["pk"], {})) <= MAX_RUN_TASKS
         ]
