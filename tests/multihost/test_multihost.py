@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -255,17 +256,23 @@ def running_on(worker: WorkerProcess, build_ids: list[int]) -> set[int]:
     return found
 
 
+def log_lines(harbor: Harbor) -> Iterator[tuple[str, dict]]:
+    """``(host, line)`` for every JSON log line of every worker, replaced ones too."""
+    for host, worker in harbor.every_worker:
+        for text in list(worker.output):
+            if text.startswith("{"):
+                yield host, json.loads(text)
+
+
 def run_tasks(harbor: Harbor) -> dict[int, dict[str, list[str]]]:
     """``run_target`` deliveries per target id, from every step worker's log: for each
     Celery task id, the hosts whose workers logged a delivery of it (a retry or a
     redelivery keeps its task's id; only a newly queued task has a new one)."""
     counted: dict[int, dict[str, list[str]]] = {}
-    for host, worker in harbor.every_worker:
-        for line in list(worker.output):
-            if "run_target started" in line:
-                line = json.loads(line)
-                tasks = counted.setdefault(line["target_id"], {})
-                tasks.setdefault(line["task_id"], []).append(host)
+    for host, line in log_lines(harbor):
+        if "run_target started" in line["message"]:
+            tasks = counted.setdefault(line["target_id"], {})
+            tasks.setdefault(line["task_id"], []).append(host)
     return counted
 
 
@@ -273,12 +280,10 @@ def repairs(harbor: Harbor) -> dict[int, list[float]]:
     """The times (epoch seconds, sorted) at which a repair run queued a ``run_target`` for
     each target, from every worker's log."""
     found: dict[int, list[float]] = {}
-    for _, worker in harbor.every_worker:
-        for text in list(worker.output):
-            if text.startswith("{") and "repair: build target" in text:
-                line = json.loads(text)
-                when = datetime.fromisoformat(line["time"]).timestamp()
-                found.setdefault(line["target_id"], []).append(when)
+    for _, line in log_lines(harbor):
+        if line["message"].startswith("repair: build target"):
+            when = datetime.fromisoformat(line["time"]).timestamp()
+            found.setdefault(line["target_id"], []).append(when)
     return {target_id: sorted(times) for target_id, times in found.items()}
 
 
@@ -292,16 +297,12 @@ def storm_free(tasks: int, least: int, repair_times: list[float]) -> bool:
 def target_story(harbor: Harbor, target_id: int) -> list[str]:
     """Every worker's log lines about target ``target_id``, in time order: ``time host
     task-id message`` (what a failed bound needs to tell a repair storm from a redelivery)."""
-    story = []
-    for host, worker in harbor.every_worker:
-        for text in list(worker.output):
-            if not text.startswith("{") or not re.search(rf"target {target_id}\b", text):
-                continue
-            line = json.loads(text)
-            story.append(
-                f"{line['time']} {host} {line.get('task_id', '-')[:8]} {line['message'][:90]}"
-            )
-    return sorted(story)
+    about = re.compile(rf"target {target_id}\b")
+    return sorted(
+        f"{line['time']} {host} {line.get('task_id', '-')[:8]} {line['message'][:90]}"
+        for host, line in log_lines(harbor)
+        if about.search(line["message"])
+    )
 
 
 def assert_settled_and_sound(harbor: Harbor, build_ids: list[int], scenario: str) -> None:
