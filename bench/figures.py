@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from bench import harness, load, perf
 from bench.load import Latencies, send_and_time, wrk
-from bench.world import THREE_STEP_PLAN, World
+from bench.world import THREE_STEP_PLAN, Waiting, World
 from builds import engine
 from builds.engine import dispatch
 from builds.models import Build, Buildable, BuildTarget
@@ -266,7 +266,7 @@ def step_handoffs_ms(build_ids: list[int]) -> list[float]:
 @contextmanager
 def _no_follow_ups():
     """Keep in-process engine calls from queueing tasks for the bench's workers."""
-    with mock.patch.object(dispatch, "update_build"), mock.patch.object(dispatch, "run_target"):
+    with mock.patch.object(dispatch, "update_build"), mock.patch.object(dispatch, "run_targets"):
         yield
 
 
@@ -278,20 +278,24 @@ def _captured(action) -> list[str]:
 
 def queries_per_pass(world: World) -> dict:
     """SQL statements of the hot path, run in-process on the bench database: a sendmessage
-    (pass) through the REST stack, the pass that decides it, a pass with nothing to do, and
-    the first pass of a three-step build (creates its first target)."""
-    waiting, idle = world.waiting_builds(2, tag=f"q{time.monotonic_ns()}")
+    through the REST stack of a ``work`` message (stored only) and of a ``pass`` verdict
+    (stored, then decided by the pass the request runs once the message has committed), a
+    pass with nothing to do, and the start of a three-step build with the first pass its
+    starter runs (which creates the first target)."""
+    working, waiting, idle = world.waiting_builds(3, tag=f"q{time.monotonic_ns()}")
     client = DjangoClient(HTTP_AUTHORIZATION=f"Bearer {world.token}")
+
+    def send(receiver: Waiting, message_type: str):
+        body = {"receiver": receiver.target_phid, "type": message_type}
+        return lambda: client.post(SENDMESSAGE, body, content_type="application/json")
+
     sql = {}
     with _no_follow_ups():
-        body = {"receiver": waiting.target_phid, "type": "pass"}
-        sql["sendmessage"] = _captured(
-            lambda: client.post(SENDMESSAGE, body, content_type="application/json")
-        )
-        sql["decision pass"] = _captured(lambda: engine.update_build(waiting.build_id))
+        sql["sendmessage, work"] = _captured(send(working, "work"))
+        sql["sendmessage, pass, and its pass"] = _captured(send(waiting, "pass"))
         sql["idle pass"] = _captured(lambda: engine.update_build(idle.build_id))
-        build_id = world.start_three_step_builds(1)[0]
-        sql["first pass of a 3-step build"] = _captured(lambda: engine.update_build(build_id))
+        start = "start of a 3-step build, first pass"
+        sql[start] = _captured(lambda: world.start_three_step_builds(1))
     return {
         "counts": {name: len(statements) for name, statements in sql.items()},
         "decided": Build.objects.get(pk=waiting.build_id).status,

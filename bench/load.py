@@ -126,7 +126,8 @@ class Client:
             self.headers["Authorization"] = f"Bearer {token}"
 
     def post(self, path: str, body: dict) -> tuple[int, float]:
-        """POST ``body``; return (status, monotonic time the response was read)."""
+        """POST ``body``; return (status, monotonic time the request started)."""
+        started = time.monotonic()
         try:
             self.connection.request("POST", path, json.dumps(body), self.headers)
             response = self.connection.getresponse()
@@ -136,7 +137,7 @@ class Client:
             raise
         if response.getheader("Connection", "").lower() == "close":
             self.connection.close()
-        return response.status, time.monotonic()
+        return response.status, started
 
 
 class DecisionListener:
@@ -237,8 +238,8 @@ def send_and_time(
 
     ``rate`` (messages/s) paces an open loop: job i is sent at start + i/rate by whichever of
     ``clients`` threads is free (late if all are busy). ``rate=None`` sends as fast as
-    ``clients`` closed-loop threads can. Returns latencies from each 2xx response to its
-    decision's NOTIFY.
+    ``clients`` closed-loop threads can. Returns latencies from the start of each request
+    answered 2xx to its decision's NOTIFY: Harbor may decide before it answers.
     """
     sent: dict[str, float] = {}
     refused = []

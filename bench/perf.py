@@ -12,7 +12,7 @@ below, each figure the median of its rounds, and each round's ratios):
   lock and updates one row under ``SELECT … FOR UPDATE`` (post-to-commit latency at a low rate,
   and the highest rate sustained); an empty task's round trip;
 - Harbor's figures, each with its ratio to its ceiling: sendmessage throughput, message-to-
-  decision latency (response returned → build and target status committed, seen by a NOTIFY
+  decision latency (request sent → build and target status committed, seen by a NOTIFY
   from a trigger), sustained decisions/s, builds/s of a three-step plan;
 - how they change with 10, 1,000 and 10,000 builds waiting at once;
 - the engine's queries per pass on a small and a large database, the hot path's EXPLAIN plans,
