@@ -40,18 +40,7 @@ HANDOFFS_PER_TASK = 20
 def update_build(build_id: int) -> None:
     """Run engine passes over the build, or hand the update to the lock's holder."""
     with logformat.bind(build_id=build_id):
-        _run_passes(build_id)
-
-
-def _run_passes(build_id: int, **first) -> None:
-    """``locks.run_exclusively`` with the engine's pass (``first``: its ``first_pass`` and
-    ``if_busy``)."""
-    locks.run_exclusively(
-        build_id,
-        engine.update_build,
-        schedule_update=lambda seconds: update_build.apply_async((build_id,), countdown=seconds),
-        **first,
-    )
+        engine.run_passes(build_id)
 
 
 @shared_task(**RETRY_OPTIONS)
@@ -143,7 +132,7 @@ def _finish_and_pass(claim: engine.Claim, outcome) -> None:
         record_outcome(claim, outcome, queue_update=False)
 
     try:
-        _run_passes(
+        engine.run_passes(
             claim.target.build_id,
             first_pass=lambda build_id: engine.update_build(build_id, before=finish),
             if_busy=finish_alone,

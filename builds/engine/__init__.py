@@ -4,15 +4,6 @@ Views, tasks and commands call these functions; they never write a status themse
 (docs/design.md §2–3). Everything here is safe to replay.
 """
 
-import logging
-import time
-from collections.abc import Callable
-
-import kombu.exceptions
-import redis
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
-
-from builds import metrics
 from builds.engine.buildables import aggregate_status, update_buildable
 from builds.engine.commands import command_refusal, derived_status
 from builds.engine.messages import (
@@ -22,7 +13,7 @@ from builds.engine.messages import (
     ReceiverNotFound,
     receive_message,
 )
-from builds.engine.passes import PassResult, run_pass
+from builds.engine.passes import PassResult
 from builds.engine.repair import LostWork, find_lost_work
 from builds.engine.reruns import dependents as rerun_dependents
 from builds.engine.starting import PlanNotRunnable, find_or_create_buildable, start_build
@@ -38,25 +29,13 @@ from builds.engine.targets import (
     request_update,
 )
 from builds.engine.timeouts import builds_with_expired_waits
-from builds.engine.transitions import move_build
-from builds.models import Build, StatusEvent
-
-logger = logging.getLogger(__name__)
-
-# What an unreachable or restarting database, Redis or broker raises: the web answers 503
-# (``messages_api/outage.py``).
-OUTAGE_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    redis.ConnectionError,
-    redis.TimeoutError,
-    kombu.exceptions.OperationalError,
+from builds.engine.updates import (
+    INFRASTRUCTURE_ERRORS,
+    OUTAGE_ERRORS,
+    run_passes,
+    update_after_commit,
+    update_build,
 )
-# Failures of the machinery rather than of Harbor's logic: the pass is rolled back (or, for
-# the broker's errors when queueing targets after the commit, was committed and is safe to
-# run again) and the task retries. An IntegrityError can only come from a duplicate insert,
-# which a retried pass will not repeat; none of these may set the build to ``error``.
-INFRASTRUCTURE_ERRORS = (*OUTAGE_ERRORS, IntegrityError)
 
 __all__ = [
     "INFRASTRUCTURE_ERRORS",
@@ -87,46 +66,8 @@ __all__ = [
     "rerun_dependents",
     "start_build",
     "unannounced_stuck_targets",
+    "run_passes",
+    "update_after_commit",
     "update_build",
     "update_buildable",
 ]
-
-
-def update_build(
-    build_id: int, before: Callable[[Build], object] | None = None
-) -> PassResult | None:
-    """Run one engine pass over build ``build_id`` (see ``builds.engine.passes``; ``before``
-    as ``run_pass`` takes it).
-
-    Returns the pass's result, or None if the build no longer exists. Infrastructure errors
-    propagate unchanged for the caller to retry. Any other exception is a bug in Harbor: the
-    build is set to ``error`` (Harbormaster's ``continueBuild``, docs/harbormaster.md §1.6) and the
-    exception re-raised.
-    """
-    started = time.monotonic()
-    try:
-        result = run_pass(build_id, before)
-    except Build.DoesNotExist:
-        return None
-    except INFRASTRUCTURE_ERRORS:
-        raise
-    except Exception as exc:
-        logger.exception("engine pass over build %s failed", build_id, extra={"build_id": build_id})
-        _mark_error(build_id, exc)
-        raise
-    metrics.engine_pass_finished(time.monotonic() - started)
-    return result
-
-
-def _mark_error(build_id: int, exc: Exception) -> None:
-    try:
-        with transaction.atomic():
-            build = Build.objects.select_for_update(no_key=True).get(pk=build_id)
-            move_build(
-                build,
-                Build.Status.ERROR,
-                StatusEvent.Cause.ENGINE,
-                detail=f"{type(exc).__name__}: {exc}",
-            )
-    except DatabaseError:
-        logger.exception("could not mark build %s as error", build_id, extra={"build_id": build_id})

@@ -17,7 +17,7 @@ from builds import approvals, metrics, phids
 from builds.engine import rows
 from builds.engine.commands import command_refusal
 from builds.engine.reruns import UnknownStep, check_step
-from builds.engine.targets import request_update
+from builds.engine.updates import update_after_commit
 from builds.models import (
     Build,
     Buildable,
@@ -198,7 +198,7 @@ def _receive_for_target(
             # A pass never reads a ``work`` message, its unit results or its lint messages
             # (it settles targets by verdicts and commands only), so one would find nothing
             # new: a sender reporting progress does not wake the engine.
-            request_update(target.build_id)
+            update_after_commit(target.build_id)
     return Receipt(message, created=True)
 
 
@@ -425,5 +425,5 @@ def _store_command(
         idempotency_key=key,
         step_key=step_key,
     )
-    request_update(build.pk)
+    update_after_commit(build.pk)
     return message

@@ -53,10 +53,14 @@ class PassResult:
         return (self.old_status in Build.COMPLETE) != (self.new_status in Build.COMPLETE)
 
 
-def run_pass(build_id: int, before: Callable[[Build], object] | None = None) -> PassResult:
+def run_pass(
+    build_id: int, before: Callable[[Build], object] | None = None, wait: bool = True
+) -> PassResult:
     """Run one engine pass over build ``build_id`` in its own transaction; ``before(build)``
     first, if given, right after the build's row is locked (a finishing worker's finish,
-    ``targets.finish_in_pass``: the pass then reads it, and both commit together).
+    ``targets.finish_in_pass``: the pass then reads it, and both commit together). With
+    ``wait=False``, raises ``rows.BuildLocked`` instead of waiting for another transaction
+    holding the build's row.
 
     The buildable's status is recomputed in the same transaction when the build became
     complete or left a complete status (its row is locked after the build's, the lock order
@@ -70,7 +74,7 @@ def run_pass(build_id: int, before: Callable[[Build], object] | None = None) -> 
         # buildable's fields new targets' variables name (a primary-key join costs every
         # pass less than the statement it spares each pass that creates targets). The
         # initiator is read only when needed (new targets of a build a person started).
-        build = rows.lock_build(build_id)
+        build = rows.lock_build(build_id, wait)
         if before is not None:
             before(build)
         old_status = build.status

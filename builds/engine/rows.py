@@ -16,7 +16,8 @@ committed it. So the buildable's builds are read in a statement of their own, af
 lock.
 """
 
-from django.db import connection
+from django.db import OperationalError, connection
+from psycopg2 import errorcodes
 
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 
@@ -125,13 +126,25 @@ LOCK_BUILD_SQL = (
 )
 
 
-def lock_build(build_id: int) -> Build:
+class BuildLocked(Exception):
+    """The build's row is locked by another transaction, and the caller would not wait."""
+
+
+def lock_build(build_id: int, wait: bool = True) -> Build:
     """Build ``build_id`` with its row locked ``FOR NO KEY UPDATE`` until the transaction
     ends (the plan's and buildable's rows are not locked), ``build.plan`` holding what a
     pass reads of it (``_PASS_PLAN_FIELDS``) and ``build.buildable`` what a new target's
     variables need (``_PASS_BUILDABLE_FIELDS``); their other fields are deferred, as with
-    ``QuerySet.only()``. Raises ``Build.DoesNotExist``."""
-    found = list(Build.objects.raw(LOCK_BUILD_SQL, [build_id]))
+    ``QuerySet.only()``. Raises ``Build.DoesNotExist``; with ``wait=False``, raises
+    ``BuildLocked`` at once if another transaction holds the row (``NOWAIT``), leaving the
+    transaction to be rolled back."""
+    statement = LOCK_BUILD_SQL if wait else f"{LOCK_BUILD_SQL} NOWAIT"
+    try:
+        found = list(Build.objects.raw(statement, [build_id]))
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "pgcode", None) == errorcodes.LOCK_NOT_AVAILABLE:
+            raise BuildLocked(f"build {build_id} is locked") from exc
+        raise
     if not found:
         raise Build.DoesNotExist(f"no build {build_id}")
     build = found[0]

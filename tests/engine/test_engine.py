@@ -78,19 +78,20 @@ def test_a_work_message_wakes_no_pass_and_a_verdict_does(
 ):
     driver = start([waiting_step("ci")])
     driver.run("ci")
-    requested = []
-    monkeypatch.setattr("builds.engine.dispatch.request_update", requested.append)
+    passes = []
+    monkeypatch.setattr("builds.engine.updates.run_passes", passes.append)
+    monkeypatch.setattr("builds.engine.dispatch.request_update", passes.append)
     events = StatusEvent.objects.count()
     with django_capture_on_commit_callbacks(execute=True):
         driver.send("ci", "work", unit=[{"name": "t", "result": "pass"}])
-    assert requested == []
+    assert passes == []
     # What the pass it would have woken does: nothing (no move, no event).
     driver.update()
     assert driver.target("ci").status == "waiting"
     assert StatusEvent.objects.count() == events
     with django_capture_on_commit_callbacks(execute=True):
         driver.send("ci", "pass")
-    assert requested == [driver.build.pk]
+    assert passes == [driver.build.pk]
 
 
 def test_one_more_pass_at_quiescence_changes_nothing(start):

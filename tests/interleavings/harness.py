@@ -5,9 +5,15 @@ thousands of orders share one test database cheaply. Follow-up tasks are not sen
 engine's ``dispatch`` functions are replaced by a recorder, and each event's on-commit
 callbacks are captured and run at once (as a real commit would run them), so the harness
 can check that every event asks for the update that will settle it (and that a ``work``
-message, which settles nothing, asks for none and changes nothing a pass reads).
+message, which settles nothing, asks for none and changes nothing a pass reads). A message
+or command arrives either while another process holds the build's Redis lock (``msg``,
+``cmd``: the lock's holder is asked for another pass) or with the lock free (``imsg``,
+``icmd``: the receiving process runs the pass itself, and the build must be as the model's
+pass leaves it at once).
 """
 
+import uuid
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -96,18 +102,54 @@ class Run:
 
     def step(self, event: tuple) -> None:
         dispatched = self.harness.dispatched
-        if event[0] == "msg" and event[2] == "work":
+        kind = event[0]
+        if kind in ("msg", "imsg") and event[2] == "work":
             self.step_work(event)
             return
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            acted = getattr(self, f"do_{event[0]}")(*event[1:])
-        if acted and event[0] not in ("pass", "ipass", "fpass"):
+        if kind in ("imsg", "icmd"):
+            self.step_with_own_pass(event)
+            return
+        held = self._lock_held_elsewhere() if kind in ("msg", "cmd") else nullcontext()
+        with held, TestCase.captureOnCommitCallbacks(execute=True):
+            acted = getattr(self, f"do_{kind}")(*event[1:])
+        if acted and kind not in ("pass", "ipass", "fpass"):
             # Fired now, or by an earlier event since the last pass (the update is coalesced:
-            # one queued update_build serves every commit until it starts).
+            # one queued update_build serves every commit until it starts; a busy lock's
+            # holder schedules one fallback update per lease).
             assert self.build.pk in dispatched.updates[self.last_pass :], (
                 f"{event}: no update_build fired"
             )
-            assert locks.update_request_queued(self.build.pk), f"{event}: no update queued"
+            if kind in ("msg", "cmd"):
+                dirty = locks.client().exists(locks.dirty_key(self.build.pk))
+                assert dirty, f"{event}: the lock's holder was not asked for another pass"
+            else:
+                assert locks.update_request_queued(self.build.pk), f"{event}: no update queued"
+
+    @contextmanager
+    def _lock_held_elsewhere(self):
+        """The build's Redis lock held by another process (whose pass, later in the order,
+        reads what the event commits) for the event's duration."""
+        r, key = locks.client(), locks.lock_key(self.build.pk)
+        token = uuid.uuid4().hex
+        r.set(key, token, px=60_000)
+        try:
+            yield
+        finally:
+            if r.get(key) == token.encode():
+                r.delete(key)
+
+    def step_with_own_pass(self, event: tuple) -> None:
+        """A message or command whose receiving process runs the build's pass once it has
+        committed, the lock free (``engine.update_after_commit``): no update is queued, and
+        the build is at once as the model's pass leaves it."""
+        queued = len(self.harness.dispatched.updates)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            received = self.do_msg(*event[1:]) if event[0] == "imsg" else self.do_cmd(event[1])
+        assert len(self.harness.dispatched.updates) == queued, f"{event}: update_build queued"
+        if received:
+            self.last_pass = queued
+            self.model.engine_pass()
+            self.check_model_now(f"after {event}'s own pass")
 
     def step_work(self, event: tuple) -> None:
         """A ``work`` message wakes no pass, which is safe only if it changes nothing a pass
@@ -193,15 +235,20 @@ class Run:
         for claim in taken:
             row = BuildTarget.objects.get(pk=claim.target.pk)
             assert (row.status, row.attempt) == ("building", claim.attempt)
+        self.check_model_now("after the worker's pass")
+        return True
+
+    def check_model_now(self, when: str) -> None:
+        """The build and its targets are as the model says (right after a pass that must
+        settle everything it could at once)."""
         build = Build.objects.get(pk=self.build.pk)
         assert (build.status, build.generation) == (self.model.build, self.model.generation), (
-            f"after the worker's pass: build {build.status}, model {self.model.build}"
+            f"{when}: build {build.status}, model {self.model.build}"
         )
         first = {t.step_key: t.status for t in self._targets(generation=1, step_attempt=1)}
-        assert first == self.model.targets, f"after the worker's pass: targets {first}"
+        assert first == self.model.targets, f"{when}: targets {first}"
         current = {t.step_key: t.status for t in self._targets(generation=1, superseded_by="")}
-        assert current == self.model.current(), f"after the worker's pass: current {current}"
-        return True
+        assert current == self.model.current(), f"{when}: current {current}"
 
     def do_claim(self, key: str) -> bool:
         claim = engine.begin_target(self.targets[key].pk)

@@ -12,7 +12,13 @@ Events (tuples):
                         run_target claims target k again
     ("late", k)         the stalled worker finishes with an error after the takeover
     ("msg", k, type)    a pass/fail/work message arrives for target k (``receive_message``)
-    ("cmd", command)    an abort/restart command arrives for the build, or "rerun:<key>"
+                        while another process holds the build's lock: its pass is left to
+                        that holder (the dirty mark), a later PASS
+    ("cmd", command)    an abort/restart command arrives for the build, or "rerun:<key>",
+                        likewise
+    ("imsg", k, type)   a message whose receiving process then runs the build's pass itself,
+                        the lock free (``update_after_commit``)
+    ("icmd", command)   a command, likewise
     PASS                an engine pass (``update_build``)
 
 Canonical orders (how equivalent orders are merged; see ``orders``):
@@ -25,6 +31,10 @@ Canonical orders (how equivalent orders are merged; see ``orders``):
   build (status, generation) changes only in a pass. So within a segment (the events
   between two passes) events are ordered by chain (target a, then b, then commands),
   keeping each chain's own order. Events of one target are never reordered.
+- An ``imsg`` or ``icmd`` carries a pass of its own, so it ends its segment: a segment holds
+  at most one, as the last of its chain's events there, and it comes after the segment's
+  other events (which commute, as above, up to that pass). The PASS after it collapses
+  into its own.
 - The two run_target deliveries of a target are interchangeable, so the one that claims is
   called "claim" and the duplicate always comes after it.
 """
@@ -34,6 +44,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 PASS = ("pass",)
+# Events whose process runs the build's pass itself right after them.
+WITH_OWN_PASS = {"imsg", "icmd"}
 COMPLETE = {"passed", "failed", "aborted"}
 
 
@@ -46,22 +58,25 @@ def interleavings(first: list, second: list) -> Iterator[list]:
         yield [next(a) if i in chosen else next(b) for i in range(n)]
 
 
-def target_chains(key: str, messages: list[str], duplicate: bool = True) -> list[list]:
+def target_chains(
+    key: str, messages: list[str], duplicate: bool = True, sent_as: str = "msg"
+) -> list[list]:
     """Every order of one target's events: claim < finish, claim < duplicate delivery,
-    messages in the order given, anywhere (before the claim too: an early verdict)."""
+    messages (events ``sent_as``: ``msg`` or ``imsg``) in the order given, anywhere
+    (before the claim too: an early verdict)."""
     claim, finish, dup = ("claim", key), ("finish", key), ("dup", key)
     workers = [[claim, finish, dup], [claim, dup, finish]] if duplicate else [[claim, finish]]
-    sent = [("msg", key, m) for m in messages]
+    sent = [(sent_as, key, m) for m in messages]
     return [order for w in workers for order in interleavings(w, sent)]
 
 
-def inline_chains(key: str, messages: list[str]) -> list[list]:
+def inline_chains(key: str, messages: list[str], sent_as: str = "msg") -> list[list]:
     """A target whose worker runs the build's pass itself: claim < finish without queueing
-    an update < that worker's pass (``ipass``); messages anywhere, and the engine's queued
-    passes (the segments' ``pass``) anywhere too, between the finish and the worker's pass
-    as well."""
+    an update < that worker's pass (``ipass``); messages (events ``sent_as``) anywhere, and
+    the engine's queued passes (the segments' ``pass``) anywhere too, between the finish
+    and the worker's pass as well."""
     worker = [("claim", key), ("ifinish", key), ("ipass",)]
-    sent = [("msg", key, m) for m in messages]
+    sent = [(sent_as, key, m) for m in messages]
     return list(interleavings(worker, sent))
 
 
@@ -83,20 +98,37 @@ def takeover_chains(key: str, messages: list[str]) -> list[list]:
     return [order for w in workers for order in interleavings(w, sent)]
 
 
-def segmentations(chains: list[list]) -> Iterator[list[list]]:
+def segmentations(chains: list[list]) -> Iterator[list[list[list]]]:
     """Every way to cut the chains into segments (separated by engine passes) where each
     segment takes a (possibly empty) prefix of what is left of each chain, and is never
-    empty as a whole."""
+    empty as a whole; a segment is given as its part of each chain."""
     if all(not chain for chain in chains):
         yield []
         return
     for takes in itertools.product(*(range(len(c) + 1) for c in chains)):
         if not any(takes):
             continue
-        segment = [event for chain, n in zip(chains, takes, strict=True) for event in chain[:n]]
+        parts = [chain[:n] for chain, n in zip(chains, takes, strict=True)]
         rest = [chain[n:] for chain, n in zip(chains, takes, strict=True)]
         for tail in segmentations(rest):
-            yield [segment, *tail]
+            yield [parts, *tail]
+
+
+def canonical_segment(parts: list[list]) -> list | None:
+    """A segment's events in canonical order (chain by chain, an event with its own pass
+    last), or None if the segment cannot be canonical: it holds two events with their own
+    pass, or one that is not the last of its chain's part (what follows it in that chain
+    comes after its pass, so in the next segment)."""
+    own = [i for i, part in enumerate(parts) if any(e[0] in WITH_OWN_PASS for e in part)]
+    if not own:
+        return [event for part in parts for event in part]
+    owner = parts[own[0]]
+    if len(own) > 1 or any(e[0] in WITH_OWN_PASS for e in owner[:-1]):
+        return None
+    if owner[-1][0] not in WITH_OWN_PASS:
+        return None
+    others = [e for i, part in enumerate(parts) for e in (part[:-1] if i == own[0] else part)]
+    return [*others, owner[-1]]
 
 
 def orders(chain_choices: list[list[list]]) -> Iterator[list[tuple]]:
@@ -105,8 +137,11 @@ def orders(chain_choices: list[list[list]]) -> Iterator[list[tuple]]:
     seen = set()
     for chains in itertools.product(*chain_choices):
         for segments in segmentations(list(chains)):
+            events = [canonical_segment(parts) for parts in segments]
+            if None in events:
+                continue
             order = []
-            for segment in segments:
+            for segment in events:
                 order.extend(segment)
                 order.append(PASS)
             key = tuple(order)

@@ -19,9 +19,10 @@ from tests.interleavings.model import (
 pytestmark = pytest.mark.django_db
 
 
-def both_ways(key: str, message: str) -> list[list[tuple]]:
-    """A target's worker run (claim and finish together) before or after its message."""
-    run, msg = ("run", key), ("msg", key, message)
+def both_ways(key: str, message: str, sent_as: str = "msg") -> list[list[tuple]]:
+    """A target's worker run (claim and finish together) before or after its message (an
+    event ``sent_as``)."""
+    run, msg = ("run", key), (sent_as, key, message)
     return [[run, msg], [msg, run]]
 
 
@@ -225,3 +226,49 @@ def test_every_order_for_two_workers_finishing_in_their_own_passes(harness):
     worker_a = [("claim", "a"), ("fpass", "a"), ("msg", "a", "pass")]
     worker_b = [("claim", "b"), ("fpass", "b")]
     check_all(harness(["a", "b"]), name, [[worker_a], [worker_b]])
+
+
+RECEIVING = {
+    "one target, sender's own pass, pass": (["pass"], True),
+    "one target, sender's own pass, fail": (["fail"], True),
+    "one target, sender's own pass, fail then pass": (["fail", "pass"], False),
+}
+RECEIVING_COMMAND = {
+    "one target, sender's own pass, pass, abort": "abort",
+    "one target, sender's own pass, pass, restart": "restart",
+    "one target, sender's own pass, pass, rerun": "rerun:a",
+}
+
+
+@pytest.mark.parametrize("name", RECEIVING)
+def test_every_order_for_a_sender_whose_process_runs_the_pass(harness, name):
+    """The process that stores a verdict runs the build's pass once it commits (the lock
+    free), racing the queued passes of the workers' finishes: each order settles what the
+    model says at the message's own pass already."""
+    messages, duplicate = RECEIVING[name]
+    chains = [target_chains("a", messages, duplicate, sent_as="imsg")]
+    check_all(harness(["a"]), name, chains)
+
+
+@pytest.mark.parametrize("name", RECEIVING_COMMAND)
+def test_every_order_for_a_sender_whose_process_runs_the_pass_and_a_command(harness, name):
+    chains = [
+        target_chains("a", ["pass"], duplicate=False, sent_as="imsg"),
+        [[("icmd", RECEIVING_COMMAND[name])]],
+    ]
+    check_all(harness(["a"]), name, chains)
+
+
+def test_every_order_for_two_senders_one_running_the_pass_one_finding_the_lock_busy(harness):
+    """b's verdict arrives while another process holds the lock (its pass is left to the
+    holder, a later pass); a's sender runs the pass itself and reads b's too."""
+    name = "two targets, pass (own pass) + fail (lock busy)"
+    chains = [both_ways("a", "pass", "imsg"), both_ways("b", "fail")]
+    check_all(harness(["a", "b"]), name, chains)
+
+
+def test_every_order_for_a_sender_and_a_worker_running_their_own_passes(harness):
+    """The worker that finished the target and the process that received its verdict each
+    run the build's pass, in either order, with queued passes between."""
+    name = "one target, worker's and sender's own passes, pass"
+    check_all(harness(["a"]), name, [inline_chains("a", ["pass"], sent_as="imsg")])

@@ -1,0 +1,155 @@
+"""The process that commits a verdict or a command runs the build's pass itself once it
+commits (``engine.update_after_commit``), on real Redis: the build is decided
+before the sender is answered, with no ``update_build`` queued; with the build's lock busy
+the pass is left to its holder; a pass that cannot run leaves an update queued instead.
+"""
+
+import threading
+
+import pytest
+from django.db import OperationalError, connection, transaction
+
+from builds import locks
+from builds.engine import dispatch
+from builds.models import Build, BuildMessage
+from tests.engine.conftest import waiting_step
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(monkeypatch) -> dict[str, list]:
+    """The follow-up tasks the engine queued (recorded instead of sent)."""
+    sent: dict[str, list] = {"update_build": [], "run_target": []}
+    monkeypatch.setattr(
+        dispatch,
+        "update_build",
+        lambda build_id, countdown=0: sent["update_build"].append(build_id),
+    )
+    monkeypatch.setattr(
+        dispatch,
+        "run_targets",
+        lambda target_ids, countdown=0, reclaim=False: sent["run_target"].extend(target_ids),
+    )
+    return sent
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a call and what it left to run on commit, as a real commit runs it."""
+
+    def call(action):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action()
+
+    return call
+
+
+def _waiting(start, key="ci"):
+    driver = start([waiting_step(key)])
+    driver.run(key)
+    locks.clear_update_request(driver.build.pk)
+    return driver
+
+
+def test_a_verdicts_sender_decides_the_build_before_it_is_answered(start, queued, committed):
+    driver = _waiting(start)
+    receipt = committed(lambda: driver.send("ci", "pass"))
+    receipt.message.refresh_from_db()
+    assert receipt.message.is_consumed
+    assert driver.target("ci").status == "passed"
+    assert driver.refresh().status == "passed"
+    assert queued["update_build"] == []
+    assert not locks.update_request_queued(driver.build.pk)
+
+
+def test_a_commands_sender_applies_it_before_it_is_answered(start, queued, committed):
+    driver = _waiting(start)
+    committed(lambda: driver.command("abort"))
+    assert driver.refresh().status == "aborted"
+    assert driver.target("ci").status == "aborted"
+    assert queued["update_build"] == []
+
+
+def test_with_the_lock_busy_the_verdict_is_left_to_its_holder(start, queued, committed):
+    driver = _waiting(start)
+    r, key = locks.client(), locks.lock_key(driver.build.pk)
+    r.set(key, "another process", px=60_000)
+    try:
+        committed(lambda: driver.send("ci", "pass"))
+    finally:
+        r.delete(key)
+    assert driver.target("ci").status == "waiting"
+    assert r.exists(locks.dirty_key(driver.build.pk)), "the holder was not asked for a pass"
+    # The holder's fallback, should it die before it passes again.
+    assert queued["update_build"] == [driver.build.pk]
+
+
+def test_a_pass_the_database_refuses_leaves_the_message_and_an_update_queued(
+    start, queued, committed, monkeypatch
+):
+    driver = _waiting(start)
+
+    def database_gone(build_id, before=None, wait=True):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("builds.engine.updates.run_pass", database_gone)
+    receipt = committed(lambda: driver.send("ci", "pass"))
+    assert BuildMessage.objects.filter(pk=receipt.message.pk, is_consumed=False).exists()
+    assert queued["update_build"] == [driver.build.pk]
+    assert driver.refresh().status == "building"
+
+
+def test_a_pass_that_raises_a_bug_errors_the_build_and_still_answers(
+    start, queued, committed, monkeypatch
+):
+    driver = _waiting(start)
+
+    def bug(build_id, before=None, wait=True):
+        raise ZeroDivisionError("a bug in a pass")
+
+    monkeypatch.setattr("builds.engine.updates.run_pass", bug)
+    receipt = committed(lambda: driver.send("ci", "pass"))
+    assert receipt.created
+    assert BuildMessage.objects.filter(pk=receipt.message.pk).exists()
+    assert driver.refresh().status == "error"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_never_waits_for_a_pass_holding_the_build_row(start, queued):
+    """A pass that outlived its Redis lease still holds the build's row: the sender's pass
+    does not wait for it (its HTTP request would hang) but leaves a queued update."""
+    driver = _waiting(start)
+    holding, release, waited = threading.Event(), threading.Event(), []
+
+    def stale_pass() -> None:
+        try:
+            with transaction.atomic():
+                Build.objects.select_for_update(no_key=True).get(pk=driver.build.pk)
+                holding.set()
+                while not release.wait(0.02):
+                    if _lock_waiters():
+                        waited.append(True)
+                        return  # let a waiting sender through, so the test fails, not hangs
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=stale_pass)
+    holder.start()
+    assert holding.wait(10)
+    before = len(queued["update_build"])
+    driver.send("ci", "pass")  # autocommit: its pass runs as the call returns
+    release.set()
+    holder.join(10)
+    assert waited == [], "the sender's pass waited for the build row"
+    assert driver.target("ci").status == "waiting"
+    assert queued["update_build"][before:] == [driver.build.pk]
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
