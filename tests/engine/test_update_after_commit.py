@@ -13,6 +13,7 @@ from builds import locks
 from builds.engine import dispatch
 from builds.models import Build, BuildMessage
 from tests.engine.conftest import waiting_step
+from tests.interleavings.test_stale_pass import lock_waiters
 
 pytestmark = pytest.mark.django_db
 
@@ -85,15 +86,20 @@ def test_with_the_lock_busy_the_verdict_is_left_to_its_holder(start, queued, com
     assert queued["update_build"] == [driver.build.pk]
 
 
+def _passes_raise(monkeypatch, error: Exception) -> None:
+    """Make every engine pass raise ``error`` before it reads anything."""
+
+    def fail(build_id, before=None, wait=True):
+        raise error
+
+    monkeypatch.setattr("builds.engine.updates.run_pass", fail)
+
+
 def test_a_pass_the_database_refuses_leaves_the_message_and_an_update_queued(
     start, queued, committed, monkeypatch
 ):
     driver = _waiting(start)
-
-    def database_gone(build_id, before=None, wait=True):
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr("builds.engine.updates.run_pass", database_gone)
+    _passes_raise(monkeypatch, OperationalError("server closed the connection unexpectedly"))
     receipt = committed(lambda: driver.send("ci", "pass"))
     assert BuildMessage.objects.filter(pk=receipt.message.pk, is_consumed=False).exists()
     assert queued["update_build"] == [driver.build.pk]
@@ -104,11 +110,7 @@ def test_a_pass_that_raises_a_bug_errors_the_build_and_still_answers(
     start, queued, committed, monkeypatch
 ):
     driver = _waiting(start)
-
-    def bug(build_id, before=None, wait=True):
-        raise ZeroDivisionError("a bug in a pass")
-
-    monkeypatch.setattr("builds.engine.updates.run_pass", bug)
+    _passes_raise(monkeypatch, ZeroDivisionError("a bug in a pass"))
     receipt = committed(lambda: driver.send("ci", "pass"))
     assert receipt.created
     assert BuildMessage.objects.filter(pk=receipt.message.pk).exists()
@@ -128,7 +130,7 @@ def test_a_sender_never_waits_for_a_pass_holding_the_build_row(start, queued):
                 Build.objects.select_for_update(no_key=True).get(pk=driver.build.pk)
                 holding.set()
                 while not release.wait(0.02):
-                    if _lock_waiters():
+                    if lock_waiters():
                         waited.append(True)
                         return  # let a waiting sender through, so the test fails, not hangs
         finally:
@@ -144,12 +146,3 @@ def test_a_sender_never_waits_for_a_pass_holding_the_build_row(start, queued):
     assert waited == [], "the sender's pass waited for the build row"
     assert driver.target("ci").status == "waiting"
     assert queued["update_build"][before:] == [driver.build.pk]
-
-
-def _lock_waiters() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
