@@ -10,6 +10,7 @@ hand their update to it.
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 import kombu.exceptions
 import redis
@@ -87,13 +88,9 @@ def run_passes(build_id: int, wait: bool = True, **first) -> bool:
     ``first_pass`` and ``if_busy`` ``first`` passes on; a busy lock's fallback update is
     queued). ``wait`` as ``update_build`` takes it. Returns True if this call ran the
     passes. Errors as ``update_build`` and ``run_exclusively`` raise them."""
-
-    def run_pass_here(pass_build_id: int) -> PassResult | None:
-        return update_build(pass_build_id, wait=wait)
-
     return locks.run_exclusively(
         build_id,
-        run_pass_here,
+        partial(update_build, wait=wait),
         schedule_update=lambda seconds: dispatch.update_build(build_id, countdown=seconds),
         **first,
     )

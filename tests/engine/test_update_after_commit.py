@@ -10,29 +10,18 @@ import pytest
 from django.db import OperationalError, connection, transaction
 
 from builds import locks
-from builds.engine import dispatch
 from builds.models import Build, BuildMessage
 from tests.engine.conftest import waiting_step
+from tests.interleavings.harness import Dispatched
 from tests.interleavings.test_stale_pass import lock_waiters
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def queued(monkeypatch) -> dict[str, list]:
+def queued(monkeypatch) -> Dispatched:
     """The follow-up tasks the engine queued (recorded instead of sent)."""
-    sent: dict[str, list] = {"update_build": [], "run_target": []}
-    monkeypatch.setattr(
-        dispatch,
-        "update_build",
-        lambda build_id, countdown=0: sent["update_build"].append(build_id),
-    )
-    monkeypatch.setattr(
-        dispatch,
-        "run_targets",
-        lambda target_ids, countdown=0, reclaim=False: sent["run_target"].extend(target_ids),
-    )
-    return sent
+    return Dispatched().install(monkeypatch)
 
 
 @pytest.fixture
@@ -60,7 +49,7 @@ def test_a_verdicts_sender_decides_the_build_before_it_is_answered(start, queued
     assert receipt.message.is_consumed
     assert driver.target("ci").status == "passed"
     assert driver.refresh().status == "passed"
-    assert queued["update_build"] == []
+    assert queued.updates == []
     assert not locks.update_request_queued(driver.build.pk)
 
 
@@ -69,7 +58,7 @@ def test_a_commands_sender_applies_it_before_it_is_answered(start, queued, commi
     committed(lambda: driver.command("abort"))
     assert driver.refresh().status == "aborted"
     assert driver.target("ci").status == "aborted"
-    assert queued["update_build"] == []
+    assert queued.updates == []
 
 
 def test_with_the_lock_busy_the_verdict_is_left_to_its_holder(start, queued, committed):
@@ -83,7 +72,7 @@ def test_with_the_lock_busy_the_verdict_is_left_to_its_holder(start, queued, com
     assert driver.target("ci").status == "waiting"
     assert r.exists(locks.dirty_key(driver.build.pk)), "the holder was not asked for a pass"
     # The holder's fallback, should it die before it passes again.
-    assert queued["update_build"] == [driver.build.pk]
+    assert queued.updates == [driver.build.pk]
 
 
 def _passes_raise(monkeypatch, error: Exception) -> None:
@@ -102,7 +91,7 @@ def test_a_pass_the_database_refuses_leaves_the_message_and_an_update_queued(
     _passes_raise(monkeypatch, OperationalError("server closed the connection unexpectedly"))
     receipt = committed(lambda: driver.send("ci", "pass"))
     assert BuildMessage.objects.filter(pk=receipt.message.pk, is_consumed=False).exists()
-    assert queued["update_build"] == [driver.build.pk]
+    assert queued.updates == [driver.build.pk]
     assert driver.refresh().status == "building"
 
 
@@ -139,10 +128,10 @@ def test_a_sender_never_waits_for_a_pass_holding_the_build_row(start, queued):
     holder = threading.Thread(target=stale_pass)
     holder.start()
     assert holding.wait(10)
-    before = len(queued["update_build"])
+    before = len(queued.updates)
     driver.send("ci", "pass")  # autocommit: its pass runs as the call returns
     release.set()
     holder.join(10)
     assert waited == [], "the sender's pass waited for the build row"
     assert driver.target("ci").status == "waiting"
-    assert queued["update_build"][before:] == [driver.build.pk]
+    assert queued.updates[before:] == [driver.build.pk]
