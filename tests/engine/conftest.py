@@ -6,6 +6,8 @@ These tests run inside a transaction that is rolled back, so the follow-up tasks
 queues ``on_commit`` are never sent.
 """
 
+import itertools
+
 import pytest
 
 from builds import engine
@@ -49,13 +51,18 @@ class Driver:
         return engine.receive_message(self.build.phid, command, **kwargs)
 
 
+_plan_numbers = itertools.count(1)
+
+
 @pytest.fixture
 def start(buildable):
     """Start a build of a plan made from ``steps``; return its Driver, after the first pass
     unless ``first_pass=False``."""
 
     def start_plan(steps: list[dict], first_pass: bool = True, **plan_fields) -> Driver:
-        plan = make_plan(f"plan-{len(steps)}-{id(steps)}", steps, **plan_fields)
+        # A counter, not ``id(steps)``: a list freed by an earlier call can lend its id to
+        # the next one, and plan names are unique.
+        plan = make_plan(f"plan-{len(steps)}-{next(_plan_numbers)}", steps, **plan_fields)
         driver = Driver(engine.start_build(plan, buildable))
         if first_pass:
             driver.update()
