@@ -1,18 +1,21 @@
 """CPU time per message, by process, for Harbor's decision path and the ceiling's.
 
-    .venv/bin/python bench/cpu.py [--count 600] [--clients 8]
+    .venv/bin/python bench/cpu.py [--count 600] [--clients 8] [--builds 200]
 
 Starts the bench's processes (bench/harness.py), sends ``count`` pass messages (each to its
 own waiting build) from closed-loop clients, and the same count to the ceiling's
 lock-and-update endpoint, and prints the CPU milliseconds each kind of process spent per
 message (utime + stime from /proc, summed over the processes of a kind): gunicorn workers,
-Celery main and pool processes, PostgreSQL backends, Redis, and the sending client. On a
-machine whose cores are all busy, these shares say where a decision's cost lies.
+Celery main and pool processes, PostgreSQL backends, Redis, and the sending client (which
+also starts the builds). Then the same per build for ``builds`` builds of the three-step
+plan started at once, and per seven empty tasks (the builds/s ceiling's unit). On a machine
+whose cores are all busy, these shares say where a decision's or a build's cost lies.
 """
 
 import argparse
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=600)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--builds", type=int, default=200)
     args = parser.parse_args()
     bench_world = harness.fresh_world()
     from bench import load  # noqa: PLC0415 (needs Django set up)
@@ -81,16 +85,45 @@ def main() -> int:
             before = cpu_by_kind(cluster)
             result = load.send_and_time(listener, jobs, None, args.clients, token)
             harness.wait_quiet(settle=0.5)
-            spent = cpu_by_kind(cluster) - before
             n = len(result.values) or 1
-            print(f"\n{name}: {n} decisions, {result.decision_rate:.0f}/s; CPU ms per message:")
-            for kind, seconds in sorted(spent.items(), key=lambda item: -item[1]):
-                print(f"  {kind:28} {1000 * seconds / n:7.2f}")
-            print(f"  {'total':28} {1000 * sum(spent.values()) / n:7.2f}")
+            title = f"{name}: {n} decisions, {result.decision_rate:.0f}/s; CPU ms per message"
+            _print_spent(title, cpu_by_kind(cluster) - before, n)
+        harness.wait_quiet()
+        before = cpu_by_kind(cluster)
+        ids = bench_world.start_three_step_builds(args.builds)
+        listener.wait_for([f"b:{i}" for i in ids], 60)
+        harness.wait_quiet(settle=0.5)
+        _print_spent("three-step builds: CPU ms per build", cpu_by_kind(cluster) - before, len(ids))
+        before = cpu_by_kind(cluster)
+        tasks = _empty_tasks(args.builds * 7)
+        _print_spent("empty tasks: CPU ms per seven", cpu_by_kind(cluster) - before, tasks / 7)
     finally:
         listener.close()
         cluster.stop()
     return 0
+
+
+def _print_spent(title: str, spent: Counter, n: float) -> None:
+    print(f"\n{title}:")
+    for kind, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {kind:28} {1000 * seconds / n:7.2f}")
+    print(f"  {'total':28} {1000 * sum(spent.values()) / n:7.2f}")
+
+
+def _empty_tasks(count: int) -> int:
+    """Send ``count`` of the ceiling's empty tasks and wait for them; how many ran."""
+    import redis  # noqa: PLC0415
+    from celery import current_app  # noqa: PLC0415
+
+    done = redis.Redis(db=harness.BENCH_REDIS_DB)
+    done.delete("bench:ceiling:empty")
+    for token in range(count):
+        current_app.send_task("bench.ceilings.tasks.empty", args=(token,))
+    deadline = time.monotonic() + 60
+    while done.llen("bench:ceiling:empty") < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    harness.wait_quiet(settle=0.5)
+    return done.llen("bench:ceiling:empty")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Profile Harbor's hot path under load with py-spy: the functions a process spends its time in.
 
-    .venv/bin/python bench/profile.py [--role web|engine] [--seconds 8] [--type work|pass]
-                                      [--endpoint sendmessage|ceiling] [--svg FILE]
+    .venv/bin/python bench/profile.py [--role web|engine|targets] [--seconds 8] [--gil]
+                                      [--type work|pass] [--endpoint sendmessage|ceiling]
+                                      [--svg FILE]
 
 Starts the bench's processes (bench/harness.py), loads them with wrk posting sendmessage
-(``work`` to 100 waiting targets, or ``pass`` to distinct waiting targets), records the
-role's processes with ``py-spy record`` (the gunicorn workers, or the engine worker's pool
+(``work`` to 100 waiting targets, or ``pass`` to distinct waiting targets) or, for the
+targets role, with builds of the three-step plan started back to back, records the role's
+processes with ``py-spy record`` (the gunicorn workers, or a Celery worker's pool
 processes) and prints the functions with the most samples, inclusive and self. Needs py-spy
 (pinned in the test extras) and permission to ptrace the processes it started.
 """
@@ -15,6 +17,7 @@ import collections
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,13 +29,18 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--role", choices=("web", "engine"), default="web")
+    parser.add_argument("--role", choices=("web", "engine", "targets"), default="web")
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--type", choices=("work", "pass"), default="work")
     parser.add_argument("--endpoint", choices=("sendmessage", "ceiling"), default="sendmessage")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--svg", help="also write a flame graph here")
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only while Python holds the GIL: its own CPU, not waits on the database",
+    )
     args = parser.parse_args()
 
     bench_world = harness.fresh_world()
@@ -53,11 +61,19 @@ def main() -> int:
         process = cluster.processes[args.role]
         pids = process.children()
         raw = Path(tempfile.mkdtemp(prefix="harbor-profile-"))
-        spies = [_spy(pid, raw / f"{pid}.txt", args.seconds) for pid in pids]
-        result = load.wrk(path, bodies, args.clients, args.seconds, token=token)
-        for spy in spies:
-            spy.wait()
-        print(f"wrk: {result.rate:.0f} req/s, p50 {result.p50_ms:.1f} ms, errors {result.errors}")
+        spies = [_spy(pid, raw / f"{pid}.txt", args.seconds, args.gil) for pid in pids]
+        if args.role == "targets":
+            builds = _start_builds_for(bench_world, args.seconds)
+            for spy in spies:
+                spy.wait()
+            print(f"started {builds} three-step builds")
+        else:
+            result = load.wrk(path, bodies, args.clients, args.seconds, token=token)
+            for spy in spies:
+                spy.wait()
+            print(
+                f"wrk: {result.rate:.0f} req/s, p50 {result.p50_ms:.1f} ms, {result.errors} errors"
+            )
         _report([raw / f"{pid}.txt" for pid in pids], args.top)
         if args.svg:
             stacks = "".join((raw / f"{pid}.txt").read_text() for pid in pids)
@@ -69,7 +85,15 @@ def main() -> int:
     return 0
 
 
-def _spy(pid: int, output: Path, seconds: float) -> subprocess.Popen:
+def _start_builds_for(world, seconds: float) -> int:
+    """Start three-step builds in batches of 20 for ``seconds``; how many were started."""
+    started, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started += len(world.start_three_step_builds(20))
+    return started
+
+
+def _spy(pid: int, output: Path, seconds: float, gil: bool) -> subprocess.Popen:
     return subprocess.Popen(
         [
             str(PY_SPY),
@@ -85,6 +109,7 @@ def _spy(pid: int, output: Path, seconds: float) -> subprocess.Popen:
             "-o",
             str(output),
             "--nonblocking",
+            *(["--gil"] if gil else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
