@@ -135,14 +135,21 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: st
 
 
 def start_build_on_queues_of(prefix: str, plan, buildable):
-    """Start a build of ``plan`` whose first ``update_build`` goes to the engine queue of
-    ``prefix`` (a Harbor of the test's own, with its own workers) instead of this run's
-    queues, which the session's workers may serve: they would run the build themselves."""
-    from builds import engine
-    from builds.engine import starting
-    from workers.tasks import update_build
+    """Start a build of ``plan`` whose first targets go to the targets queue of ``prefix`` (a
+    Harbor of the test's own, with its own workers), marked queued under its keys, instead
+    of this run's queues, which the session's workers may serve: they would run the build
+    themselves. The start runs the first pass here, as a web process would."""
+    from django.test import override_settings
 
-    with mock.patch.object(starting, "request_update", lambda build_id: None):
+    from builds import engine, locks
+    from builds.engine import dispatch
+    from workers.tasks import run_target
+
+    first: list[int] = []
+    with mock.patch.object(dispatch, "run_targets", lambda ids, *args, **kw: first.extend(ids)):
         build = engine.start_build(plan, buildable)
-    update_build.apply_async((build.pk,), queue=f"{prefix}.engine")
+    with override_settings(HARBOR_QUEUE_PREFIX=prefix):
+        locks.mark_targets_queued(first)
+    for target_id in first:
+        run_target.apply_async((target_id,), queue=f"{prefix}.targets")
     return build

@@ -77,38 +77,52 @@ def run_pass(
         build = rows.lock_build(build_id, wait)
         if before is not None:
             before(build)
-        old_status = build.status
         # ``work`` messages are never consumed, so the pass never reads them: a build that
         # has received thousands costs a pass no more than one that has received none.
-        messages = rows.unconsumed_messages(build_id)
-        apply_commands(build, [m for m in messages if m.type in BuildMessage.COMMANDS])
-        if build.status == B.PENDING:
-            move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
-        verdicts = [m for m in messages if m.type in BuildMessage.VERDICTS]
-        created = _update_steps(build, verdicts) if build.status == B.BUILDING else ()
-        _retire_verdicts(verdicts)
-        # Whatever the build's status now: an aborted or failed build frees its slots too.
-        concurrency.release_slots(build)
-        result = PassResult(build.pk, old_status, build.status, build.generation, created)
-        if result.completion_changed:
-            update_buildable(build.buildable_id)
-        if created:
-            # Each target is queued once, by the pass that created it. Queueing every
-            # pending target after every pass (to pick up one a crash left unqueued) fed a
-            # loop in wide builds: each redundant run_target asked for another pass, which
-            # queued them all again. A target whose task was lost is the repair task's to
-            # find. If the broker fails now, the pass has committed all the same: the
-            # failure is logged and the repair finds the unqueued targets.
-            transaction.on_commit(lambda: dispatch.run_targets(list(created)), robust=True)
+        return pass_over(build, rows.unconsumed_messages(build_id))
+
+
+def pass_over(
+    build: Build, messages: list[BuildMessage], targets: list[BuildTarget] | None = None
+) -> PassResult:
+    """The pass itself over ``build``, whose row the caller's transaction holds locked (or
+    has just created: no other transaction can see it yet), given its unconsumed verdicts
+    and commands (``messages``, in id order) and, if the caller knows them, its targets of
+    the run it is in (``targets``; read here when None). Call it inside
+    ``events_in_one_insert``. Returns what ``run_pass`` returns; database errors propagate."""
+    old_status = build.status
+    apply_commands(build, [m for m in messages if m.type in BuildMessage.COMMANDS])
+    if build.status == B.PENDING:
+        move_build(build, B.BUILDING, ENGINE, generation=build.generation + 1)
+    verdicts = [m for m in messages if m.type in BuildMessage.VERDICTS]
+    created = _update_steps(build, verdicts, targets) if build.status == B.BUILDING else ()
+    _retire_verdicts(verdicts)
+    # Whatever the build's status now: an aborted or failed build frees its slots too.
+    concurrency.release_slots(build)
+    result = PassResult(build.pk, old_status, build.status, build.generation, created)
+    if result.completion_changed:
+        update_buildable(build.buildable_id)
+    if created:
+        # Each target is queued once, by the pass that created it. Queueing every pending
+        # target after every pass (to pick up one a crash left unqueued) fed a loop in wide
+        # builds: each redundant run_target asked for another pass, which queued them all
+        # again. A target whose task was lost is the repair task's to find. If the broker
+        # fails now, the pass has committed all the same: the failure is logged and the
+        # repair finds the unqueued targets.
+        transaction.on_commit(lambda: dispatch.run_targets(list(created)), robust=True)
     return result
 
 
-def _update_steps(build: Build, verdicts: list[BuildMessage]) -> tuple[int, ...]:
+def _update_steps(
+    build: Build, verdicts: list[BuildMessage], attempts: list[BuildTarget] | None
+) -> tuple[int, ...]:
     """Settle verdicts and timeouts, then fail, pass or deadlock the build or create its
-    runnable targets. Returns the ids of the targets to queue: those created outside any
-    concurrency group, and those admitted to their group now, less the one handed to the
-    worker running the pass."""
-    attempts = rows.generation_targets(build.pk, build.generation)
+    runnable targets (``attempts``: the run's targets, every attempt, or None to read
+    them). Returns the ids of the targets to queue: those created outside any concurrency
+    group, and those admitted to their group now, less the one handed to the worker
+    running the pass."""
+    if attempts is None:
+        attempts = rows.generation_targets(build.pk, build.generation)
     targets = {t.step_key: t for t in attempts if not t.superseded_by}
     _consume_verdicts(targets.values(), verdicts)
     _expire_waits(targets.values())

@@ -1,11 +1,11 @@
-"""Starting builds: finding the buildable and creating a pending build of a plan."""
+"""Starting builds: finding the buildable, and creating a build of a plan with its first pass."""
 
 from django.db import transaction
 
 from builds import metrics
-from builds.engine.targets import request_update
+from builds.engine.buildables import update_buildable
+from builds.engine.passes import pass_over
 from builds.engine.transitions import (
-    build_changed,
     events_in_one_insert,
     move_buildable,
     record_event,
@@ -54,15 +54,18 @@ def start_build(
     plan: BuildPlan, buildable: Buildable, initiator=None, parameters: dict | None = None
 ) -> Build:
     """Create a ``pending`` build of ``plan`` for ``buildable`` with the plan's steps as they
-    are now and the version they come from (``Build.plan_version``), move the buildable to
-    ``building``, and fire the first ``update_build`` after commit
-    (``HarbormasterBuildable::applyPlan``, docs/harbormaster.md §1.4). Raises PlanNotRunnable
-    for a disabled plan."""
+    are now and the version they come from (``Build.plan_version``), run its first engine
+    pass, and move the buildable to ``building``, all in the caller's transaction
+    (``HarbormasterBuildable::applyPlan``, docs/harbormaster.md §1.4, which queues the
+    first pass instead: docs/design.md §5). The build commits ``building`` in run 1 with
+    its first targets, which are queued to run after the commit. Raises PlanNotRunnable for
+    a disabled plan; database errors propagate, and nothing is stored."""
     if plan.status != BuildPlan.Status.ACTIVE:
         raise PlanNotRunnable(f'Build plan "{plan.name}" is disabled.')
     # No savepoint: a build that fails to start fails its caller's whole transaction (no
     # caller goes on after one), and a savepoint would cost two round trips per start.
-    # The start's two StatusEvents (build pending, buildable building) go in one insert.
+    # The start's StatusEvents (build pending, its first pass's, buildable building) go in
+    # one insert.
     with transaction.atomic(savepoint=False), events_in_one_insert():
         build = Build.objects.create(
             plan=plan,
@@ -80,13 +83,23 @@ def start_build(
             cause=StatusEvent.Cause.COMMAND,
             actor=initiator,
         )
-        build_changed.send(Build, build=build)
         metrics.build_started(plan.pk)
+        # The first pass runs here rather than in a queued update_build: a build nobody
+        # else can see until this commit needs neither lock to pass (its new row is this
+        # transaction's alone) and has no messages or targets to read, and sparing the
+        # broker round trip and a worker's turn starts its first steps sooner. It runs
+        # before the buildable moves: build, concurrency group, buildable is the lock order.
+        # Its move to building is the build's first ``build_changed``: nobody outside this
+        # transaction ever sees it pending, so its creation is not announced on its own.
+        first_pass = pass_over(build, messages=[], targets=[])
         move_buildable(
             buildable,
             Buildable.Status.BUILDING,
             StatusEvent.Cause.ENGINE,
             detail=f"build {build.pk} started",
         )
-        request_update(build.pk)
+        if first_pass.completion_changed:
+            # A plan none of whose steps can run completes its build at once; the pass's
+            # roll-up came before the buildable moved to building.
+            update_buildable(buildable.pk)
     return build

@@ -22,10 +22,11 @@ T = BuildTarget.Status
 BB = Buildable.Status
 
 # Sent with ``build`` (its status now) inside the transaction of each change of what a
-# build shows outside: its creation, each of its moves (with ``previous``, the status it
-# left), a target starting to wait or failing (with ``target``), a target announced stuck
-# (with ``target`` and ``event``). Every send holds the build's row lock (``FOR NO KEY
-# UPDATE``, or for a creation the new row no one else sees yet) until the commit: a move of
+# build shows outside: each of its moves (with ``previous``, the status it left; the first,
+# pending to building, is made in the transaction that creates it, so it also announces
+# the build), a target starting to wait or failing (with ``target``), a target announced
+# stuck (with ``target`` and ``event``). Every send holds the build's row lock (``FOR NO KEY
+# UPDATE``, or in its start the new row no one else sees yet) until the commit: a move of
 # the build updates its row, and each sender that moves or announces a target locks the
 # build's row first (a pass, a worker's finish into waiting or failed, a claim that gives
 # up, the stuck announcer). So the rows receivers write for one build are written, and

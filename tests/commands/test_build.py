@@ -29,11 +29,11 @@ def plan(db) -> BuildPlan:
 
 @pytest.mark.django_db
 class TestStartingABuild:
-    def test_it_creates_a_pending_build_and_prints_its_id_and_url(self, plan):
+    def test_it_starts_a_build_and_prints_its_id_and_url(self, plan):
         output = run_build("nap", "--repository", "https://example.com/r.git", "--commit", "c0ffee")
 
         build = Build.objects.get()
-        assert build.status == Build.Status.PENDING
+        assert build.status == Build.Status.BUILDING
         assert build.plan == plan
         lines = output.splitlines()
         assert lines[0] == f"Started build {build.id} ({build.phid}) of plan nap"
@@ -212,7 +212,7 @@ class TestTheCommandsOutput:
         assert exited.value.code == 2
         build = Build.objects.get()
         assert out.getvalue().splitlines()[-1] == (
-            f"build {build.id} still pending after 0.2 s (--timeout)"
+            f"build {build.id} still building after 0.2 s (--timeout)"
         )
         assert err.getvalue() == ""
 

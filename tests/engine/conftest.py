@@ -56,19 +56,27 @@ _plan_numbers = itertools.count(1)
 
 @pytest.fixture
 def start(buildable):
-    """Start a build of a plan made from ``steps``; return its Driver, after the first pass
-    unless ``first_pass=False``."""
+    """Start a build of a plan made from ``steps`` (its first pass runs in the start); return
+    its Driver. ``pending=True`` gives a build still ``pending`` instead (``pending_build``)."""
 
-    def start_plan(steps: list[dict], first_pass: bool = True, **plan_fields) -> Driver:
+    def start_plan(steps: list[dict], pending: bool = False, **plan_fields) -> Driver:
         # A counter, not ``id(steps)``: a list freed by an earlier call can lend its id to
         # the next one, and plan names are unique.
         plan = make_plan(f"plan-{len(steps)}-{next(_plan_numbers)}", steps, **plan_fields)
-        driver = Driver(engine.start_build(plan, buildable))
-        if first_pass:
-            driver.update()
-        return driver
+        return Driver(
+            pending_build(plan, buildable) if pending else engine.start_build(plan, buildable)
+        )
 
     return start_plan
+
+
+def pending_build(plan, buildable) -> Build:
+    """A build of ``plan`` left ``pending`` before its first pass, as a Harbor that queued
+    that pass (or Harbormaster) leaves it: a start now passes at once, yet the engine still
+    takes such a build up, and commands still apply to it."""
+    return Build.objects.create(
+        plan=plan, buildable=buildable, plan_snapshot=plan.snapshot(), status=Build.Status.PENDING
+    )
 
 
 def waiting_step(key: str, **fields) -> dict:

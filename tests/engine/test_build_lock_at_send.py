@@ -121,11 +121,10 @@ def test_every_send_of_a_build_run_holds_its_row_lock(start, sends):
     driver.run("b", error="the step crashed")
     driver.update()
     assert driver.refresh().status == "failed"
-    # The creation's row is not yet visible to anyone else: no one can lock it either.
-    assert sends[0] == ("build pending", None)
-    assert [what for what, _ in sends[1:]] == [
-        "build building", "target waiting", "target failed", "build failed"
-    ]  # fmt: skip
+    # The start's first pass announces the build: its row is not yet visible to anyone
+    # else, so no one can lock it either.
+    assert sends[0] == ("build building", None)
+    assert [what for what, _ in sends[1:]] == ["target waiting", "target failed", "build failed"]
     assert all(locked for _, locked in sends[1:]), sends
 
 

@@ -15,7 +15,7 @@ COMPLETE = ["passed", "failed", "aborted", "error", "deadlocked"]
 def build_in_state(start, state: str, **plan_fields):
     """A build of a one-waiting-step plan brought to ``state`` (complete states are written
     directly: how a build got there does not matter to the command rules)."""
-    driver = start([waiting_step("ci")], first_pass=state != "pending", **plan_fields)
+    driver = start([waiting_step("ci")], pending=state == "pending", **plan_fields)
     if state == "paused":
         driver.command("pause")
         driver.update()

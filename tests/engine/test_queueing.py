@@ -48,7 +48,8 @@ def run_pass(build: Build) -> None:
 
 
 def test_a_pass_queues_only_the_targets_it_created(buildable, queued):
-    build = engine.start_build(make_plan("fan", FAN_OUT), buildable)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        build = engine.start_build(make_plan("fan", FAN_OUT), buildable)  # its first pass
     run_pass(build)
     a, b = (BuildTarget.objects.get(build=build, step_key=k) for k in ("a", "b"))
     assert sorted(queued) == sorted([a.pk, b.pk])
@@ -74,8 +75,7 @@ def test_a_broker_error_after_a_pass_committed_leaves_its_targets_to_the_repair(
 
     monkeypatch.setattr(dispatch, "request_update", lambda build_id: None)
     monkeypatch.setattr(current_app, "send_task", broker_down)
-    build = engine.start_build(make_plan("broker", FAN_OUT), buildable)
-    engine.update_build(build.pk)
+    build = engine.start_build(make_plan("broker", FAN_OUT), buildable)  # its first pass
     assert Build.objects.get(pk=build.pk).status == "building"
     targets = sorted(BuildTarget.objects.filter(build=build).values_list("pk", flat=True))
     assert BuildTarget.objects.filter(pk__in=targets, status="pending").count() == 2

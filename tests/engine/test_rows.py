@@ -103,10 +103,11 @@ def test_the_locked_build_comes_with_what_new_targets_read_of_its_buildable(star
 
 
 def test_a_pass_creating_targets_reads_the_buildable_only_with_the_build(start):
-    driver = start([waiting_step("ci"), waiting_step("lint")], first_pass=False)
+    driver = start([{"key": "ci"}, waiting_step("lint", depends_on=["ci"])])
+    driver.run("ci")
     with CaptureQueriesContext(connection) as captured:
         driver.update()
-    assert driver.target("ci").variables["buildable.commit"] == driver.build.buildable.commit
+    assert driver.target("lint").variables["buildable.commit"] == driver.build.buildable.commit
     buildable_reads = [
         q["sql"] for q in captured.captured_queries if 'FROM "builds_buildable"' in q["sql"]
     ]

@@ -1,14 +1,17 @@
-"""Starting a build: its statements, its timeline, and two callers creating one buildable."""
+"""Starting a build: its statements, its first pass, its timeline, and two callers creating
+one buildable."""
 
 import threading
 import time
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
-from builds import engine
-from builds.models import Build, Buildable, StatusEvent
+from builds import engine, locks
+from builds.engine import dispatch
+from builds.models import Build, Buildable, BuildTarget, StatusEvent
 from tests.conftest import make_plan
 
 STEPS = [{"key": "compile"}, {"key": "ship", "depends_on": ["compile"]}]
@@ -34,7 +37,7 @@ def test_a_start_for_a_new_buildable_takes_one_savepoint_and_one_event_insert():
     assert len(savepoints) == 2, savepoints
     event_inserts = [s for s in sql if s.startswith('INSERT INTO "builds_statusevent"')]
     assert len(event_inserts) == 1, event_inserts
-    assert len(sql) == 9, sql
+    assert len(sql) == 11, sql
 
 
 @pytest.mark.django_db
@@ -43,24 +46,63 @@ def test_a_start_for_a_known_buildable_takes_no_savepoint():
     statements_of_a_start(plan, "a" * 40)
     sql = statements_of_a_start(plan, "a" * 40)
     assert not [s for s in sql if s.startswith(SAVEPOINT_STATEMENTS)], sql
-    assert len(sql) == 6, sql
+    assert len(sql) == 8, sql
 
 
 @pytest.mark.django_db
-def test_a_start_records_the_pending_build_then_the_building_buildable_with_the_initiator(
+def test_a_start_records_the_pending_build_its_first_pass_and_the_building_buildable(
     django_user_model,
 ):
     plan = make_plan("deploy", STEPS)
     person = django_user_model.objects.create_user("ana")
     buildable = engine.find_or_create_buildable("repo", "main", "a" * 40)
     build = engine.start_build(plan, buildable, initiator=person)
+    compile_step = BuildTarget.objects.get(build=build)
     events = list(StatusEvent.objects.order_by("pk"))
-    assert [(e.build_id, e.buildable_id, e.to_status) for e in events] == [
-        (build.pk, None, Build.Status.PENDING),
-        (None, buildable.pk, Buildable.Status.BUILDING),
+    assert [(e.build_id, e.target_id, e.buildable_id, e.to_status) for e in events] == [
+        (build.pk, None, None, Build.Status.PENDING),
+        (build.pk, None, None, Build.Status.BUILDING),
+        (build.pk, compile_step.pk, None, BuildTarget.Status.PENDING),
+        (None, None, buildable.pk, Buildable.Status.BUILDING),
     ]
     assert events[0].actor == person
     assert events[0].cause == StatusEvent.Cause.COMMAND
+
+
+@pytest.mark.django_db
+def test_a_start_runs_the_first_pass_and_queues_its_targets_after_the_commit(
+    buildable, monkeypatch
+):
+    """The first steps are queued to run by the start's own commit: no update_build."""
+    queued, updates = [], []
+    monkeypatch.setattr(dispatch, "run_targets", lambda ids, *a, **k: queued.extend(ids))
+    monkeypatch.setattr(
+        dispatch, "update_build", lambda build_id, *a, **k: updates.append(build_id)
+    )
+    plan = make_plan("fan", [{"key": "a"}, {"key": "b"}, {"key": "join", "depends_on": ["a", "b"]}])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        with transaction.atomic():
+            build = engine.start_build(plan, buildable)
+            assert queued == [], "queued before the start committed"
+    build.refresh_from_db()
+    assert (build.status, build.generation) == (Build.Status.BUILDING, 1)
+    first = BuildTarget.objects.filter(build=build).order_by("step_key")
+    assert [(t.step_key, t.status) for t in first] == [("a", "pending"), ("b", "pending")]
+    assert sorted(queued) == sorted(t.pk for t in first)
+    assert updates == []
+    assert not locks.update_request_queued(build.pk)
+
+
+@pytest.mark.django_db
+def test_a_start_whose_plan_has_no_step_to_run_completes_the_build_and_its_buildable(buildable):
+    """A pass deadlocks a build none of whose steps can ever run; at the start, the
+    buildable's roll-up must follow its move to building, not precede it."""
+    plan = make_plan("stuck", [{"key": "a", "depends_on": ["missing"]}])
+    build = engine.start_build(plan, buildable)
+    build.refresh_from_db()
+    buildable.refresh_from_db()
+    assert build.status == Build.Status.DEADLOCKED
+    assert buildable.status == Buildable.Status.FAILED
 
 
 @pytest.mark.django_db(transaction=True)

@@ -69,6 +69,6 @@ def test_the_buildable_status_aggregates_the_builds_that_affect_it(builds, expec
 
 
 def test_starting_a_build_moves_the_buildable_to_building(start):
-    driver = start([waiting_step("ci")], first_pass=False)
+    driver = start([waiting_step("ci")])
     driver.build.buildable.refresh_from_db()
     assert driver.build.buildable.status == "building"

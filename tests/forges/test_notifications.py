@@ -213,12 +213,15 @@ def test_an_aborted_build_notifies_completed_and_aborted(buildable, receiver):
 
 
 def test_the_rows_are_written_in_the_transaction_of_the_change(buildable, receiver):
-    driver = notified_build(buildable, receiver, events=["build.started"])
+    driver = notified_build(buildable, receiver, events=["build.completed"])
+    driver.run("ci")
     with pytest.raises(RuntimeError), transaction.atomic():
+        driver.send("ci", "pass")
         driver.update()
-        assert OutboundDelivery.objects.filter(event="build.started").count() == 1
+        assert OutboundDelivery.objects.filter(event="build.completed").count() == 1
         raise RuntimeError("the transaction of the move rolls back")
     assert not OutboundDelivery.objects.exists()
+    assert driver.refresh().status == "building"
 
 
 def test_a_retry_sends_the_same_delivery_id_and_signature(buildable, receiver):

@@ -51,10 +51,10 @@ def test_the_api_lists_a_builds_statuses_and_notifications(api, fake, httpserver
     fake.answers = [(500, {})]
     driver = forge_build("github", [waiting_step("ci")])
     url = httpserver.url_for("/hook?token=hidden")
-    webhook = {"url": url, "events": ["build.started"], "secret": "hook"}
+    webhook = {"url": url, "events": ["target.waiting"], "secret": "hook"}
     driver.build.plan.__class__.objects.filter(pk=driver.build.plan_id).update(notify=[webhook])
     deliver_pending()  # the first status: 500
-    driver.update()
+    driver.run("ci")  # a newer status, and the notification of the target waiting
     deliver_pending()
     response = api.get(f"/api/v1/builds/{driver.build.pk}/deliveries")
     assert response.status_code == 200
@@ -63,7 +63,7 @@ def test_the_api_lists_a_builds_statuses_and_notifications(api, fake, httpserver
     assert kinds == [
         ("status", "", "pending"),
         ("status", "", "pending"),
-        ("notification", "build.started", ""),
+        ("notification", "target.waiting", ""),
     ]
     first, _, notification = rows
     assert first["destination"] == f"github: acme/widgets@{SHA[:12]}"

@@ -122,9 +122,10 @@ def deliver_pending() -> None:
 
 
 def run_to_the_end(driver: Driver, verdict: str = "pass", deliver: bool = False) -> None:
-    """The first pass, ``ci`` run into waiting, its verdict, and the pass that decides;
-    with ``deliver``, the statuses are delivered after each commit, as workers would."""
-    for event in (driver.update, lambda: driver.run("ci"), lambda: driver.send("ci", verdict)):
+    """``ci`` run into waiting (the start ran the first pass), its verdict, and the pass that
+    decides; with ``deliver``, the statuses are delivered after each commit, as workers
+    would."""
+    for event in (lambda: driver.run("ci"), lambda: driver.send("ci", verdict)):
         event()
         if deliver:
             deliver_pending()
@@ -147,14 +148,10 @@ def test_a_github_build_posts_pending_then_success_in_the_documented_format(fake
     deliver_pending()
     run_to_the_end(driver, deliver=True)
     assert driver.refresh().status == "passed"
-    assert fake.states == ["pending", "pending", "pending", "success"]
+    # The build commits running: the start ran its first pass, so no "waiting to start".
+    assert fake.states == ["pending", "pending", "success"]
     descriptions = [call["body"]["description"] for call in fake.calls]
-    assert descriptions == [
-        "waiting to start",
-        "0 of 1 steps passed",
-        "waiting for ci",
-        "1 of 1 steps passed",
-    ]
+    assert descriptions == ["0 of 1 steps passed", "waiting for ci", "1 of 1 steps passed"]
     url = f"{BASE_URL}/builds/{driver.build.pk}/"
     for call in fake.calls:
         assert call["path"] == STATUS_PATHS["github"]
@@ -165,11 +162,11 @@ def test_a_github_build_posts_pending_then_success_in_the_documented_format(fake
         assert call["body"]["target_url"] == url
 
 
-def test_a_gitlab_build_posts_pending_running_then_success_to_the_encoded_project(fake):
+def test_a_gitlab_build_posts_running_then_success_to_the_encoded_project(fake):
     driver = forge_build("gitlab", [waiting_step("ci")])
     deliver_pending()
     run_to_the_end(driver, deliver=True)
-    assert fake.states == ["pending", "running", "success"]
+    assert fake.states == ["running", "success"]
     for call in fake.calls:
         assert call["path"] == STATUS_PATHS["gitlab"]
         assert call["headers"]["Private-Token"] == TOKENS["gitlab"]
@@ -229,14 +226,16 @@ def test_a_build_without_a_forge_writes_no_status(buildable):
 
 
 def test_the_status_row_is_written_in_the_transaction_of_the_transition():
-    driver = forge_build("github", [waiting_step("ci")])
+    driver = forge_build("github", [waiting_step("ci"), waiting_step("ship", depends_on=["ci"])])
+    driver.run("ci")
     before = OutboundDelivery.objects.count()
     with pytest.raises(RuntimeError), transaction.atomic():
-        assert engine.update_build(driver.build.pk).new_status == "building"
+        driver.send("ci", "fail")
+        assert engine.update_build(driver.build.pk).new_status == "failed"
         assert OutboundDelivery.objects.count() == before + 1
         raise RuntimeError("the transition rolls back")
     assert OutboundDelivery.objects.count() == before
-    assert driver.refresh().status == "pending"
+    assert driver.refresh().status == "building"
 
 
 def test_a_forge_answering_500_twice_gets_the_status_on_the_third_attempt(fake):
@@ -351,7 +350,7 @@ def test_an_older_status_is_not_sent_after_a_newer_one_was_written(fake):
     assert fake.states == ["success"]
     outcomes = list(OutboundDelivery.objects.order_by("pk").values_list("outcome", flat=True))
     assert outcomes == ["overtaken"] * (len(outcomes) - 1) + ["delivered"]
-    assert len(outcomes) == 4
+    assert len(outcomes) == 3
 
 
 def test_a_newer_status_waits_while_an_older_one_is_being_sent(fake):
@@ -359,7 +358,7 @@ def test_a_newer_status_waits_while_an_older_one_is_being_sent(fake):
     first = OutboundDelivery.objects.get()
     claim = outbox.claim(first.pk)  # a worker is sending it now
     assert claim is not None
-    driver.update()
+    driver.run("ci")  # waiting for ci: a newer status
     second = OutboundDelivery.objects.latest("pk")
     delay = outbox.deliver(second.pk)
     assert delay is not None and delay > 0
@@ -466,7 +465,7 @@ def test_the_build_page_lists_each_status_sent_with_its_outcome(client, user, fa
     page = client.get(f"/builds/{driver.build.pk}/").content.decode()
     assert "Status to <code>github: acme/widgets@" in page
     assert f"acme/widgets@{SHA[:12]}" in page
-    assert "waiting to start" in page
+    assert "0 of 1 steps passed" in page
     assert "Fake error 500" in page  # the start of the forge's answer
     assert "<td>1</td>" in page  # attempts
     assert TOKENS["github"] not in page

@@ -42,7 +42,7 @@ def test_a_push_starts_a_build_of_every_plan_it_triggers_and_no_other(client):
     assert response.json() == {"delivery": "d-1", "builds": response.json()["builds"]}
     builds = started(response)
     assert [build.plan for build in builds] == [unit, lint]
-    assert all(build.status == Build.Status.PENDING for build in builds)
+    assert all(build.status == Build.Status.BUILDING for build in builds)
     buildable = builds[0].buildable
     assert builds[1].buildable == buildable
     assert (buildable.repository, buildable.ref, buildable.commit) == (

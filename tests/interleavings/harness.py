@@ -87,13 +87,18 @@ class Run:
         self.model = Model(harness.keys, harness.retrying)
         self.claims: dict[str, engine.Claim | None] = {}
         self.stale_claims: dict[str, engine.Claim] = {}
-        self.build = engine.start_build(harness.plan, harness.buildable)
         self.last_pass = len(harness.dispatched.updates)
-        engine.update_build(self.build.pk)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            self.build = engine.start_build(harness.plan, harness.buildable)
+        # The start ran the first pass (no process could see the build before it committed,
+        # so no event of an order can come between them): the targets are created and sent
+        # to run, and no update was asked for.
+        assert len(harness.dispatched.updates) == self.last_pass, "the start queued an update"
         self.targets = {
             t.step_key: t for t in BuildTarget.objects.filter(build=self.build, generation=1)
         }
         assert set(self.targets) == set(harness.keys)
+        assert {t.pk for t in self.targets.values()} <= set(harness.dispatched.runs)
 
     def execute(self) -> None:
         for event in self.order:

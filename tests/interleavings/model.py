@@ -24,7 +24,7 @@ Events (tuples):
 Canonical orders (how equivalent orders are merged; see ``orders``):
 - Consecutive engine passes collapse into one (a pass right after a pass changes nothing:
   that is itself asserted, "one more pass changes nothing"). No pass is placed before the
-  first event: the setup's first pass already ran. A final pass always follows the last
+  first event: the build's start ran its first pass. A final pass always follows the last
   event, so a pass is placed (or not) in each gap *between* two events.
 - Between two passes, events of different targets, and commands, commute: a claim, finish
   or message touches only its own target's row and messages, and what they check of the

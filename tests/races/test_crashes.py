@@ -29,6 +29,7 @@ from builds import engine, locks
 from builds.engine import passes
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from tests.conftest import make_plan
+from tests.engine.conftest import pending_build
 from tests.interleavings import monitor
 from tests.workers import WorkerProcess, wait_for
 from workers import tasks
@@ -72,6 +73,17 @@ class Cluster:
             locks.mark_targets_queued(target_ids, countdown)
         for target_id in target_ids:
             self._send("run_target", target_id, "targets", countdown)
+
+    def send_recorded(self) -> None:
+        """Start sending, and send the follow-ups recorded so far (a start's first targets,
+        say), as the commits that asked for them would have."""
+        self.sending = True
+        recorded, self.recorded = self.recorded, []
+        for task, object_id in recorded:
+            if task == "run_target":
+                self.run_targets([object_id])
+            else:
+                engine.request_update(object_id)
 
     def _send(self, task: str, object_id: int, queue: str, countdown: float) -> None:
         if not self.sending:
@@ -138,7 +150,6 @@ def waiting_build_with_pass(buildable) -> tuple[Build, BuildMessage]:
     build = engine.start_build(
         one_step_plan(f"waiting-{time.time_ns()}", wait_for_message=True), buildable
     )
-    engine.update_build(build.pk)
     target = BuildTarget.objects.get(build=build)
     engine.finish_target(engine.begin_target(target.pk))
     # Left for the test's own pass: the receiving process would otherwise decide it now.
@@ -223,22 +234,22 @@ def test_the_repair_finds_exactly_what_lost_updates_leave(buildable, monkeypatch
     monkeypatch.setattr("builds.engine.dispatch.run_targets", lambda *a, **k: None)
     lost_verdict, _ = waiting_build_with_pass(buildable)
     quiet = engine.start_build(one_step_plan("quiet", wait_for_message=True), buildable)
-    engine.update_build(quiet.pk)
     engine.finish_target(engine.begin_target(BuildTarget.objects.get(build=quiet).pk))
     lost_finish = engine.start_build(one_step_plan("plain"), buildable)
-    engine.update_build(lost_finish.pk)
     engine.finish_target(engine.begin_target(BuildTarget.objects.get(build=lost_finish).pk))
     settings.HARBOR_TARGET_LEASE = -1  # this claim's lease is already over
     expired = engine.start_build(one_step_plan("expired"), buildable)
-    engine.update_build(expired.pk)
     expired_target = BuildTarget.objects.get(build=expired)
     assert engine.begin_target(expired_target.pk) is not None
-    never_started = engine.start_build(one_step_plan("never"), buildable)
+    # Left pending by a Harbor that queued first passes, which it lost.
+    never_started = pending_build(one_step_plan("never"), buildable)
+    lost_start = engine.start_build(one_step_plan("lost-start"), buildable)  # its run_target lost
+    lost_start_target = BuildTarget.objects.get(build=lost_start)
 
     assert engine.find_lost_work(60).build_ids == []  # nothing is older than the bound yet
     lost = engine.find_lost_work(0)
     assert sorted(lost.build_ids) == sorted([lost_verdict.pk, lost_finish.pk, never_started.pk])
-    assert lost.target_ids == [expired_target.pk]
+    assert sorted(lost.target_ids) == sorted([expired_target.pk, lost_start_target.pk])
 
     sent = []
     monkeypatch.setattr(
@@ -256,6 +267,7 @@ def test_the_repair_finds_exactly_what_lost_updates_leave(buildable, monkeypatch
             ("update", lost_finish.pk),
             ("update", never_started.pk),
             ("run", expired_target.pk),
+            ("run", lost_start_target.pk),
         ]
     )
     # Handed back to the normal path, each is settled by it.
@@ -274,8 +286,7 @@ def test_a_worker_killed_mid_step_is_replaced_after_its_lease_without_help(clust
     target_workers = [c.worker(queues="targets"), c.worker(queues="targets")]
     c.worker(queues="engine", beat=True)
     build = engine.start_build(one_step_plan("slow", config={"seconds": 4}), buildable)
-    c.sending = True
-    engine.request_update(build.pk)
+    c.send_recorded()
     target = wait_for(lambda: BuildTarget.objects.filter(build=build, status="building").first())
     victim = wait_for(  # its log line may reach us after the claim does
         lambda: next((w for w in target_workers if _received(w, "run_target")), None)

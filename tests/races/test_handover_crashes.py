@@ -77,8 +77,7 @@ def chain(length: int, tmp_path) -> list[dict]:
 def run_plan(c, plan, buildable) -> Build:
     """Start a build of ``plan`` and let the cluster ``c``'s workers take its tasks."""
     build = engine.start_build(plan, buildable)
-    c.sending = True
-    engine.request_update(build.pk)
+    c.send_recorded()
     return build
 
 
@@ -142,7 +141,7 @@ def test_a_chain_longer_than_one_tasks_handoffs_runs_each_step_once(cluster, bui
     wait_for(lambda: deliveries([worker], "workers.tasks.run_target") >= 2)
     time.sleep(0.5)  # a third delivery, if any, would be logged by now
     assert deliveries([worker], "workers.tasks.run_target") == 2
-    assert deliveries([worker], "workers.tasks.update_build") == 1
+    assert deliveries([worker], "workers.tasks.update_build") == 0  # the start passed itself
     settled_once(build)
     assert_clean(build)
 
@@ -298,8 +297,7 @@ def test_a_chain_runs_while_redis_flushes_its_scripts(cluster, own_redis, builda
     thread = threading.Thread(target=flush, daemon=True)
     thread.start()
     try:
-        c.sending = True
-        engine.request_update(build.pk)
+        c.send_recorded()
         try:
             wait_status(build, "passed", timeout=60)
         except AssertionError:
@@ -333,8 +331,7 @@ def test_a_connection_dropped_in_the_pass_carrying_a_finish_keeps_the_finish(
     ]
     build = engine.start_build(make_plan(f"dropped-{release}", steps), buildable)
     with RowHolder("builds_buildable", buildable.pk) as holder:
-        c.sending = True
-        engine.request_update(build.pk)
+        c.send_recorded()
         pid = holder.blocked_pid()
         last = BuildTarget.objects.get(build=build, step_key="last")
         with connection.cursor() as cursor:
@@ -454,7 +451,7 @@ def test_a_finish_made_while_the_lock_is_busy_is_read_by_a_later_pass(cluster, b
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 1]
     assert two.attempt == 1
     time.sleep(0.5)
-    assert deliveries([worker], "workers.tasks.update_build") == 2  # the start's, the fallback
+    assert deliveries([worker], "workers.tasks.update_build") == 1  # the fallback
     assert deliveries([worker], "workers.tasks.run_target") == 2  # one's, three's
     settled_once(build)
     assert_clean(build)

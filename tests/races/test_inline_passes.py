@@ -23,16 +23,17 @@ CHAIN = [
 
 
 def test_a_chain_of_steps_needs_no_task_per_step(celery_workers, buildable):
-    """Each step's pass runs in the worker that finished it, and hands it the next step."""
+    """The start runs the first pass, and each step's pass runs in the worker that finished
+    it and hands it the next step: the whole build costs one task."""
     updates = deliveries(celery_workers, "workers.tasks.update_build")
     runs = deliveries(celery_workers, "workers.tasks.run_target")
     (build,) = start_builds(CHAIN, 1, buildable)
     assert wait_until_complete([build]) == {build.pk: "passed"}
-    # The start's update_build and the first step's run_target; nothing per later step.
-    # Worker logs are read as they come, so wait for the lines rather than race them.
+    # The first step's run_target; no update_build, nothing per later step. Worker logs
+    # are read as they come, so wait for the line rather than race it.
     wait_for(lambda: deliveries(celery_workers, "workers.tasks.run_target") > runs)
-    assert deliveries(celery_workers, "workers.tasks.update_build") - updates == 1
     assert deliveries(celery_workers, "workers.tasks.run_target") - runs == 1
+    assert deliveries(celery_workers, "workers.tasks.update_build") - updates == 0
 
 
 def test_workers_own_passes_racing_queued_updates_settle_each_target_once(

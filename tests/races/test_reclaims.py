@@ -58,20 +58,17 @@ def worker(prefix: str) -> WorkerProcess:
 
 
 def build_with_targets(buildable, name: str, steps: int, seconds: float, send: bool = True):
-    """A build whose pass (run here) created ``steps`` targets of sleep steps; their
+    """A build whose start (run here) created ``steps`` targets of sleep steps; their
     ``run_target`` tasks are queued unless ``send`` is False (then they are lost)."""
     plan = make_plan(name, [{"key": f"s{i}", "config": {"seconds": seconds}} for i in range(steps)])
-    build = engine.start_build(plan, buildable)
     if send:
-        engine.update_build(build.pk)
-    else:
-        real = dispatch.run_targets
-        dispatch.run_targets = lambda *args, **kwargs: None
-        try:
-            engine.update_build(build.pk)
-        finally:
-            dispatch.run_targets = real
-    return build
+        return engine.start_build(plan, buildable)
+    real = dispatch.run_targets
+    dispatch.run_targets = lambda *args, **kwargs: None
+    try:
+        return engine.start_build(plan, buildable)
+    finally:
+        dispatch.run_targets = real
 
 
 def started_order(*builds) -> list[int]:

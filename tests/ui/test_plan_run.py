@@ -26,7 +26,7 @@ def test_the_form_starts_a_build_for_the_buildable_it_names(signed_in, user):
     )
     build = Build.objects.get()
     assert response.status_code == 302 and response.url == build.get_absolute_url()
-    assert build.plan == plan and build.initiator == user and build.status == "pending"
+    assert build.plan == plan and build.initiator == user and build.status == "building"
     assert build.parameters == {"flavour": "vanilla", "size": "large"}
     assert (build.buildable.repository, build.buildable.ref) == (
         "https://example.com/x.git",
