@@ -3,7 +3,9 @@
 Follows ``HarbormasterBuildEngine::continueBuild`` / ``updateBuild`` / ``updateBuildSteps``
 (docs/harbormaster.md §1.6–1.7) with the changes of docs/design.md §3.3. A pass is one transaction
 whose first statement locks the build row, so passes of one build take turns in PostgreSQL whatever
-happens to the Redis lock; every write in it is conditional and counted.
+happens to the Redis lock; every write in it is conditional and counted. A build's first pass
+runs in the transaction that creates the build, whose row no other transaction can see yet
+(``builds.engine.starting``, docs/design.md §3.8).
 
 Row locks are always taken in this order: build, then target, then message rows. The build
 row is locked ``FOR NO KEY UPDATE``: it serialises passes and commands, yet lets message and
@@ -87,9 +89,10 @@ def pass_over(
 ) -> PassResult:
     """The pass itself over ``build``, whose row the caller's transaction holds locked (or
     has just created: no other transaction can see it yet), given its unconsumed verdicts
-    and commands (``messages``, in id order) and, if the caller knows them, its targets of
-    the run it is in (``targets``; read here when None). Call it inside
-    ``events_in_one_insert``. Returns what ``run_pass`` returns; database errors propagate."""
+    and commands (``messages``, in id order) and, if the caller knows them, every attempt
+    of the run the pass acts on (``targets``, none for a new build; read here when None).
+    Call it inside ``events_in_one_insert``. Returns what ``run_pass`` returns; database
+    errors propagate."""
     old_status = build.status
     apply_commands(build, [m for m in messages if m.type in BuildMessage.COMMANDS])
     if build.status == B.PENDING:
