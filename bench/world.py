@@ -115,8 +115,8 @@ class World:
 
     def start_three_step_builds(self, count: int) -> list[int]:
         """Start ``count`` builds of the three-step plan through the engine, one buildable
-        each, each in a transaction of its own, as separate requests start builds: the
-        engine takes up a build as soon as its start commits, while the later ones are
+        each, each in a transaction of its own, as separate requests start builds: a
+        build's first step is queued as soon as its start commits, while the later ones are
         still being started (as the ceiling's empty tasks run while the bench sends more)."""
         ids = []
         for _ in range(count):

@@ -118,8 +118,9 @@ class BuildListView(ApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         permissions.check_can_run(request.user, data["plan"])
-        # One transaction, so a build that cannot start leaves no new buildable behind; the
-        # engine's first update is queued on commit either way.
+        # One transaction, so a build that cannot start leaves no new buildable behind; its
+        # first steps (or, for a plan with concurrency groups, its first pass) are queued on
+        # commit.
         with transaction.atomic():
             buildable = engine.find_or_create_buildable(**data["buildable"])
             build = engine.start_build(

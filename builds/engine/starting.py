@@ -3,9 +3,12 @@
 from django.db import transaction
 
 from builds import metrics
+from builds.engine import concurrency
 from builds.engine.buildables import update_buildable
 from builds.engine.passes import pass_over
+from builds.engine.targets import request_update
 from builds.engine.transitions import (
+    build_changed,
     events_in_one_insert,
     move_buildable,
     record_event,
@@ -57,9 +60,10 @@ def start_build(
     are now and the version they come from (``Build.plan_version``), run its first engine
     pass, and move the buildable to ``building``, all in the caller's transaction
     (``HarbormasterBuildable::applyPlan``, docs/harbormaster.md §1.4, which queues the
-    first pass instead: docs/design.md §5). The build commits ``building`` in run 1 with
-    its first targets, which are queued to run after the commit. Raises PlanNotRunnable for
-    a disabled plan; database errors propagate, and nothing is stored."""
+    first pass instead: docs/design.md §3.8). The build commits ``building`` in run 1 with
+    its first targets, which are queued to run after the commit; a plan with concurrency
+    groups has its first pass queued instead, after the commit. Raises PlanNotRunnable for a
+    disabled plan; database errors propagate, and nothing is stored."""
     if plan.status != BuildPlan.Status.ACTIVE:
         raise PlanNotRunnable(f'Build plan "{plan.name}" is disabled.')
     # No savepoint: a build that fails to start fails its caller's whole transaction (no
@@ -84,22 +88,36 @@ def start_build(
             actor=initiator,
         )
         metrics.build_started(plan.pk)
+        if concurrency.uses_groups(build):
+            # Admission locks the groups' rows, and one transaction may start several builds
+            # of one buildable (a forge's push starts every plan it triggers): a first pass
+            # here would lock groups after the buildable's row, and in no fixed order across
+            # the builds. So the pass is queued, as Harbormaster does, and the build is
+            # announced pending, as it is seen until that pass.
+            build_changed.send(Build, build=build)
+            _move_buildable_to_building(buildable, build)
+            request_update(build.pk)
+            return build
         # The first pass runs here rather than in a queued update_build: a build nobody
         # else can see until this commit needs neither lock to pass (its new row is this
         # transaction's alone) and has no messages or targets to read, and sparing the
         # broker round trip and a worker's turn starts its first steps sooner. It runs
-        # before the buildable moves: build, concurrency group, buildable is the lock order.
-        # Its move to building is the build's first ``build_changed``: nobody outside this
-        # transaction ever sees it pending, so its creation is not announced on its own.
+        # before the buildable moves (build, then buildable: the lock order) and locks no
+        # other row. Its move to building is the build's first ``build_changed``: nobody
+        # outside this transaction ever sees it pending, so its creation is not announced.
         first_pass = pass_over(build, messages=[], targets=[])
-        move_buildable(
-            buildable,
-            Buildable.Status.BUILDING,
-            StatusEvent.Cause.ENGINE,
-            detail=f"build {build.pk} started",
-        )
+        _move_buildable_to_building(buildable, build)
         if first_pass.completion_changed:
             # A plan none of whose steps can run completes its build at once; the pass's
             # roll-up came before the buildable moved to building.
             update_buildable(buildable.pk)
     return build
+
+
+def _move_buildable_to_building(buildable: Buildable, build: Build) -> None:
+    move_buildable(
+        buildable,
+        Buildable.Status.BUILDING,
+        StatusEvent.Cause.ENGINE,
+        detail=f"build {build.pk} started",
+    )

@@ -56,16 +56,20 @@ _plan_numbers = itertools.count(1)
 
 @pytest.fixture
 def start(buildable):
-    """Start a build of a plan made from ``steps`` (its first pass runs in the start); return
-    its Driver. ``pending=True`` gives a build still ``pending`` instead (``pending_build``)."""
+    """Start a build of a plan made from ``steps``, after its first pass (the start's own,
+    or for a plan with concurrency groups the queued one, run here); return its Driver.
+    ``pending=True`` gives a build still ``pending`` instead (``pending_build``)."""
 
     def start_plan(steps: list[dict], pending: bool = False, **plan_fields) -> Driver:
         # A counter, not ``id(steps)``: a list freed by an earlier call can lend its id to
         # the next one, and plan names are unique.
         plan = make_plan(f"plan-{len(steps)}-{next(_plan_numbers)}", steps, **plan_fields)
-        return Driver(
-            pending_build(plan, buildable) if pending else engine.start_build(plan, buildable)
-        )
+        if pending:
+            return Driver(pending_build(plan, buildable))
+        driver = Driver(engine.start_build(plan, buildable))
+        if driver.refresh().status == Build.Status.PENDING:
+            driver.update()
+        return driver
 
     return start_plan
 

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from builds import engine, locks
 from builds.engine import dispatch
-from builds.models import Build, Buildable, BuildTarget, StatusEvent
+from builds.engine.transitions import build_changed
+from builds.models import Build, Buildable, BuildTarget, ConcurrencyGroup, StatusEvent
 from tests.conftest import make_plan
 
 STEPS = [{"key": "compile"}, {"key": "ship", "depends_on": ["compile"]}]
@@ -91,6 +92,36 @@ def test_a_start_runs_the_first_pass_and_queues_its_targets_after_the_commit(
     assert sorted(queued) == sorted(t.pk for t in first)
     assert updates == []
     assert not locks.update_request_queued(build.pk)
+
+
+@pytest.mark.django_db
+def test_a_start_of_a_plan_with_concurrency_groups_leaves_admission_to_a_queued_pass(
+    buildable, monkeypatch
+):
+    """Admission locks group rows, and one transaction may start several builds after
+    locking their buildable's row: the start takes no group lock and queues the first pass,
+    and the build is announced pending, as it is seen until that pass."""
+    updates, announced = [], []
+    monkeypatch.setattr(
+        dispatch, "update_build", lambda build_id, *a, **k: updates.append(build_id)
+    )
+    build_changed.connect(
+        announced_as := lambda sender, build, **kw: announced.append(build.status)
+    )
+    step = {"key": "deploy", "config": {"concurrency": {"group": "deploy-main", "limit": 1}}}
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True), transaction.atomic():
+            build = engine.start_build(make_plan("deploy", [step]), buildable)
+            assert not ConcurrencyGroup.objects.exists(), "the start made (and locked) a group row"
+    finally:
+        build_changed.disconnect(announced_as)
+    build.refresh_from_db()
+    assert (build.status, build.generation) == (Build.Status.PENDING, 0)
+    assert not BuildTarget.objects.filter(build=build).exists()
+    assert updates == [build.pk]
+    assert announced == [Build.Status.PENDING]
+    engine.update_build(build.pk)
+    assert BuildTarget.objects.get(build=build).date_admitted is not None
 
 
 @pytest.mark.django_db

@@ -212,6 +212,14 @@ def test_an_aborted_build_notifies_completed_and_aborted(buildable, receiver):
     assert receiver.events == ["build.completed", "build.aborted"]
 
 
+def test_build_started_is_written_by_the_start_and_rolls_back_with_it(buildable, receiver):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        notified_build(buildable, receiver, events=["build.started"])
+        assert OutboundDelivery.objects.filter(event="build.started").count() == 1
+        raise RuntimeError("the start rolls back")
+    assert not OutboundDelivery.objects.exists()
+
+
 def test_the_rows_are_written_in_the_transaction_of_the_change(buildable, receiver):
     driver = notified_build(buildable, receiver, events=["build.completed"])
     driver.run("ci")

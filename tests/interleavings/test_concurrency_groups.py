@@ -56,9 +56,13 @@ class GroupRun:
         self.builds = {}
         for name, commit in (("A", "a" * 40), ("B", "b" * 40)):
             buildable = engine.find_or_create_buildable("repo", "main", commit)
-            # The start runs the first pass, which admits the build's target or queues it.
             with TestCase.captureOnCommitCallbacks(execute=True):
                 self.builds[name] = engine.start_build(plan, buildable)
+            # The update start_build asked for: its task's pass.
+            self.dispatched.updates.remove(self.builds[name].pk)
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                locks.clear_update_request(self.builds[name].pk)
+                engine.update_build(self.builds[name].pk)
         self.targets = {n: BuildTarget.objects.get(build=b) for n, b in self.builds.items()}
         self.claims = {}
         assert self.targets["A"].pk in dispatched.runs

@@ -115,9 +115,7 @@ def _autobuild(plan: BuildPlan, buildable: Buildable, user) -> Build:
         build = Build.objects.filter(buildable=buildable, plan=plan).order_by("pk").first()
         if build is not None:
             return build
-        build = engine.start_build(plan, buildable, initiator=user)
-    # Harbormaster applies the autoplan in-process so the targets exist on return; the
-    # pass locks the build row, so a worker's pass of the same build simply waits its turn.
-    engine.update_build(build.pk)
-    build.refresh_from_db()
-    return build
+        # Harbormaster applies the autoplan in-process so the targets exist on return: the
+        # start runs the first pass, which creates them (the autoplan has no concurrency
+        # group, whose plans queue that pass).
+        return engine.start_build(plan, buildable, initiator=user)
