@@ -148,6 +148,8 @@ def start_build_on_queues_of(prefix: str, plan, buildable):
     first: list[int] = []
     with mock.patch.object(dispatch, "run_targets", lambda ids, *args, **kw: first.extend(ids)):
         build = engine.start_build(plan, buildable)
+    # A plan with concurrency groups would queue its first pass instead, to this run's queues.
+    assert first, "the start queued no target: this helper needs a plan without groups"
     with override_settings(HARBOR_QUEUE_PREFIX=prefix):
         locks.mark_targets_queued(first)
     for target_id in first:

@@ -10,10 +10,10 @@ from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 from builds import engine, locks
-from builds.engine import dispatch
 from builds.engine.transitions import build_changed
 from builds.models import Build, Buildable, BuildTarget, ConcurrencyGroup, StatusEvent
 from tests.conftest import make_plan
+from tests.interleavings.harness import Dispatched
 
 STEPS = [{"key": "compile"}, {"key": "ship", "depends_on": ["compile"]}]
 SAVEPOINT_STATEMENTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
@@ -75,11 +75,8 @@ def test_a_start_runs_the_first_pass_and_queues_its_targets_after_the_commit(
     buildable, monkeypatch
 ):
     """The first steps are queued to run by the start's own commit: no update_build."""
-    queued, updates = [], []
-    monkeypatch.setattr(dispatch, "run_targets", lambda ids, *a, **k: queued.extend(ids))
-    monkeypatch.setattr(
-        dispatch, "update_build", lambda build_id, *a, **k: updates.append(build_id)
-    )
+    sent = Dispatched().install(monkeypatch)
+    queued, updates = sent.runs, sent.updates
     plan = make_plan("fan", [{"key": "a"}, {"key": "b"}, {"key": "join", "depends_on": ["a", "b"]}])
     with TestCase.captureOnCommitCallbacks(execute=True):
         with transaction.atomic():
@@ -101,10 +98,7 @@ def test_a_start_of_a_plan_with_concurrency_groups_leaves_admission_to_a_queued_
     """Admission locks group rows, and one transaction may start several builds after
     locking their buildable's row: the start takes no group lock and queues the first pass,
     and the build is announced pending, as it is seen until that pass."""
-    updates, announced = [], []
-    monkeypatch.setattr(
-        dispatch, "update_build", lambda build_id, *a, **k: updates.append(build_id)
-    )
+    updates, announced = Dispatched().install(monkeypatch).updates, []
     build_changed.connect(
         announced_as := lambda sender, build, **kw: announced.append(build.status)
     )
