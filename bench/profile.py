@@ -2,14 +2,17 @@
 
     .venv/bin/python bench/profile.py [--role web|engine|targets] [--seconds 8] [--gil]
                                       [--type work|pass] [--endpoint sendmessage|ceiling]
-                                      [--svg FILE]
+                                      [--layers] [--svg FILE]
 
 Starts the bench's processes (bench/harness.py), loads them with wrk posting sendmessage
 (``work`` to 100 waiting targets, or ``pass`` to distinct waiting targets) or, for the
 targets role, with builds of the three-step plan started back to back, records the role's
 processes with ``py-spy record`` (the gunicorn workers, or a Celery worker's pool
-processes) and prints the functions with the most samples, inclusive and self. Needs py-spy
-(pinned in the test extras) and permission to ptrace the processes it started.
+processes) and prints the functions with the most samples, inclusive and self; with
+``--layers``, also each layer's share of the samples (the database driver, the ORM, HTTP and
+DRF, Redis, Celery, Harbor's own code) and the ORM's share by the Harbor function that called
+it. Needs py-spy (pinned in the test extras) and permission to ptrace the processes it
+started.
 """
 
 import argparse
@@ -25,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness  # noqa: E402
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
+HARBOR_PACKAGES = ("builds/", "messages_api/", "workers/", "accounts/", "forges/", "harbor/")
 
 
 def main() -> int:
@@ -40,6 +44,9 @@ def main() -> int:
         "--gil",
         action="store_true",
         help="sample only while Python holds the GIL: its own CPU, not waits on the database",
+    )
+    parser.add_argument(
+        "--layers", action="store_true", help="also print the samples' shares by layer"
     )
     args = parser.parse_args()
 
@@ -74,7 +81,10 @@ def main() -> int:
             print(
                 f"wrk: {result.rate:.0f} req/s, p50 {result.p50_ms:.1f} ms, {result.errors} errors"
             )
-        _report([raw / f"{pid}.txt" for pid in pids], args.top)
+        files = [raw / f"{pid}.txt" for pid in pids]
+        _report(files, args.top)
+        if args.layers:
+            _report_layers(files, args.top)
         if args.svg:
             stacks = "".join((raw / f"{pid}.txt").read_text() for pid in pids)
             folded = raw / "all.txt"
@@ -122,17 +132,12 @@ def _report(files: list[Path], top: int) -> None:
     inclusive: collections.Counter = collections.Counter()
     own: collections.Counter = collections.Counter()
     total = 0
-    for file in files:
-        if not file.exists():
-            continue
-        for line in file.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            frames = [_short(f) for f in stack.split(";")]
-            n = int(count)
-            total += n
-            own[frames[-1]] += n
-            for frame in set(frames):
-                inclusive[frame] += n
+    for stack, n in _samples(files):
+        frames = [_short(f) for f in stack]
+        total += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
     print(f"{total} samples")
     print("--- inclusive ---")
     for frame, n in inclusive.most_common(top):
@@ -140,6 +145,64 @@ def _report(files: list[Path], top: int) -> None:
     print("--- self ---")
     for frame, n in own.most_common(top):
         print(f"{100 * n / total:5.1f}%  {frame}")
+
+
+# Where a sample's time goes: the innermost frame of the stack whose file's path (as py-spy
+# prints it, relative to its ``sys.path`` entry) starts with one of these names its layer, so
+# the standard library or ``django.utils`` called from the ORM counts as the ORM's.
+LAYERS = {
+    "database driver: send, wait, read rows": ("django/db/backends/", "psycopg2/"),
+    "ORM: build statements, make instances": ("django/db/models/", "django/db/transaction"),
+    "Redis client": ("redis/",),
+    "Celery and kombu": ("celery/", "kombu/", "billiard/"),
+    "HTTP, middleware and DRF": (
+        *("rest_framework/", "django/core/handlers/", "django/middleware/", "django/contrib/"),
+        *("django/http/", "django/urls/", "django/views/", "whitenoise/", "gunicorn/"),
+    ),
+    "Harbor's own code": HARBOR_PACKAGES,
+}
+
+
+def _layer_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for layer, paths in LAYERS.items():
+            if _path(frame).startswith(paths):
+                return layer
+    return "other (standard library, …)"
+
+
+def _path(frame: str) -> str:
+    return frame.partition(" (")[2]
+
+
+def _report_layers(files: list[Path], top: int) -> None:
+    """Print each layer's share of the samples, then the ORM's share by the innermost
+    Harbor function on the stack (the call site whose statements the ORM was building)."""
+    layers: collections.Counter = collections.Counter()
+    orm_callers: collections.Counter = collections.Counter()
+    total = 0
+    for stack, n in _samples(files):
+        total += n
+        layer = _layer_of(stack)
+        layers[layer] += n
+        if layer.startswith("ORM"):
+            harbor = [f for f in stack if _path(f).startswith(HARBOR_PACKAGES)]
+            orm_callers[_short(harbor[-1]) if harbor else "(no Harbor frame)"] += n
+    print("--- by layer ---")
+    for layer, n in layers.most_common():
+        print(f"{100 * n / total:5.1f}%  {layer}")
+    print("--- the ORM, by the Harbor function calling it ---")
+    for caller, n in orm_callers.most_common(top):
+        print(f"{100 * n / total:5.1f}%  {caller}")
+
+
+def _samples(files: list[Path]):
+    """``(frames, count)`` of each line of py-spy's raw files, outermost frame first."""
+    for file in files:
+        if file.exists():
+            for line in file.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                yield stack.split(";"), int(count)
 
 
 def _short(frame: str) -> str:
