@@ -31,6 +31,9 @@ from bench import harness
 
 # A p99 above this, at a steady open-loop rate, means decisions queue up: not sustained.
 STANDING_QUEUE_MS = 250
+# The fractions of the saturated rate between which ``find_sustained`` searches.
+SUSTAIN_FIRST = 0.9
+SUSTAIN_FLOOR = 0.3
 
 WRK_THREADS = 2
 WRK_SCRIPT = """
@@ -290,14 +293,27 @@ def _latencies(listener, sent, refused, missing, start, sending_ended) -> Latenc
 
 
 def find_sustained(
-    run_at: Callable[[float], Latencies], saturated_rate: float, tries: Sequence[float]
+    run_at: Callable[[float], Latencies], saturated_rate: float, tries: int
 ) -> tuple[float, Latencies]:
-    """Run ``run_at(rate)`` at each fraction in ``tries`` of ``saturated_rate`` until one is
-    ``sustained``; return (rate, its latencies), the last one tried if none held."""
-    rate, result = 0.0, Latencies()
-    for fraction in tries:
+    """The highest open-loop rate found ``sustained`` in at most ``tries`` runs of
+    ``run_at(rate)``: ``SUSTAIN_FIRST`` of ``saturated_rate`` first (done if it holds), then
+    each run at the middle between the highest fraction that held (at first
+    ``SUSTAIN_FLOOR``) and the lowest that did not. Returns (rate, its latencies), or the
+    last run's if none held.
+
+    A bisection: after four runs the figure is within 0.075 of the saturated rate of the
+    highest fraction that holds, where a fixed ladder of fractions (0.9, 0.75, 0.6, …) made
+    two runs either side of one step differ by 0.15."""
+    held, low, high = None, SUSTAIN_FLOOR, SUSTAIN_FIRST
+    fraction = SUSTAIN_FIRST
+    for _ in range(tries):
         rate = saturated_rate * fraction
         result = run_at(rate)
         if result.sustained:
-            break
-    return rate, result
+            held, low = (rate, result), fraction
+            if fraction == SUSTAIN_FIRST:
+                break
+        else:
+            high = fraction
+        fraction = (low + high) / 2
+    return held or (rate, result)
