@@ -79,7 +79,10 @@ def claim_created_target(target: BuildTarget) -> Claim | None:
 def _locked_target(target_id: int) -> BuildTarget | None:
     """Target ``target_id`` with its build, its own row (only) locked; None if unknown."""
     locked = BuildTarget.objects.select_for_update(of=("self",)).select_related("build")
-    return locked.filter(pk=target_id).first()
+    # A primary key finds one row at most: ``first()`` would add an ORDER BY for the ORM to
+    # build on every claim, for nothing.
+    found = list(locked.filter(pk=target_id))
+    return found[0] if found else None
 
 
 def _settle(target: BuildTarget, now) -> Claim | None:
