@@ -295,25 +295,25 @@ def _latencies(listener, sent, refused, missing, start, sending_ended) -> Latenc
 def find_sustained(
     run_at: Callable[[float], Latencies], saturated_rate: float, tries: int
 ) -> tuple[float, Latencies]:
-    """The highest open-loop rate found ``sustained`` in at most ``tries`` runs of
-    ``run_at(rate)``: ``SUSTAIN_FIRST`` of ``saturated_rate`` first (done if it holds), then
-    each run at the middle between the highest fraction that held (at first
-    ``SUSTAIN_FLOOR``) and the lowest that did not. Returns (rate, its latencies), or the
-    last run's if none held.
+    """The highest open-loop rate found ``sustained`` in at most ``tries`` (≥ 1) runs of
+    ``run_at(rate)``, rates in messages/s: ``SUSTAIN_FIRST`` of ``saturated_rate`` first,
+    which ends the search if it holds; then each run at the middle between the highest
+    fraction that held (``SUSTAIN_FLOOR`` while none has) and the lowest that did not.
+    Returns (rate, its latencies), or the last run's if none held.
 
-    A bisection: after four runs the figure is within 0.075 of the saturated rate of the
-    highest fraction that holds, where a fixed ladder of fractions (0.9, 0.75, 0.6, …) made
-    two runs either side of one step differ by 0.15."""
+    A bisection: each run halves the interval, so after four runs the figure is within
+    0.075 of the saturated rate of the highest fraction that holds, where a fixed ladder of
+    fractions (0.9, 0.75, 0.6, …) made two runs either side of one step differ by 0.15."""
     held, low, high = None, SUSTAIN_FLOOR, SUSTAIN_FIRST
-    fraction = SUSTAIN_FIRST
-    for _ in range(tries):
+    rate, result = 0.0, Latencies()
+    for attempt in range(tries):
+        fraction = SUSTAIN_FIRST if attempt == 0 else (low + high) / 2
         rate = saturated_rate * fraction
         result = run_at(rate)
+        if result.sustained and attempt == 0:
+            return rate, result
         if result.sustained:
             held, low = (rate, result), fraction
-            if fraction == SUSTAIN_FIRST:
-                break
         else:
             high = fraction
-        fraction = (low + high) / 2
     return held or (rate, result)

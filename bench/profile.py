@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -148,23 +149,44 @@ def _report(files: list[Path], top: int) -> None:
 
 
 # Where a sample's time goes: the innermost frame of the stack whose file's path (as py-spy
-# prints it, relative to its ``sys.path`` entry) starts with one of these names its layer, so
-# the standard library or ``django.utils`` called from the ORM counts as the ORM's.
+# prints it: from the outermost package folder, e.g. ``django/db/models/query.py``) starts
+# with one of these names its layer, so the standard library or ``django.utils`` called from
+# the ORM counts as the ORM's. Django's contrib apps are HTTP's but for the PostgreSQL
+# expressions, which the ORM compiles (a frame is matched against every layer in this order).
+DRIVER = "database driver: Django's backend and psycopg2"
 LAYERS = {
-    "database driver: send, wait, read rows": ("django/db/backends/", "psycopg2/"),
-    "ORM: build statements, make instances": ("django/db/models/", "django/db/transaction"),
+    DRIVER: ("django/db/backends/", "psycopg2/"),
+    "ORM: build statements, make instances": (
+        "django/db/models/",
+        "django/db/transaction",
+        "django/contrib/postgres/",
+    ),
     "Redis client": ("redis/",),
     "Celery and kombu": ("celery/", "kombu/", "billiard/"),
     "HTTP, middleware and DRF": (
-        *("rest_framework/", "django/core/handlers/", "django/middleware/", "django/contrib/"),
-        *("django/http/", "django/urls/", "django/views/", "whitenoise/", "gunicorn/"),
+        "rest_framework/",
+        "django/core/handlers/",
+        "django/middleware/",
+        "django/contrib/",
+        "django/http/",
+        "django/urls/",
+        "django/views/",
+        "whitenoise/",
+        "gunicorn/",
     ),
     "Harbor's own code": HARBOR_PACKAGES,
+    "the ceiling's own code": ("bench/",),
 }
+# The ORM fetches rows through the driver's methods wrapped by ``DatabaseErrorWrapper``
+# (``django/db/utils.py``, whose other frames, such as the router's, are the ORM's): the
+# wrapper's frames are the driver's.
+DRIVER_WRAPPER = "DatabaseErrorWrapper."
 
 
 def _layer_of(frames: list[str]) -> str:
     for frame in reversed(frames):
+        if frame.startswith(DRIVER_WRAPPER):
+            return DRIVER
         for layer, paths in LAYERS.items():
             if _path(frame).startswith(paths):
                 return layer
@@ -196,7 +218,7 @@ def _report_layers(files: list[Path], top: int) -> None:
         print(f"{100 * n / total:5.1f}%  {caller}")
 
 
-def _samples(files: list[Path]):
+def _samples(files: list[Path]) -> Iterator[tuple[list[str], int]]:
     """``(frames, count)`` of each line of py-spy's raw files, outermost frame first."""
     for file in files:
         if file.exists():
