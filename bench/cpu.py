@@ -15,7 +15,6 @@ whose cores are all busy, these shares say where a decision's or a build's cost 
 import argparse
 import os
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -64,7 +63,7 @@ def main() -> int:
     parser.add_argument("--builds", type=int, default=200)
     args = parser.parse_args()
     bench_world = harness.fresh_world()
-    from bench import load  # noqa: PLC0415 (needs Django set up)
+    from bench import figures, load  # noqa: PLC0415 (needs Django set up)
 
     harbor_jobs = [
         ("/api/v1/sendmessage", {"receiver": w.target_phid, "type": "pass"}, w.key)
@@ -95,7 +94,8 @@ def main() -> int:
         harness.wait_quiet(settle=0.5)
         _print_spent("three-step builds: CPU ms per build", cpu_by_kind(cluster) - before, len(ids))
         before = cpu_by_kind(cluster)
-        tasks = _empty_tasks(args.builds * 7)
+        tasks, _ = figures.run_empty_tasks(args.builds * 7)
+        harness.wait_quiet(settle=0.5)
         _print_spent("empty tasks: CPU ms per seven", cpu_by_kind(cluster) - before, tasks / 7)
     finally:
         listener.close()
@@ -108,22 +108,6 @@ def _print_spent(title: str, spent: Counter, n: float) -> None:
     for kind, seconds in sorted(spent.items(), key=lambda item: -item[1]):
         print(f"  {kind:28} {1000 * seconds / n:7.2f}")
     print(f"  {'total':28} {1000 * sum(spent.values()) / n:7.2f}")
-
-
-def _empty_tasks(count: int) -> int:
-    """Send ``count`` of the ceiling's empty tasks and wait for them; how many ran."""
-    import redis  # noqa: PLC0415
-    from celery import current_app  # noqa: PLC0415
-
-    done = redis.Redis(db=harness.BENCH_REDIS_DB)
-    done.delete("bench:ceiling:empty")
-    for token in range(count):
-        current_app.send_task("bench.ceilings.tasks.empty", args=(token,))
-    deadline = time.monotonic() + 60
-    while done.llen("bench:ceiling:empty") < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    harness.wait_quiet(settle=0.5)
-    return done.llen("bench:ceiling:empty")
 
 
 if __name__ == "__main__":

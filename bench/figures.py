@@ -132,7 +132,8 @@ def _sustained(listener, jobs, token: str = "") -> dict:
 
 
 def _empty_task_round_trip() -> dict:
-    """Round trip of ``bench.ceilings.tasks.empty``: send, and see its RPUSH (BLPOP)."""
+    """Round trip of ``bench.ceilings.tasks.empty`` (send, and see its RPUSH by BLPOP) at
+    ``perf.LOW_RATE``, and the throughput of ``perf.EMPTY_TASKS`` of them sent at once."""
     r = redis.Redis(db=harness.BENCH_REDIS_DB)
     r.delete("bench:ceiling:empty")
     values = []
@@ -142,17 +143,25 @@ def _empty_task_round_trip() -> dict:
         r.blpop("bench:ceiling:empty", timeout=10)
         values.append((time.monotonic() - sent) * 1000)
         time.sleep(1 / perf.LOW_RATE)
-    start = time.monotonic()
-    for token in range(perf.EMPTY_TASKS):
-        current_app.send_task("bench.ceilings.tasks.empty", args=(token,))
-    while r.llen("bench:ceiling:empty") < perf.EMPTY_TASKS and time.monotonic() - start < 60:
-        time.sleep(0.01)
-    rate = r.llen("bench:ceiling:empty") / (time.monotonic() - start)
+    ran, seconds = run_empty_tasks(perf.EMPTY_TASKS)
     return {
         "p50_ms": load.percentile(values, 50),
         "p99_ms": load.percentile(values, 99),
-        "tasks_per_s": rate,
+        "tasks_per_s": ran / seconds,
     }
+
+
+def run_empty_tasks(count: int) -> tuple[int, float]:
+    """Send ``count`` of ``bench.ceilings.tasks.empty`` at once and wait until they ran (at
+    most 60 s); return how many ran and the seconds that took."""
+    done = redis.Redis(db=harness.BENCH_REDIS_DB)
+    done.delete("bench:ceiling:empty")
+    start = time.monotonic()
+    for token in range(count):
+        current_app.send_task("bench.ceilings.tasks.empty", args=(token,))
+    while done.llen("bench:ceiling:empty") < count and time.monotonic() - start < 60:
+        time.sleep(0.01)
+    return done.llen("bench:ceiling:empty"), time.monotonic() - start
 
 
 # --- Harbor ----------------------------------------------------------------------------------

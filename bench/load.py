@@ -310,10 +310,10 @@ def find_sustained(
         fraction = SUSTAIN_FIRST if attempt == 0 else (low + high) / 2
         rate = saturated_rate * fraction
         result = run_at(rate)
-        if result.sustained and attempt == 0:
-            return rate, result
-        if result.sustained:
-            held, low = (rate, result), fraction
-        else:
+        if not result.sustained:
             high = fraction
+        elif attempt == 0:
+            return rate, result
+        else:
+            held, low = (rate, result), fraction
     return held or (rate, result)
