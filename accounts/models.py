@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import connection, models
 
 from builds.phids import USER, phid_field
+from harbor import named_reads
 
 TOKEN_PREFIX = "api-"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -62,15 +63,13 @@ class ApiToken(models.Model):
         None. Made on every API request, so a named SQL read (``ACTIVE_TOKEN_SQL``): building
         this query with the ORM costs several times the CPU PostgreSQL spends answering it
         (README, "Benchmark")."""
-        found = list(cls.objects.raw(active_token_sql(), [hash_token(token)]))
+        found = named_reads.read(cls, active_token_sql(), [hash_token(token)])
         if not found:
             return None
         api_token = found[0]
-        # The user's columns are plain values (text, booleans, timestamps): Model.from_db
-        # takes them as PostgreSQL returns them.
-        names = [f.attname for f in User._meta.concrete_fields]
-        values = [getattr(api_token, f"user__{name}") for name in names]
-        api_token.user = User.from_db(connection.alias, names, values)
+        fields = User._meta.concrete_fields
+        user = {f.name: getattr(api_token, f"user__{f.attname}") for f in fields}
+        api_token.user = named_reads.instance(User, user)
         return api_token
 
 

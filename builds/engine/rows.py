@@ -3,11 +3,11 @@ ORM.
 
 Every decision runs these reads, and building these ORM queries costs the process several
 times the CPU that running them does (README, "Benchmark"; ``bench/perf.py`` prints the
-pass's statements and their plans). ``Manager.raw()`` returns model instances, so the rest
-of the engine is unchanged. Table and column names come from the models' ``_meta``; each
-query uses a primary key or an index in ``builds/models.py`` (``message_unconsumed_idx``,
-``unique_target_per_generation``); ``tests/engine/test_rows.py`` holds each to its ORM
-equivalent.
+pass's statements and their plans). ``harbor.named_reads`` turns their rows into model
+instances, as ``Manager.raw()`` would for more CPU, so the rest of the engine is unchanged.
+Table and column names come from the models' ``_meta``; each query uses a primary key or an
+index in ``builds/models.py`` (``message_unconsumed_idx``, ``unique_target_per_generation``);
+``tests/engine/test_rows.py`` holds each to its ORM equivalent.
 
 A locking read joins rows it does not lock (``FOR NO KEY UPDATE OF``) only for what no
 holder of that lock changes, such as a plan's settings: a statement that waited for a lock
@@ -20,6 +20,7 @@ from django.db import OperationalError, connection
 from psycopg2 import errorcodes
 
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
+from harbor import named_reads
 
 
 def _table(model) -> str:
@@ -64,35 +65,15 @@ def lock_receiving_target(phid: str) -> BuildTarget | None:
     other fields are deferred, as with ``QuerySet.only()``), its row locked ``FOR NO KEY
     UPDATE``: verdicts to one target take turns, while rows that merely refer to it (unit
     results, log chunks, events) can still be inserted. None if there is no such target."""
-    found = list(BuildTarget.objects.raw(RECEIVING_TARGET_SQL, [phid]))
+    found = named_reads.read(BuildTarget, RECEIVING_TARGET_SQL, [phid])
     if not found:
         return None
     target = found[0]
     build = {"id": target.build_id, **{n: getattr(target, f"build__{n}") for n in _BUILD_FIELDS}}
-    target.build = _instance(Build, build)
+    target.build = named_reads.instance(Build, build)
     plan = {"id": target.build.plan_id, **{n: getattr(target, f"plan__{n}") for n in _PLAN_FIELDS}}
-    target.build.plan = _instance(BuildPlan, plan)
+    target.build.plan = named_reads.instance(BuildPlan, plan)
     return target
-
-
-def _instance(model, values: dict):
-    """``model``'s instance of ``values`` (field name: value as the database returned it),
-    the other fields deferred. A joined column is no field of the raw query's model, so
-    nothing has converted it: each goes through its field's converters here, as in an ORM
-    read (a JSON column comes as text). ``Model.from_db`` wants the model's field order."""
-    fields = [f for f in model._meta.concrete_fields if f.name in values]
-    return model.from_db(
-        connection.alias,
-        [f.attname for f in fields],
-        [_converted(model, f, values[f.name]) for f in fields],
-    )
-
-
-def _converted(model, field, value):
-    column = field.get_col(model._meta.db_table)
-    for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-        value = convert(value, column, connection)
-    return value
 
 
 # What a pass reads of the build's plan: ``notify`` for the receiver that writes the
@@ -140,7 +121,7 @@ def lock_build(build_id: int, wait: bool = True) -> Build:
     transaction to be rolled back."""
     statement = LOCK_BUILD_SQL if wait else f"{LOCK_BUILD_SQL} NOWAIT"
     try:
-        found = list(Build.objects.raw(statement, [build_id]))
+        found = named_reads.read(Build, statement, [build_id])
     except OperationalError as exc:
         if getattr(exc.__cause__, "pgcode", None) == errorcodes.LOCK_NOT_AVAILABLE:
             raise BuildLocked(f"build {build_id} is locked") from exc
@@ -149,9 +130,9 @@ def lock_build(build_id: int, wait: bool = True) -> Build:
         raise Build.DoesNotExist(f"no build {build_id}")
     build = found[0]
     plan = {n: getattr(build, f"plan__{n}") for n in _PASS_PLAN_FIELDS}
-    build.plan = _instance(BuildPlan, {"id": build.plan_id, **plan})
+    build.plan = named_reads.instance(BuildPlan, {"id": build.plan_id, **plan})
     buildable = {n: getattr(build, f"buildable__{n}") for n in _PASS_BUILDABLE_FIELDS}
-    build.buildable = _instance(Buildable, {"id": build.buildable_id, **buildable})
+    build.buildable = named_reads.instance(Buildable, {"id": build.buildable_id, **buildable})
     return build
 
 
@@ -164,7 +145,7 @@ UNCONSUMED_SQL = (
 
 def unconsumed_messages(build_id: int) -> list[BuildMessage]:
     """The build's unconsumed verdicts and commands, oldest (lowest id) first."""
-    return list(BuildMessage.objects.raw(UNCONSUMED_SQL, [build_id, CONSUMABLE]))
+    return named_reads.read(BuildMessage, UNCONSUMED_SQL, [build_id, CONSUMABLE])
 
 
 # Every column but the variables: a pass reads a wide build's every target, and decoding
@@ -184,7 +165,7 @@ GENERATION_TARGETS_SQL = (
 def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
     """The build's targets of ``generation`` (a run), every attempt (superseded ones too),
     in no particular order, with ``variables`` deferred (reading it costs a query)."""
-    return list(BuildTarget.objects.raw(GENERATION_TARGETS_SQL, [build_id, generation]))
+    return named_reads.read(BuildTarget, GENERATION_TARGETS_SQL, [build_id, generation])
 
 
 def lock_buildable(buildable_id: int) -> Buildable:
@@ -195,7 +176,7 @@ def lock_buildable(buildable_id: int) -> Buildable:
 
 def _locked(model, pk: int):
     statement = f"SELECT * FROM {_table(model)} WHERE id = %s FOR NO KEY UPDATE"
-    found = list(model.objects.raw(statement, [pk]))
+    found = named_reads.read(model, statement, [pk])
     if not found:
         raise model.DoesNotExist(f"no {model._meta.verbose_name} {pk}")
     return found[0]

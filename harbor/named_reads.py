@@ -1,0 +1,79 @@
+"""Model instances from the few named SQL reads of the hot path (``builds.engine.rows``,
+``accounts.models.ApiToken.find_active``), for less CPU than ``Manager.raw()``.
+
+``Manager.raw()`` works out on every query which of the statement's columns are which of
+the model's fields, in which order the model wants them, and which converters each needs
+(a JSON column comes as text). On these reads that costs the process about as much CPU as
+the rest of the read, the round trip included (README, "Benchmark"). ``read`` works it out
+once per model and column list, then builds each instance as ``raw()`` does, with
+``Model.from_db`` and the fields' own converters: the result is the same (the tests of
+``builds.engine.rows`` hold each read to its ORM equivalent).
+"""
+
+import functools
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Model
+
+
+@dataclass(frozen=True)
+class _RowShape:
+    """How a row of one column list becomes one model's instance: the model's fields among
+    the columns in the model's order (``attnames``, found at ``positions``), the converters
+    of those that have any (position, converters, the field's column expression), and the
+    other columns, which become attributes as they come (name, position)."""
+
+    attnames: list[str]
+    positions: list[int]
+    converted: list[tuple[int, list, object]]
+    extras: list[tuple[str, int]]
+
+
+@functools.cache
+def _row_shape(model: type[Model], alias: str, columns: tuple[str, ...]) -> _RowShape:
+    fields = [f for f in model._meta.concrete_fields if f.column in columns]
+    positions = [columns.index(f.column) for f in fields]
+    converted = []
+    for position, field in zip(positions, fields, strict=True):
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if converters:
+            converted.append((position, converters, column))
+    known = {f.column for f in fields}
+    extras = [(name, i) for i, name in enumerate(columns) if name not in known]
+    return _RowShape([f.attname for f in fields], positions, converted, extras)
+
+
+def read(model: type[Model], sql: str, params: list) -> list:
+    """``model``'s instances of the rows ``sql`` (with ``params``) returns, as
+    ``model.objects.raw(sql, params)`` gives them: fields the statement does not select are
+    deferred, and a column named after no field of ``model`` becomes an attribute of that
+    name, unconverted. The statement must select the primary key. Database errors
+    propagate as the ORM raises them."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = tuple(column.name for column in cursor.description)
+        rows = cursor.fetchall()
+    shape = _row_shape(model, connection.alias, columns)
+    return [_instance_of_row(model, shape, list(row)) for row in rows]
+
+
+def _instance_of_row(model: type[Model], shape: _RowShape, row: list) -> Model:
+    for position, converters, column in shape.converted:
+        for convert in converters:
+            row[position] = convert(row[position], column, connection)
+    instance = model.from_db(connection.alias, shape.attnames, [row[p] for p in shape.positions])
+    for name, position in shape.extras:
+        setattr(instance, name, row[position])
+    return instance
+
+
+def instance(model: type[Model], values: dict) -> Model:
+    """``model``'s instance of ``values`` (field name: value as the database returned it,
+    the primary key included), its other fields deferred: for a joined row, whose columns
+    a read returns as attributes of the model it reads. Each value goes through its field's
+    converters, as in an ORM read."""
+    names = tuple(model._meta.get_field(name).column for name in values)
+    shape = _row_shape(model, connection.alias, names)
+    return _instance_of_row(model, shape, list(values.values()))
