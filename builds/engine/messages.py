@@ -301,22 +301,25 @@ def _check_target_can_take(target: BuildTarget, message_type: str) -> None:
 
 
 def _store_results(target: BuildTarget, message: BuildMessage, unit, lint) -> None:
-    UnitResult.objects.bulk_create(
-        UnitResult(
-            target=target,
-            message=message,
-            **{k: v for k, v in item.items() if k in UNIT_FIELDS and v is not None},
+    # Most messages carry no results, and an empty bulk_create still costs the ORM's checks.
+    if unit:
+        UnitResult.objects.bulk_create(
+            UnitResult(
+                target=target,
+                message=message,
+                **{k: v for k, v in item.items() if k in UNIT_FIELDS and v is not None},
+            )
+            for item in unit
         )
-        for item in unit
-    )
-    LintMessage.objects.bulk_create(
-        LintMessage(
-            target=target,
-            message=message,
-            **{k: v for k, v in item.items() if k in LINT_FIELDS and v is not None},
+    if lint:
+        LintMessage.objects.bulk_create(
+            LintMessage(
+                target=target,
+                message=message,
+                **{k: v for k, v in item.items() if k in LINT_FIELDS and v is not None},
+            )
+            for item in lint
         )
-        for item in lint
-    )
 
 
 def _receive_command(receiver_phid, kind, command, author, key, results_sent) -> Receipt:
