@@ -76,6 +76,30 @@ def lock_receiving_target(phid: str) -> BuildTarget | None:
     return target
 
 
+# What a worker's claim reads: every column of the target and of its build (the step it
+# runs may read any of them), the build's as ``build__<field name>``.
+_BUILD_FIELD_NAMES = [f.name for f in Build._meta.concrete_fields]
+CLAIMED_TARGET_SQL = (
+    f"SELECT t.*, {_aliased(Build, 'b', 'build__', _BUILD_FIELD_NAMES)}"
+    f" FROM {_table(BuildTarget)} t"
+    f" JOIN {_table(Build)} b ON b.id = t.{_column(BuildTarget, 'build')}"
+    f" WHERE t.id = %s FOR UPDATE OF t"
+)
+
+
+def lock_claimed_target(target_id: int) -> BuildTarget | None:
+    """Build target ``target_id`` with its build (every field of both), the target's row
+    (only) locked ``FOR UPDATE`` until the transaction ends, for a worker's claim: a claim
+    never waits for a pass, which holds the build's row. None if there is no such target."""
+    found = named_reads.read(BuildTarget, CLAIMED_TARGET_SQL, [target_id])
+    if not found:
+        return None
+    target = found[0]
+    build = {name: getattr(target, f"build__{name}") for name in _BUILD_FIELD_NAMES}
+    target.build = named_reads.instance(Build, build)
+    return target
+
+
 # What a pass reads of the build's plan: ``notify`` for the receiver that writes the
 # notifications of its moves, ``auto_key`` and ``behaviors`` for the commands' checks,
 # ``name`` for the context of a forge's commit status (``forges.statuses``).

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from builds import logs
 from builds.approvals import APPROVAL
-from builds.engine import dispatch
+from builds.engine import dispatch, rows
 from builds.engine.retries import retries_when_lost
 from builds.engine.transitions import build_changed, move_target
 from builds.models import Build, BuildTarget, StatusEvent
@@ -48,7 +48,7 @@ def begin_target(target_id: int) -> Claim | None:
     ``update_build`` is fired after commit here, as the finish would have.
     """
     with transaction.atomic():
-        target = _locked_target(target_id)
+        target = rows.lock_claimed_target(target_id)
         if target is None:
             return None
         now = timezone.now()
@@ -64,7 +64,7 @@ def begin_target(target_id: int) -> Claim | None:
     with transaction.atomic():
         if not Build.objects.select_for_update(no_key=True).filter(pk=build_id).exists():
             return None
-        target = _locked_target(target_id)
+        target = rows.lock_claimed_target(target_id)
         return None if target is None else _settle(target, timezone.now())
 
 
@@ -74,15 +74,6 @@ def claim_created_target(target: BuildTarget) -> Claim | None:
     same conditional ``pending → building`` as ``begin_target``'s, with attempt 1 and a
     lease. None if it cannot be claimed (a concurrency group's target not admitted)."""
     return _claim(target, timezone.now())
-
-
-def _locked_target(target_id: int) -> BuildTarget | None:
-    """Target ``target_id`` with its build, its own row (only) locked; None if unknown."""
-    locked = BuildTarget.objects.select_for_update(of=("self",)).select_related("build")
-    # A primary key finds one row at most: ``first()`` would add an ORDER BY for the ORM to
-    # build on every claim, for nothing.
-    found = list(locked.filter(pk=target_id))
-    return found[0] if found else None
 
 
 def _settle(target: BuildTarget, now) -> Claim | None:

@@ -131,9 +131,9 @@ def test_a_pass_reads_its_plan_only_in_the_statement_that_locks_its_build(start)
     assert (len(passes), plan_reads) == (2, [])
 
 
-@pytest.mark.django_db(transaction=True)
-def test_locking_a_build_leaves_its_plans_row_unlocked(start):
-    build = start([waiting_step("ci")]).build
+def _locks_seen_elsewhere(lock, rows_to_try: dict) -> dict:
+    """Inside a transaction that ran ``lock()``, whether another connection finds each of
+    ``rows_to_try`` (name: (model, pk)) "locked" or "free"."""
     outcome = {}
 
     def lock_elsewhere(model, pk):
@@ -143,19 +143,58 @@ def test_locking_a_build_leaves_its_plans_row_unlocked(start):
             return "free"
         except DatabaseError:
             return "locked"
+
+    def other_connection():
+        try:
+            for name, (model, pk) in rows_to_try.items():
+                outcome[name] = lock_elsewhere(model, pk)
         finally:
             connection.close()
 
-    def other_connection():
-        outcome["build"] = lock_elsewhere(Build, build.pk)
-        outcome["plan"] = lock_elsewhere(BuildPlan, build.plan_id)
-
     with transaction.atomic():
-        rows.lock_build(build.pk)
+        lock()
         thread = threading.Thread(target=other_connection)
         thread.start()
         thread.join(10)
-    assert outcome == {"build": "locked", "plan": "free"}
+    return outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locking_a_build_leaves_its_plans_row_unlocked(start):
+    build = start([waiting_step("ci")]).build
+    seen = _locks_seen_elsewhere(
+        lambda: rows.lock_build(build.pk),
+        {"build": (Build, build.pk), "plan": (BuildPlan, build.plan_id)},
+    )
+    assert seen == {"build": "locked", "plan": "free"}
+
+
+def test_a_claim_reads_its_target_and_build_as_the_orm_does(start):
+    driver = start([waiting_step("ci")])
+    target = driver.target("ci")
+    with transaction.atomic():
+        found = rows.lock_claimed_target(target.pk)
+    expected = BuildTarget.objects.select_related("build").get(pk=target.pk)
+    for model, got, want in [
+        (BuildTarget, found, expected),
+        (Build, found.build, expected.build),
+    ]:
+        names = [f.attname for f in model._meta.concrete_fields]
+        assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
+        assert not got.get_deferred_fields()
+    assert isinstance(found.build.plan_snapshot, list)
+    assert rows.lock_claimed_target(target.pk + 1000) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_locks_its_target_and_leaves_its_build_free_for_a_pass(start):
+    driver = start([waiting_step("ci")])
+    target = driver.target("ci")
+    seen = _locks_seen_elsewhere(
+        lambda: rows.lock_claimed_target(target.pk),
+        {"target": (BuildTarget, target.pk), "build": (Build, driver.build.pk)},
+    )
+    assert seen == {"target": "locked", "build": "free"}
 
 
 def test_builds_affecting_reads_each_build_with_its_plans_behavior(start):
