@@ -67,23 +67,22 @@ class ApiToken(models.Model):
         if not found:
             return None
         api_token = found[0]
-        fields = User._meta.concrete_fields
-        user = {f.name: getattr(api_token, f"user__{f.attname}") for f in fields}
-        api_token.user = named_reads.instance(User, user)
+        names = [f.name for f in User._meta.concrete_fields]
+        api_token.user = named_reads.joined(api_token, User, "user__", names)
         return api_token
 
 
 @functools.cache
 def active_token_sql() -> str:
-    """The token lookup: the token's columns, then each of its user's as ``user__<attname>``;
-    names from the models' ``_meta``."""
+    """The token lookup: the token's columns, then each of its user's as ``user__<field
+    name>``; names from the models' ``_meta``."""
     quote = connection.ops.quote_name
     column = {
         name: quote(ApiToken._meta.get_field(name).column)
         for name in ("user", "token_hash", "revoked")
     }
     users = ", ".join(
-        f"u.{quote(f.column)} AS {quote('user__' + f.attname)}" for f in User._meta.concrete_fields
+        f"u.{quote(f.column)} AS {quote('user__' + f.name)}" for f in User._meta.concrete_fields
     )
     return (
         f"SELECT t.*, {users} FROM {quote(ApiToken._meta.db_table)} t"

@@ -77,3 +77,10 @@ def instance(model: type[Model], values: dict) -> Model:
     names = tuple(model._meta.get_field(name).column for name in values)
     shape = _row_shape(model, connection.alias, names)
     return _instance_of_row(model, shape, list(values.values()))
+
+
+def joined(row: Model, model: type[Model], prefix: str, names: list[str], **known) -> Model:
+    """``model``'s instance of the joined columns that ``read`` left on ``row`` as
+    attributes named ``<prefix><field name>``, one for each of ``names``, with ``known``
+    values besides (its primary key, from ``row``'s foreign key); see ``instance``."""
+    return instance(model, {**known, **{name: getattr(row, prefix + name) for name in names}})

@@ -69,10 +69,9 @@ def lock_receiving_target(phid: str) -> BuildTarget | None:
     if not found:
         return None
     target = found[0]
-    build = {"id": target.build_id, **{n: getattr(target, f"build__{n}") for n in _BUILD_FIELDS}}
-    target.build = named_reads.instance(Build, build)
-    plan = {"id": target.build.plan_id, **{n: getattr(target, f"plan__{n}") for n in _PLAN_FIELDS}}
-    target.build.plan = named_reads.instance(BuildPlan, plan)
+    target.build = named_reads.joined(target, Build, "build__", _BUILD_FIELDS, id=target.build_id)
+    plan_id = target.build.plan_id
+    target.build.plan = named_reads.joined(target, BuildPlan, "plan__", _PLAN_FIELDS, id=plan_id)
     return target
 
 
@@ -95,8 +94,7 @@ def lock_claimed_target(target_id: int) -> BuildTarget | None:
     if not found:
         return None
     target = found[0]
-    build = {name: getattr(target, f"build__{name}") for name in _BUILD_FIELD_NAMES}
-    target.build = named_reads.instance(Build, build)
+    target.build = named_reads.joined(target, Build, "build__", _BUILD_FIELD_NAMES)
     return target
 
 
@@ -153,10 +151,10 @@ def lock_build(build_id: int, wait: bool = True) -> Build:
     if not found:
         raise Build.DoesNotExist(f"no build {build_id}")
     build = found[0]
-    plan = {n: getattr(build, f"plan__{n}") for n in _PASS_PLAN_FIELDS}
-    build.plan = named_reads.instance(BuildPlan, {"id": build.plan_id, **plan})
-    buildable = {n: getattr(build, f"buildable__{n}") for n in _PASS_BUILDABLE_FIELDS}
-    build.buildable = named_reads.instance(Buildable, {"id": build.buildable_id, **buildable})
+    build.plan = named_reads.joined(build, BuildPlan, "plan__", _PASS_PLAN_FIELDS, id=build.plan_id)
+    build.buildable = named_reads.joined(
+        build, Buildable, "buildable__", _PASS_BUILDABLE_FIELDS, id=build.buildable_id
+    )
     return build
 
 
