@@ -27,6 +27,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# The user's fields, as the token lookup reads them beside the token (``active_token_sql``).
+USER_FIELDS = [f.name for f in User._meta.concrete_fields]
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked__isnull=True)
@@ -60,15 +64,14 @@ class ApiToken(models.Model):
     @classmethod
     def find_active(cls, token: str) -> "ApiToken | None":
         """Return the unrevoked token row matching the clear ``token``, with its user, or
-        None. Made on every API request, so a named SQL read (``ACTIVE_TOKEN_SQL``): building
+        None. Made on every API request, so a named SQL read (``active_token_sql``): building
         this query with the ORM costs several times the CPU PostgreSQL spends answering it
         (README, "Benchmark")."""
         found = named_reads.read(cls, active_token_sql(), [hash_token(token)])
         if not found:
             return None
         api_token = found[0]
-        names = [f.name for f in User._meta.concrete_fields]
-        api_token.user = named_reads.joined(api_token, User, "user__", names)
+        api_token.user = named_reads.joined(api_token, User, "user__", USER_FIELDS)
         return api_token
 
 
@@ -82,7 +85,8 @@ def active_token_sql() -> str:
         for name in ("user", "token_hash", "revoked")
     }
     users = ", ".join(
-        f"u.{quote(f.column)} AS {quote('user__' + f.name)}" for f in User._meta.concrete_fields
+        f"u.{quote(User._meta.get_field(name).column)} AS {quote('user__' + name)}"
+        for name in USER_FIELDS
     )
     return (
         f"SELECT t.*, {users} FROM {quote(ApiToken._meta.db_table)} t"

@@ -6,13 +6,17 @@ the model's fields, in which order the model wants them, and which converters ea
 (a JSON column comes as text). On these reads that costs the process about as much CPU as
 the rest of the read, the round trip included (README, "Benchmark"). ``read`` works it out
 once per model and column list, then builds each instance as ``raw()`` does, with
-``Model.from_db`` and the fields' own converters: the result is the same (the tests of
-``builds.engine.rows`` hold each read to its ORM equivalent).
+``Model.from_db`` and the fields' own converters. For Harbor's models (no composite
+primary key) on PostgreSQL, whose backend adds no converters of its own and needs no
+identifier conversion, the instances are those ``raw()`` gives; ``tests/engine/
+test_rows.py`` holds each read to ``raw()`` and to its ORM equivalent. Reads go to the
+default database, the only one Harbor has.
 """
 
 import functools
 from dataclasses import dataclass
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import Model
 
@@ -24,38 +28,45 @@ class _RowShape:
     of those that have any (position, converters, the field's column expression), and the
     other columns, which become attributes as they come (name, position)."""
 
-    attnames: list[str]
-    positions: list[int]
-    converted: list[tuple[int, list, object]]
-    extras: list[tuple[str, int]]
+    attnames: tuple[str, ...]
+    positions: tuple[int, ...]
+    converted: tuple[tuple[int, tuple, object], ...]
+    extras: tuple[tuple[str, int], ...]
 
 
 @functools.cache
-def _row_shape(model: type[Model], alias: str, columns: tuple[str, ...]) -> _RowShape:
+def _row_shape(model: type[Model], columns: tuple[str, ...]) -> _RowShape:
+    # Cached for the process: a shape depends only on the model and the columns. The
+    # converters are the fields' own (``from_db_value``), called with the connection of
+    # the read that uses them, so no connection's state is kept here.
     fields = [f for f in model._meta.concrete_fields if f.column in columns]
+    if model._meta.pk not in fields:
+        raise FieldDoesNotExist(f"a named read of {model.__name__} must select its primary key")
     positions = [columns.index(f.column) for f in fields]
     converted = []
     for position, field in zip(positions, fields, strict=True):
         column = field.get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
         if converters:
-            converted.append((position, converters, column))
+            converted.append((position, tuple(converters), column))
     known = {f.column for f in fields}
     extras = [(name, i) for i, name in enumerate(columns) if name not in known]
-    return _RowShape([f.attname for f in fields], positions, converted, extras)
+    return _RowShape(
+        tuple(f.attname for f in fields), tuple(positions), tuple(converted), tuple(extras)
+    )
 
 
 def read(model: type[Model], sql: str, params: list) -> list:
     """``model``'s instances of the rows ``sql`` (with ``params``) returns, as
     ``model.objects.raw(sql, params)`` gives them: fields the statement does not select are
     deferred, and a column named after no field of ``model`` becomes an attribute of that
-    name, unconverted. The statement must select the primary key. Database errors
-    propagate as the ORM raises them."""
+    name, unconverted. Raises ``FieldDoesNotExist`` if the statement does not select the
+    primary key; database errors propagate as the ORM raises them."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = tuple(column.name for column in cursor.description)
         rows = cursor.fetchall()
-    shape = _row_shape(model, connection.alias, columns)
+    shape = _row_shape(model, columns)
     return [_instance_of_row(model, shape, list(row)) for row in rows]
 
 
@@ -75,12 +86,13 @@ def instance(model: type[Model], values: dict) -> Model:
     a read returns as attributes of the model it reads. Each value goes through its field's
     converters, as in an ORM read."""
     names = tuple(model._meta.get_field(name).column for name in values)
-    shape = _row_shape(model, connection.alias, names)
-    return _instance_of_row(model, shape, list(values.values()))
+    return _instance_of_row(model, _row_shape(model, names), list(values.values()))
 
 
 def joined(row: Model, model: type[Model], prefix: str, names: list[str], **known) -> Model:
     """``model``'s instance of the joined columns that ``read`` left on ``row`` as
     attributes named ``<prefix><field name>``, one for each of ``names``, with ``known``
-    values besides (its primary key, from ``row``'s foreign key); see ``instance``."""
-    return instance(model, {**known, **{name: getattr(row, prefix + name) for name in names}})
+    values besides (its primary key, from ``row``'s foreign key); see ``instance``. Those
+    attributes are taken off ``row``: the instance holds their converted values."""
+    values = {name: row.__dict__.pop(prefix + name) for name in names}
+    return instance(model, {**known, **values})

@@ -13,7 +13,11 @@ A locking read joins rows it does not lock (``FOR NO KEY UPDATE OF``) only for w
 holder of that lock changes, such as a plan's settings: a statement that waited for a lock
 reads every other row as it was when the statement began, not as the lock's holder
 committed it. So the buildable's builds are read in a statement of their own, after its
-lock.
+lock. The one exception is a worker's claim (``lock_claimed_target``), which reads its
+build's status beside the target's lock: the claim decides on the target's own row as it
+is once locked, and a pass that completes, aborts or restarts the build moves the build's
+unfinished targets in the same transaction, so a claim that waited for such a pass finds
+its target moved, whatever its read of the build says.
 """
 
 from django.db import OperationalError, connection
@@ -77,9 +81,9 @@ def lock_receiving_target(phid: str) -> BuildTarget | None:
 
 # What a worker's claim reads: every column of the target and of its build (the step it
 # runs may read any of them), the build's as ``build__<field name>``.
-_BUILD_FIELD_NAMES = [f.name for f in Build._meta.concrete_fields]
+_CLAIM_BUILD_FIELDS = [f.name for f in Build._meta.concrete_fields]
 CLAIMED_TARGET_SQL = (
-    f"SELECT t.*, {_aliased(Build, 'b', 'build__', _BUILD_FIELD_NAMES)}"
+    f"SELECT t.*, {_aliased(Build, 'b', 'build__', _CLAIM_BUILD_FIELDS)}"
     f" FROM {_table(BuildTarget)} t"
     f" JOIN {_table(Build)} b ON b.id = t.{_column(BuildTarget, 'build')}"
     f" WHERE t.id = %s FOR UPDATE OF t"
@@ -89,12 +93,13 @@ CLAIMED_TARGET_SQL = (
 def lock_claimed_target(target_id: int) -> BuildTarget | None:
     """Build target ``target_id`` with its build (every field of both), the target's row
     (only) locked ``FOR UPDATE`` until the transaction ends, for a worker's claim: a claim
-    never waits for a pass, which holds the build's row. None if there is no such target."""
+    does not wait for the build's row, which a pass holds (it waits only for a pass that is
+    moving this very target). None if there is no such target."""
     found = named_reads.read(BuildTarget, CLAIMED_TARGET_SQL, [target_id])
     if not found:
         return None
     target = found[0]
-    target.build = named_reads.joined(target, Build, "build__", _BUILD_FIELD_NAMES)
+    target.build = named_reads.joined(target, Build, "build__", _CLAIM_BUILD_FIELDS)
     return target
 
 

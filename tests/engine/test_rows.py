@@ -5,11 +5,12 @@ model instances."""
 import threading
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import ApiToken
-from builds.engine import rows
+from accounts.models import ApiToken, active_token_sql, hash_token
+from builds.engine import dispatch, rows
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 from harbor import named_reads
 from tests.engine.conftest import waiting_step
@@ -131,23 +132,34 @@ def test_a_pass_reads_its_plan_only_in_the_statement_that_locks_its_build(start)
     assert (len(passes), plan_reads) == (2, [])
 
 
+@pytest.fixture
+def targets_not_queued(monkeypatch):
+    """The start's targets are not sent to the broker: a worker of another test still
+    running could claim them, and its claim and pass would take the very row locks these
+    tests look for (the start's commit runs ``dispatch.run_targets`` in a test whose
+    transactions commit)."""
+    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0, reclaim=False: None)
+
+
 def _locks_seen_elsewhere(lock, rows_to_try: dict) -> dict:
     """Inside a transaction that ran ``lock()``, whether another connection finds each of
-    ``rows_to_try`` (name: (model, pk)) "locked" or "free"."""
+    ``rows_to_try`` (name: (model, pk, row lock mode to try, e.g. "UPDATE")) "locked" or
+    "free"."""
     outcome = {}
 
-    def lock_elsewhere(model, pk):
+    def lock_elsewhere(model, pk, mode):
+        table = connection.ops.quote_name(model._meta.db_table)
         try:
-            with transaction.atomic():
-                model.objects.select_for_update(nowait=True).get(pk=pk)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR {mode} NOWAIT", [pk])
             return "free"
         except DatabaseError:
             return "locked"
 
     def other_connection():
         try:
-            for name, (model, pk) in rows_to_try.items():
-                outcome[name] = lock_elsewhere(model, pk)
+            for name, row in rows_to_try.items():
+                outcome[name] = lock_elsewhere(*row)
         finally:
             connection.close()
 
@@ -160,39 +172,74 @@ def _locks_seen_elsewhere(lock, rows_to_try: dict) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_locking_a_build_leaves_its_plans_row_unlocked(start):
+def test_locking_a_build_leaves_its_plans_row_unlocked(start, targets_not_queued):
     build = start([waiting_step("ci")]).build
     seen = _locks_seen_elsewhere(
         lambda: rows.lock_build(build.pk),
-        {"build": (Build, build.pk), "plan": (BuildPlan, build.plan_id)},
+        {"build": (Build, build.pk, "UPDATE"), "plan": (BuildPlan, build.plan_id, "UPDATE")},
     )
     assert seen == {"build": "locked", "plan": "free"}
 
 
-def test_a_claim_reads_its_target_and_build_as_the_orm_does(start):
+@pytest.mark.django_db(transaction=True)
+def test_locking_a_build_held_elsewhere_without_waiting_raises(start, targets_not_queued):
+    build = start([waiting_step("ci")]).build
+    held, release, outcome = threading.Event(), threading.Event(), {}
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                rows.lock_build(build.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold_the_row)
+    thread.start()
+    held.wait(10)
+    try:
+        with transaction.atomic():
+            rows.lock_build(build.pk, wait=False)
+    except rows.BuildLocked:
+        outcome["raised"] = True
+    finally:
+        release.set()
+        thread.join(10)
+    assert outcome == {"raised": True}
+
+
+def test_a_claim_reads_its_target_and_build_as_the_orm_does(start, django_assert_num_queries):
     driver = start([waiting_step("ci")])
     target = driver.target("ci")
     with transaction.atomic():
         found = rows.lock_claimed_target(target.pk)
     expected = BuildTarget.objects.select_related("build").get(pk=target.pk)
-    for model, got, want in [
-        (BuildTarget, found, expected),
-        (Build, found.build, expected.build),
-    ]:
-        names = [f.attname for f in model._meta.concrete_fields]
-        assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
-        assert not got.get_deferred_fields()
+    with django_assert_num_queries(0):  # the build came with the target, every field of both
+        for model, got, want in [
+            (BuildTarget, found, expected),
+            (Build, found.build, expected.build),
+        ]:
+            names = [f.attname for f in model._meta.concrete_fields]
+            assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
+            assert not got.get_deferred_fields()
+            # Stored rows: ``EngineOwned.save`` refuses to write them back.
+            assert (got._state.adding, got._state.db) == (False, "default")
     assert isinstance(found.build.plan_snapshot, list)
     assert rows.lock_claimed_target(target.pk + 1000) is None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_claim_locks_its_target_and_leaves_its_build_free_for_a_pass(start):
+def test_a_claim_locks_its_target_and_leaves_its_build_free_for_a_pass(start, targets_not_queued):
     driver = start([waiting_step("ci")])
     target = driver.target("ci")
     seen = _locks_seen_elsewhere(
         lambda: rows.lock_claimed_target(target.pk),
-        {"target": (BuildTarget, target.pk), "build": (Build, driver.build.pk)},
+        {
+            # KEY SHARE conflicts only with FOR UPDATE: the claim's lock is that strong.
+            "target": (BuildTarget, target.pk, "KEY SHARE"),
+            "build": (Build, driver.build.pk, "UPDATE"),
+        },
     )
     assert seen == {"target": "locked", "build": "free"}
 
@@ -243,3 +290,44 @@ def test_a_named_read_gives_what_the_orm_gives_for_every_column_list(start):
     assert "config" in some.get_deferred_fields()
     assert isinstance(some.config_text, str)
     assert some.config == expected.config  # read when asked for, as any deferred field
+
+
+def test_each_named_read_gives_the_instances_raw_gives(start, user):
+    driver = start([waiting_step("ci"), waiting_step("lint")])
+    build = driver.refresh()
+    driver.run("ci")
+    driver.send("ci", "pass")
+    target = driver.target("ci")
+    _, clear = ApiToken.issue(user, "ci")
+    reads = [
+        (BuildTarget, rows.RECEIVING_TARGET_SQL, [target.phid]),
+        (BuildTarget, rows.CLAIMED_TARGET_SQL, [target.pk]),
+        (Build, rows.LOCK_BUILD_SQL, [build.pk]),
+        (BuildMessage, rows.UNCONSUMED_SQL, [build.pk, rows.CONSUMABLE]),
+        (BuildTarget, rows.GENERATION_TARGETS_SQL, [build.pk, build.generation]),
+        (ApiToken, active_token_sql(), [hash_token(clear)]),
+    ]
+    named_reads._row_shape.cache_clear()
+    for model, sql, params in reads:
+        with transaction.atomic():
+            expected = [_state_and_values(i) for i in model.objects.raw(sql, params)]
+            # The first read works its shape out, the second finds it cached.
+            for _ in range(2):
+                got = [_state_and_values(i) for i in named_reads.read(model, sql, params)]
+                assert got == expected != [], sql
+
+
+def _state_and_values(instance) -> dict:
+    """What a read left on ``instance``: every loaded field (a deferred one is absent),
+    every extra column, and its state."""
+    values = {k: v for k, v in vars(instance).items() if k != "_state"}
+    return {**values, "adding": instance._state.adding, "db": instance._state.db}
+
+
+def test_a_named_read_must_select_the_primary_key(start):
+    driver = start([waiting_step("ci")])
+    table = BuildTarget._meta.db_table
+    with pytest.raises(FieldDoesNotExist):
+        named_reads.read(
+            BuildTarget, f'SELECT status FROM "{table}" WHERE build_id = %s', [driver.build.pk]
+        )
