@@ -80,19 +80,12 @@ def _instance_of_row(model: type[Model], shape: _RowShape, row: list) -> Model:
     return instance
 
 
-def instance(model: type[Model], values: dict) -> Model:
-    """``model``'s instance of ``values`` (field name: value as the database returned it,
-    the primary key included), its other fields deferred: for a joined row, whose columns
-    a read returns as attributes of the model it reads. Each value goes through its field's
-    converters, as in an ORM read."""
-    names = tuple(model._meta.get_field(name).column for name in values)
-    return _instance_of_row(model, _row_shape(model, names), list(values.values()))
-
-
 def joined(row: Model, model: type[Model], prefix: str, names: list[str], **known) -> Model:
     """``model``'s instance of the joined columns that ``read`` left on ``row`` as
     attributes named ``<prefix><field name>``, one for each of ``names``, with ``known``
-    values besides (its primary key, from ``row``'s foreign key); see ``instance``. Those
-    attributes are taken off ``row``: the instance holds their converted values."""
-    values = {name: row.__dict__.pop(prefix + name) for name in names}
-    return instance(model, {**known, **values})
+    values besides (its primary key, from ``row``'s foreign key), its other fields deferred.
+    Each value goes through its field's converters, as in an ORM read. Those attributes are
+    taken off ``row``: the instance holds their converted values."""
+    values = {**known, **{name: row.__dict__.pop(prefix + name) for name in names}}
+    columns = tuple(model._meta.get_field(name).column for name in values)
+    return _instance_of_row(model, _row_shape(model, columns), list(values.values()))

@@ -8,7 +8,10 @@ queues ``on_commit`` are never sent.
 
 import itertools
 
+import psycopg2
 import pytest
+from celery import current_app
+from django.db import connection
 
 from builds import engine
 from builds.models import Build, BuildTarget
@@ -85,3 +88,48 @@ def pending_build(plan, buildable) -> Build:
 
 def waiting_step(key: str, **fields) -> dict:
     return {"key": key, "step_type": "sleep", "wait_for_message": True, **fields}
+
+
+# For tests whose rows are committed (``django_db(transaction=True)``), so that a second
+# connection sees them.
+
+
+@pytest.fixture
+def no_tasks(monkeypatch):
+    """Send no task: the rows are committed, so a Celery worker another test of the session
+    started would take the build's targets (and claim them, and pass the build, taking its
+    row locks) before the test does."""
+    monkeypatch.setattr(current_app, "send_task", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def other():
+    """A second connection to the test database, in autocommit: a lock it takes is released
+    by the statement's end unless a test opens a transaction on it."""
+    db = connection.settings_dict
+    conn = psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def build_row_held(other):
+    """Hold a build's row lock from the second connection, as a pass would, while the test
+    runs; the test's own statements give up after a short lock wait instead of hanging."""
+    held = []
+
+    def hold(build_id: int) -> None:
+        other.autocommit = False
+        with other.cursor() as cursor:
+            table = connection.ops.quote_name(Build._meta.db_table)
+            cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE", [build_id])
+        held.append(build_id)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '2s'")
+    yield hold
+    with connection.cursor() as cursor:
+        cursor.execute("RESET lock_timeout")
+    if held:
+        other.rollback()

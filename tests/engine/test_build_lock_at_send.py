@@ -10,8 +10,6 @@ from datetime import timedelta
 import psycopg2
 import psycopg2.errors
 import pytest
-from celery import current_app
-from django.db import connection
 from django.utils import timezone
 
 from builds import engine
@@ -19,31 +17,9 @@ from builds.engine.transitions import build_changed
 from builds.models import Build, BuildTarget, StatusEvent
 from tests.engine.conftest import waiting_step
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_tasks")]
 
 BUILD_TABLE = Build._meta.db_table
-
-
-def _second_connection():
-    db = connection.settings_dict
-    return psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
-
-
-@pytest.fixture(autouse=True)
-def no_tasks(monkeypatch):
-    """Send no task: the rows here are committed, so a Celery worker another test of the
-    session started would take this build's targets (and claim them) before the test does."""
-    monkeypatch.setattr(current_app, "send_task", lambda *args, **kwargs: None)
-
-
-@pytest.fixture
-def other():
-    """A second connection to the test database, in autocommit: a lock it takes is released
-    by the statement's end unless a test opens a transaction on it."""
-    conn = _second_connection()
-    conn.autocommit = True
-    yield conn
-    conn.close()
 
 
 def build_row_locked(other, build_id: int) -> bool | None:
@@ -126,29 +102,6 @@ def test_every_send_of_a_build_run_holds_its_row_lock(start, sends):
     assert sends[0] == ("build building", None)
     assert [what for what, _ in sends[1:]] == ["target waiting", "target failed", "build failed"]
     assert all(locked for _, locked in sends[1:]), sends
-
-
-@pytest.fixture
-def build_row_held(other):
-    """Hold a build's row lock from the second connection, as a pass would, while the test
-    runs; the test's own statements give up after a short lock wait instead of hanging."""
-    held = []
-
-    def hold(build_id: int) -> None:
-        other.autocommit = False
-        with other.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {BUILD_TABLE} WHERE id = %s FOR NO KEY UPDATE", [build_id]
-            )
-        held.append(build_id)
-
-    with connection.cursor() as cursor:
-        cursor.execute("SET lock_timeout = '2s'")
-    yield hold
-    with connection.cursor() as cursor:
-        cursor.execute("RESET lock_timeout")
-    if held:
-        other.rollback()
 
 
 def test_claims_and_passing_finishes_do_not_wait_for_a_pass(start, build_row_held):

@@ -2,15 +2,14 @@
 each against the ORM query it stands in for, and ``harbor.named_reads``, which gives them
 model instances."""
 
-import threading
-
+import psycopg2.errors
 import pytest
 from django.core.exceptions import FieldDoesNotExist
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import ApiToken, active_token_sql, hash_token
-from builds.engine import dispatch, rows
+from builds.engine import rows
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 from harbor import named_reads
 from tests.engine.conftest import waiting_step
@@ -132,49 +131,30 @@ def test_a_pass_reads_its_plan_only_in_the_statement_that_locks_its_build(start)
     assert (len(passes), plan_reads) == (2, [])
 
 
-@pytest.fixture
-def targets_not_queued(monkeypatch):
-    """The start's targets are not sent to the broker: a worker of another test still
-    running could claim them, and its claim and pass would take the very row locks these
-    tests look for (the start's commit runs ``dispatch.run_targets`` in a test whose
-    transactions commit)."""
-    monkeypatch.setattr(dispatch, "run_targets", lambda ids, countdown=0, reclaim=False: None)
-
-
-def _locks_seen_elsewhere(lock, rows_to_try: dict) -> dict:
-    """Inside a transaction that ran ``lock()``, whether another connection finds each of
-    ``rows_to_try`` (name: (model, pk, row lock mode to try, e.g. "UPDATE")) "locked" or
+def _locks_seen_elsewhere(other, lock, rows_to_try: dict) -> dict:
+    """Inside a transaction that ran ``lock()``, whether the ``other`` connection finds each
+    of ``rows_to_try`` (name: (model, pk, row lock mode to try, e.g. "UPDATE")) "locked" or
     "free"."""
     outcome = {}
-
-    def lock_elsewhere(model, pk, mode):
-        table = connection.ops.quote_name(model._meta.db_table)
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR {mode} NOWAIT", [pk])
-            return "free"
-        except DatabaseError:
-            return "locked"
-
-    def other_connection():
-        try:
-            for name, row in rows_to_try.items():
-                outcome[name] = lock_elsewhere(*row)
-        finally:
-            connection.close()
-
     with transaction.atomic():
         lock()
-        thread = threading.Thread(target=other_connection)
-        thread.start()
-        thread.join(10)
+        for name, (model, pk, mode) in rows_to_try.items():
+            table = connection.ops.quote_name(model._meta.db_table)
+            with other.cursor() as cursor:
+                try:
+                    cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR {mode} NOWAIT", [pk])
+                    outcome[name] = "free"
+                except psycopg2.errors.LockNotAvailable:
+                    outcome[name] = "locked"
     return outcome
 
 
 @pytest.mark.django_db(transaction=True)
-def test_locking_a_build_leaves_its_plans_row_unlocked(start, targets_not_queued):
+@pytest.mark.usefixtures("no_tasks")
+def test_locking_a_build_leaves_its_plans_row_unlocked(start, other):
     build = start([waiting_step("ci")]).build
     seen = _locks_seen_elsewhere(
+        other,
         lambda: rows.lock_build(build.pk),
         {"build": (Build, build.pk, "UPDATE"), "plan": (BuildPlan, build.plan_id, "UPDATE")},
     )
@@ -182,31 +162,15 @@ def test_locking_a_build_leaves_its_plans_row_unlocked(start, targets_not_queued
 
 
 @pytest.mark.django_db(transaction=True)
-def test_locking_a_build_held_elsewhere_without_waiting_raises(start, targets_not_queued):
+@pytest.mark.usefixtures("no_tasks")
+def test_locking_a_build_held_elsewhere_without_waiting_raises(start, build_row_held):
     build = start([waiting_step("ci")]).build
-    held, release, outcome = threading.Event(), threading.Event(), {}
-
-    def hold_the_row():
-        try:
-            with transaction.atomic():
-                rows.lock_build(build.pk)
-                held.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold_the_row)
-    thread.start()
-    held.wait(10)
-    try:
-        with transaction.atomic():
+    build_row_held(build.pk)
+    with CaptureQueriesContext(connection) as captured:
+        with pytest.raises(rows.BuildLocked), transaction.atomic():
             rows.lock_build(build.pk, wait=False)
-    except rows.BuildLocked:
-        outcome["raised"] = True
-    finally:
-        release.set()
-        thread.join(10)
-    assert outcome == {"raised": True}
+    # Not after the fixture's lock_timeout, which fails a wait with the same error code.
+    assert [q["sql"].endswith(" NOWAIT") for q in captured if "FOR NO KEY" in q["sql"]] == [True]
 
 
 def test_a_claim_reads_its_target_and_build_as_the_orm_does(start, django_assert_num_queries):
@@ -230,10 +194,12 @@ def test_a_claim_reads_its_target_and_build_as_the_orm_does(start, django_assert
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_claim_locks_its_target_and_leaves_its_build_free_for_a_pass(start, targets_not_queued):
+@pytest.mark.usefixtures("no_tasks")
+def test_a_claim_locks_its_target_and_leaves_its_build_free_for_a_pass(start, other):
     driver = start([waiting_step("ci")])
     target = driver.target("ci")
     seen = _locks_seen_elsewhere(
+        other,
         lambda: rows.lock_claimed_target(target.pk),
         {
             # KEY SHARE conflicts only with FOR UPDATE: the claim's lock is that strong.
