@@ -84,12 +84,10 @@ def active_token_sql() -> str:
         name: quote(ApiToken._meta.get_field(name).column)
         for name in ("user", "token_hash", "revoked")
     }
-    users = ", ".join(
-        f"u.{quote(User._meta.get_field(name).column)} AS {quote('user__' + name)}"
-        for name in USER_FIELDS
-    )
     return (
-        f"SELECT t.*, {users} FROM {quote(ApiToken._meta.db_table)} t"
+        f"SELECT {named_reads.select_list(ApiToken, 't')},"
+        f" {named_reads.select_list(User, 'u', USER_FIELDS, 'user__')}"
+        f" FROM {quote(ApiToken._meta.db_table)} t"
         f" JOIN {quote(User._meta.db_table)} u ON u.id = t.{column['user']}"
         f" WHERE t.{column['token_hash']} = %s AND t.{column['revoked']} IS NULL"
     )

@@ -18,6 +18,7 @@ from bench.world import THREE_STEP_PLAN, Waiting, World
 from builds import engine
 from builds.engine import dispatch
 from builds.models import Build, Buildable, BuildTarget
+from harbor import named_reads
 
 SENDMESSAGE = "/api/v1/sendmessage"
 VERDICT_TARGETS = 6000  # more than 8 wrk clients post in perf.WRK_SECONDS on this stack
@@ -315,16 +316,20 @@ SKIPPED = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT|INSERT)", re
 
 
 def explain(sql: dict[str, list[str]]) -> list[dict]:
-    """EXPLAIN (no ANALYZE: nothing runs) of each distinct SELECT/UPDATE on the hot path."""
+    """EXPLAIN (no ANALYZE: nothing runs) of each distinct SELECT/UPDATE on the hot path; a
+    named read is explained as its ``EXECUTE`` (the plan its prepared statement runs) and
+    shown as the statement it executes."""
     seen, plans = set(), []
     for statements in sql.values():
-        for statement in statements:
+        for executed in statements:
+            statement = named_reads.statement_of(executed)
             shape = re.sub(r"\b\d+\b|'[^']*'", "?", statement)
             if SKIPPED.match(statement) or shape in seen:
                 continue
             seen.add(shape)
+            runnable = executed[executed.rfind("EXECUTE ") :] if statement != executed else executed
             with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (COSTS OFF) " + statement)
+                cursor.execute("EXPLAIN (COSTS OFF) " + runnable)
                 plan = [row[0] for row in cursor.fetchall()]
             plans.append(
                 {

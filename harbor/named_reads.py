@@ -11,14 +11,27 @@ primary key) on PostgreSQL, whose backend adds no converters of its own and need
 identifier conversion, the instances are those ``raw()`` gives; ``tests/engine/
 test_rows.py`` holds each read to ``raw()`` and to its ORM equivalent. Reads go to the
 default database, the only one Harbor has.
+
+Each read is also a prepared statement of its database session (``PREPARE``, then
+``EXECUTE``), so PostgreSQL plans it once per connection rather than on every call:
+planning the joins of the build's lock and of the receiving target cost PostgreSQL several
+times what running them does. The statements select their columns by name
+(``select_list``), never ``*``, so a migration that adds a column leaves a prepared
+statement's result unchanged. ``DATABASE_PREPARED_READS=0`` turns this off, for a pooler
+that hands a client another session at each transaction (PgBouncer's transaction mode).
 """
 
 import functools
+import itertools
+import re
+import weakref
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Model
+from psycopg2 import errorcodes
 
 
 @dataclass(frozen=True)
@@ -56,18 +69,52 @@ def _row_shape(model: type[Model], columns: tuple[str, ...]) -> _RowShape:
     )
 
 
+def select_list(model: type[Model], alias: str, names=None, prefix: str = "") -> str:
+    """The select list of ``model``'s fields ``names`` (every concrete field if None), each
+    ``<alias>."<column>"``, named ``"<prefix><field name>"`` if ``prefix`` is given (for
+    ``joined``); names from the model's ``_meta``. Raises ``FieldDoesNotExist`` for a name
+    that is no field of ``model``."""
+    quote = connection.ops.quote_name
+    if names is None:
+        names = [field.name for field in model._meta.concrete_fields]
+    columns = [(name, quote(model._meta.get_field(name).column)) for name in names]
+    if not prefix:
+        return ", ".join(f"{alias}.{column}" for _, column in columns)
+    return ", ".join(f"{alias}.{column} AS {quote(prefix + name)}" for name, column in columns)
+
+
 def read(model: type[Model], sql: str, params: list) -> list:
-    """``model``'s instances of the rows ``sql`` (with ``params``) returns, as
-    ``model.objects.raw(sql, params)`` gives them: fields the statement does not select are
-    deferred, and a column named after no field of ``model`` becomes an attribute of that
-    name, unconverted. Raises ``FieldDoesNotExist`` if the statement does not select the
-    primary key; database errors propagate as the ORM raises them."""
+    """``model``'s instances of the rows ``sql`` (with ``params``, each ``%s`` a value, no
+    literal ``%``) returns, as ``model.objects.raw(sql, params)`` gives them: fields the
+    statement does not select are deferred, and a column named after no field of ``model``
+    becomes an attribute of that name, unconverted. Raises ``FieldDoesNotExist`` if the
+    statement does not select the primary key; database errors propagate as the ORM raises
+    them."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         columns = tuple(column.name for column in cursor.description)
         rows = cursor.fetchall()
     shape = _row_shape(model, columns)
     return [_instance_of_row(model, shape, list(row)) for row in rows]
+
+
+def values(sql: str, params: list) -> list[tuple]:
+    """The rows ``sql`` (with ``params``, as for ``read``) returns, as tuples: a named read
+    of values that are no model's instances, prepared as ``read``'s are."""
+    with connection.cursor() as cursor:
+        _execute(cursor, sql, params)
+        return cursor.fetchall()
+
+
+def joined(row: Model, model: type[Model], prefix: str, names: list[str], **known) -> Model:
+    """``model``'s instance of the joined columns that ``read`` left on ``row`` as
+    attributes named ``<prefix><field name>``, one for each of ``names``, with ``known``
+    values besides (its primary key, from ``row``'s foreign key), its other fields deferred.
+    Each value goes through its field's converters, as in an ORM read. Those attributes are
+    taken off ``row``: the instance holds their converted values."""
+    fields = {**known, **{name: row.__dict__.pop(prefix + name) for name in names}}
+    columns = tuple(model._meta.get_field(name).column for name in fields)
+    return _instance_of_row(model, _row_shape(model, columns), list(fields.values()))
 
 
 def _instance_of_row(model: type[Model], shape: _RowShape, row: list) -> Model:
@@ -80,12 +127,68 @@ def _instance_of_row(model: type[Model], shape: _RowShape, row: list) -> Model:
     return instance
 
 
-def joined(row: Model, model: type[Model], prefix: str, names: list[str], **known) -> Model:
-    """``model``'s instance of the joined columns that ``read`` left on ``row`` as
-    attributes named ``<prefix><field name>``, one for each of ``names``, with ``known``
-    values besides (its primary key, from ``row``'s foreign key), its other fields deferred.
-    Each value goes through its field's converters, as in an ORM read. Those attributes are
-    taken off ``row``: the instance holds their converted values."""
-    values = {**known, **{name: row.__dict__.pop(prefix + name) for name in names}}
-    columns = tuple(model._meta.get_field(name).column for name in values)
-    return _instance_of_row(model, _row_shape(model, columns), list(values.values()))
+# Statement names are unique in the process, so a name is never prepared twice on one
+# session, whichever thread or earlier failure used the session before.
+_statement_numbers = itertools.count(1)
+# Per database session (psycopg2 connection): the statements prepared on it, SQL -> name.
+# Keyed weakly by the connection, so a reconnection starts an empty set with its session.
+# Django gives each thread a connection of its own, so no two threads share a set.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The errors after which a statement this process prepared may be gone or stale: a pooler
+# or ``DISCARD ALL`` deallocated it, or a migration changed a column's type.
+_STALE = {errorcodes.INVALID_SQL_STATEMENT_NAME, errorcodes.FEATURE_NOT_SUPPORTED}
+
+
+def _execute(cursor, sql: str, params: list) -> None:
+    if not settings.DATABASE_PREPARED_READS:
+        cursor.execute(sql, params)
+        return
+    session = _prepared.setdefault(connection.connection, {})
+    name = session.get(sql)
+    arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
+    if name is None:
+        # One round trip: PREPARE, then EXECUTE, in one simple query. PREPARE is not
+        # transactional, so a rollback keeps the statement; but if this fails, the
+        # statement may or may not exist, so the next call prepares it under a new name.
+        name = f"harbor_read_{next(_statement_numbers)}"
+        statement = f"PREPARE {name} AS {_numbered(sql)}; EXECUTE {name}{arguments}"
+    else:
+        statement = f"EXECUTE {name}{arguments}"
+    try:
+        cursor.execute(statement, params)
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "pgcode", None) in _STALE:
+            session.pop(sql, None)
+        raise
+    session[sql] = name
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with its ``%s`` placeholders as PREPARE's ``$1``, ``$2``…. Raises
+    ``ValueError`` for a literal ``%`` (``%%``), which a named read has no need of."""
+    if "%%" in sql:
+        raise ValueError("a named read has no literal %")
+    parts = sql.split("%s")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+_PREPARED = re.compile(r"PREPARE (\w+) AS (.*?); EXECUTE \1\b", re.DOTALL)
+_EXECUTED = re.compile(r"EXECUTE (harbor_read_\d+)\b")
+
+
+def statement_of(executed: str) -> str:
+    """The SQL an executed query ran, for reading what a block of code did (tests, the
+    bench): a named read's ``PREPARE … ; EXECUTE …`` or ``EXECUTE …`` as the statement it
+    executes (``$1``… for its values), read back from the session's
+    ``pg_prepared_statements``, so on the connection that ran it; any other query as it is.
+    Raises ``LookupError`` for an ``EXECUTE`` of a statement the session does not have."""
+    if prepared := _PREPARED.match(executed):
+        return prepared.group(2)
+    if not (run := _EXECUTED.match(executed)):
+        return executed
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [run[1]])
+        found = cursor.fetchone()
+    if found is None:
+        raise LookupError(f"this session has no statement {run[1]}")
+    return _PREPARED.match(found[0]).group(2)

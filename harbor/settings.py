@@ -140,6 +140,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The hot path's named reads as prepared statements of each session (harbor.named_reads);
+# off behind a pooler that changes a client's session between transactions.
+DATABASE_PREPARED_READS = env_bool("DATABASE_PREPARED_READS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -3,10 +3,12 @@ ORM.
 
 Every decision runs these reads, and building these ORM queries costs the process several
 times the CPU that running them does (README, "Benchmark"; ``bench/perf.py`` prints the
-pass's statements and their plans). ``harbor.named_reads`` turns their rows into model
-instances, as ``Manager.raw()`` would for more CPU, so the rest of the engine is unchanged.
-Table and column names come from the models' ``_meta``; each query uses a primary key or an
-index in ``builds/models.py`` (``message_unconsumed_idx``, ``unique_target_per_generation``);
+pass's statements and their plans). ``harbor.named_reads`` runs each as a statement
+prepared once per database session and turns its rows into model instances, as
+``Manager.raw()`` would for more CPU, so the rest of the engine is unchanged. Table and
+column names come from the models' ``_meta``, columns always by name (``select_list``);
+each query uses a primary key or an index in ``builds/models.py``
+(``message_unconsumed_idx``, ``unique_target_per_generation``);
 ``tests/engine/test_rows.py`` holds each to its ORM equivalent.
 
 A locking read joins rows it does not lock (``FOR NO KEY UPDATE OF``) only for what no
@@ -25,6 +27,7 @@ from psycopg2 import errorcodes
 
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 from harbor import named_reads
+from harbor.named_reads import select_list
 
 
 def _table(model) -> str:
@@ -33,12 +36,6 @@ def _table(model) -> str:
 
 def _column(model, name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
-
-
-def _aliased(model, alias: str, prefix: str, names: list[str]) -> str:
-    """``alias."<column>" AS "<prefix><name>"`` for each field name in ``names``."""
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{_column(model, n)} AS {quote(prefix + n)}" for n in names)
 
 
 # What checking and storing a verdict reads of the receiving target, its build and plan
@@ -51,9 +48,9 @@ _TARGET_FIELDS = [
 _BUILD_FIELDS = ["status", "generation", "plan"]
 _PLAN_FIELDS = ["name", "run_group"]
 RECEIVING_TARGET_SQL = (
-    f"SELECT {', '.join(f't.{_column(BuildTarget, n)}' for n in _TARGET_FIELDS)},"
-    f" {_aliased(Build, 'b', 'build__', _BUILD_FIELDS)},"
-    f" {_aliased(BuildPlan, 'p', 'plan__', _PLAN_FIELDS)}"
+    f"SELECT {select_list(BuildTarget, 't', _TARGET_FIELDS)},"
+    f" {select_list(Build, 'b', _BUILD_FIELDS, 'build__')},"
+    f" {select_list(BuildPlan, 'p', _PLAN_FIELDS, 'plan__')}"
     f" FROM {_table(BuildTarget)} t"
     f" JOIN {_table(Build)} b ON b.id = t.{_column(BuildTarget, 'build')}"
     f" JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
@@ -83,7 +80,8 @@ def lock_receiving_target(phid: str) -> BuildTarget | None:
 # runs may read any of them), the build's as ``build__<field name>``.
 _CLAIM_BUILD_FIELDS = [f.name for f in Build._meta.concrete_fields]
 CLAIMED_TARGET_SQL = (
-    f"SELECT t.*, {_aliased(Build, 'b', 'build__', _CLAIM_BUILD_FIELDS)}"
+    f"SELECT {select_list(BuildTarget, 't')},"
+    f" {select_list(Build, 'b', _CLAIM_BUILD_FIELDS, 'build__')}"
     f" FROM {_table(BuildTarget)} t"
     f" JOIN {_table(Build)} b ON b.id = t.{_column(BuildTarget, 'build')}"
     f" WHERE t.id = %s FOR UPDATE OF t"
@@ -125,8 +123,9 @@ _PASS_BUILDABLE_FIELDS = [
     "forge_repository",
 ]
 LOCK_BUILD_SQL = (
-    f"SELECT b.*, {_aliased(BuildPlan, 'p', 'plan__', _PASS_PLAN_FIELDS)},"
-    f" {_aliased(Buildable, 'a', 'buildable__', _PASS_BUILDABLE_FIELDS)}"
+    f"SELECT {select_list(Build, 'b')},"
+    f" {select_list(BuildPlan, 'p', _PASS_PLAN_FIELDS, 'plan__')},"
+    f" {select_list(Buildable, 'a', _PASS_BUILDABLE_FIELDS, 'buildable__')}"
     f" FROM {_table(Build)} b"
     f" JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
     f" JOIN {_table(Buildable)} a ON a.id = b.{_column(Build, 'buildable')}"
@@ -164,7 +163,7 @@ def lock_build(build_id: int, wait: bool = True) -> Build:
 
 
 UNCONSUMED_SQL = (
-    f"SELECT * FROM {_table(BuildMessage)}"
+    f"SELECT {select_list(BuildMessage, 'm')} FROM {_table(BuildMessage)} m"
     f" WHERE {_column(BuildMessage, 'build')} = %s AND NOT {_column(BuildMessage, 'is_consumed')}"
     f" AND {_column(BuildMessage, 'type')} = ANY(%s) ORDER BY id"
 )
@@ -178,13 +177,9 @@ def unconsumed_messages(build_id: int) -> list[BuildMessage]:
 # Every column but the variables: a pass reads a wide build's every target, and decoding
 # each one's variables (JSON that only the worker running it uses) was the largest part of
 # such a pass's CPU. A pass creates new attempts from the build's own snapshot.
-_PASS_TARGET_COLUMNS = ", ".join(
-    _column(BuildTarget, field.name)
-    for field in BuildTarget._meta.concrete_fields
-    if field.name != "variables"
-)
+_PASS_TARGET_FIELDS = [f.name for f in BuildTarget._meta.concrete_fields if f.name != "variables"]
 GENERATION_TARGETS_SQL = (
-    f"SELECT {_PASS_TARGET_COLUMNS} FROM {_table(BuildTarget)}"
+    f"SELECT {select_list(BuildTarget, 't', _PASS_TARGET_FIELDS)} FROM {_table(BuildTarget)} t"
     f" WHERE {_column(BuildTarget, 'build')} = %s AND {_column(BuildTarget, 'generation')} = %s"
 )
 
@@ -195,17 +190,18 @@ def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
     return named_reads.read(BuildTarget, GENERATION_TARGETS_SQL, [build_id, generation])
 
 
+LOCK_BUILDABLE_SQL = (
+    f"SELECT {select_list(Buildable, 'a')} FROM {_table(Buildable)} a"
+    f" WHERE id = %s FOR NO KEY UPDATE"
+)
+
+
 def lock_buildable(buildable_id: int) -> Buildable:
     """Buildable ``buildable_id``, its row locked ``FOR NO KEY UPDATE`` until the
     transaction ends. Raises ``Buildable.DoesNotExist``."""
-    return _locked(Buildable, buildable_id)
-
-
-def _locked(model, pk: int):
-    statement = f"SELECT * FROM {_table(model)} WHERE id = %s FOR NO KEY UPDATE"
-    found = named_reads.read(model, statement, [pk])
+    found = named_reads.read(Buildable, LOCK_BUILDABLE_SQL, [buildable_id])
     if not found:
-        raise model.DoesNotExist(f"no {model._meta.verbose_name} {pk}")
+        raise Buildable.DoesNotExist(f"no buildable {buildable_id}")
     return found[0]
 
 
@@ -221,6 +217,4 @@ def builds_affecting(buildable_id: int) -> list[tuple[str, str]]:
     """``(status, affects_buildable behavior)`` of each build of the buildable; the
     behavior defaults to ``always``, as ``BuildPlan.behavior`` does. Read after
     ``lock_buildable``, in a statement of its own (see the module docstring)."""
-    with connection.cursor() as cursor:
-        cursor.execute(BUILDS_AFFECTING_SQL, [buildable_id])
-        return cursor.fetchall()
+    return named_reads.values(BUILDS_AFFECTING_SQL, [buildable_id])

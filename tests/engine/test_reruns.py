@@ -10,6 +10,7 @@ from builds.engine import rows
 from builds.engine.commands import apply_commands
 from builds.models import Build, BuildMessage, BuildTarget, StatusEvent
 from tests.engine.conftest import waiting_step
+from tests.statements import statements_run
 
 pytestmark = pytest.mark.django_db
 
@@ -160,9 +161,9 @@ def attempt_reads_applying_a_rerun(start, key: str) -> int:
     message.refresh_from_db()
     assert message.outcome == f"rerun of step {key} applied"
     reads = [
-        q
-        for q in captured
-        if q["sql"].startswith("SELECT") and 'FROM "builds_buildtarget"' in q["sql"]
+        s
+        for s in statements_run(captured)
+        if s.startswith("SELECT") and 'FROM "builds_buildtarget"' in s
     ]
     return len(reads)
 

@@ -13,6 +13,7 @@ from builds.engine import rows
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 from harbor import named_reads
 from tests.engine.conftest import waiting_step
+from tests.statements import statements_run
 
 pytestmark = pytest.mark.django_db
 
@@ -110,9 +111,7 @@ def test_a_pass_creating_targets_reads_the_buildable_only_with_the_build(start):
     with CaptureQueriesContext(connection) as captured:
         driver.update()
     assert driver.target("lint").variables["buildable.commit"] == driver.build.buildable.commit
-    buildable_reads = [
-        q["sql"] for q in captured.captured_queries if 'FROM "builds_buildable"' in q["sql"]
-    ]
+    buildable_reads = [s for s in statements_run(captured) if 'FROM "builds_buildable"' in s]
     assert buildable_reads == [], buildable_reads
 
 
@@ -126,8 +125,9 @@ def test_a_pass_reads_its_plan_only_in_the_statement_that_locks_its_build(start)
         driver.update()  # the restart checks the plan's auto_key and behaviors
     assert driver.refresh().generation == 2
     assert driver.build.outbound_deliveries.filter(event="build.passed").count() == 1
-    passes = [q["sql"] for q in captured if "FOR NO KEY UPDATE OF b" in q["sql"]]
-    plan_reads = [q["sql"] for q in captured if 'FROM "builds_buildplan"' in q["sql"]]
+    statements = statements_run(captured)
+    passes = [s for s in statements if "FOR NO KEY UPDATE OF b" in s]
+    plan_reads = [s for s in statements if 'FROM "builds_buildplan"' in s]
     assert (len(passes), plan_reads) == (2, [])
 
 
@@ -170,7 +170,8 @@ def test_locking_a_build_held_elsewhere_without_waiting_raises(start, build_row_
         with pytest.raises(rows.BuildLocked), transaction.atomic():
             rows.lock_build(build.pk, wait=False)
     # Not after the fixture's lock_timeout, which fails a wait with the same error code.
-    assert [q["sql"].endswith(" NOWAIT") for q in captured if "FOR NO KEY" in q["sql"]] == [True]
+    locks = [s for s in statements_run(captured) if "FOR NO KEY" in s]
+    assert [s.endswith(" NOWAIT") for s in locks] == [True]
 
 
 def test_a_claim_reads_its_target_and_build_as_the_orm_does(start, django_assert_num_queries):
