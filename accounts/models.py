@@ -10,6 +10,7 @@ from django.db import connection, models
 
 from builds.phids import USER, phid_field
 from harbor import named_reads
+from harbor.named_reads import select_list
 
 TOKEN_PREFIX = "api-"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -85,8 +86,7 @@ def active_token_sql() -> str:
         for name in ("user", "token_hash", "revoked")
     }
     return (
-        f"SELECT {named_reads.select_list(ApiToken, 't')},"
-        f" {named_reads.select_list(User, 'u', USER_FIELDS, 'user__')}"
+        f"SELECT {select_list(ApiToken, 't')}, {select_list(User, 'u', USER_FIELDS, 'user__')}"
         f" FROM {quote(ApiToken._meta.db_table)} t"
         f" JOIN {quote(User._meta.db_table)} u ON u.id = t.{column['user']}"
         f" WHERE t.{column['token_hash']} = %s AND t.{column['revoked']} IS NULL"

@@ -15,10 +15,13 @@ default database, the only one Harbor has.
 Each read is also a prepared statement of its database session (``PREPARE``, then
 ``EXECUTE``), so PostgreSQL plans it once per connection rather than on every call:
 planning the joins of the build's lock and of the receiving target cost PostgreSQL several
-times what running them does. The statements select their columns by name
-(``select_list``), never ``*``, so a migration that adds a column leaves a prepared
-statement's result unchanged. ``DATABASE_PREPARED_READS=0`` turns this off, for a pooler
-that hands a client another session at each transaction (PgBouncer's transaction mode).
+times what running them does. Harbor's named reads select their columns by name
+(``select_list``), not ``*``, so a migration that adds a column leaves a prepared
+statement's result unchanged. One that changes a column's type fails each session's next
+run of the statements reading it, once ("cached plan must not change result type"), and
+the next transaction prepares them again (docs/deploy.md stops every process to migrate).
+``DATABASE_PREPARED_READS=0`` turns this off, for a pooler that hands a client another
+session at each transaction (PgBouncer's transaction mode).
 """
 
 import functools
@@ -69,7 +72,9 @@ def _row_shape(model: type[Model], columns: tuple[str, ...]) -> _RowShape:
     )
 
 
-def select_list(model: type[Model], alias: str, names=None, prefix: str = "") -> str:
+def select_list(
+    model: type[Model], alias: str, names: list[str] | None = None, prefix: str = ""
+) -> str:
     """The select list of ``model``'s fields ``names`` (every concrete field if None), each
     ``<alias>."<column>"``, named ``"<prefix><field name>"`` if ``prefix`` is given (for
     ``joined``); names from the model's ``_meta``. Raises ``FieldDoesNotExist`` for a name
@@ -137,6 +142,12 @@ _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The errors after which a statement this process prepared may be gone or stale: a pooler
 # or ``DISCARD ALL`` deallocated it, or a migration changed a column's type.
 _STALE = {errorcodes.INVALID_SQL_STATEMENT_NAME, errorcodes.FEATURE_NOT_SUPPORTED}
+# The classes of the errors a statement's run raises, after its PREPARE succeeded: a lock
+# not available (``lock_build(wait=False)``, routinely), a deadlock or serialization
+# failure, a cancelled statement. Should one come from the PREPARE after all (a lock
+# timeout while a migration holds the table), the next EXECUTE finds no statement
+# (``_STALE``) and the next transaction prepares it again.
+_RAISED_BY_A_RUN = {"40", "55", "57"}
 
 
 def _execute(cursor, sql: str, params: list) -> None:
@@ -148,8 +159,8 @@ def _execute(cursor, sql: str, params: list) -> None:
     arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
     if name is None:
         # One round trip: PREPARE, then EXECUTE, in one simple query. PREPARE is not
-        # transactional, so a rollback keeps the statement; but if this fails, the
-        # statement may or may not exist, so the next call prepares it under a new name.
+        # transactional, so a rollback keeps the statement. If the query fails in the
+        # PREPARE (or the session is lost), the next call prepares under a new name.
         name = f"harbor_read_{next(_statement_numbers)}"
         statement = f"PREPARE {name} AS {_numbered(sql)}; EXECUTE {name}{arguments}"
     else:
@@ -157,8 +168,13 @@ def _execute(cursor, sql: str, params: list) -> None:
     try:
         cursor.execute(statement, params)
     except DatabaseError as exc:
-        if getattr(exc.__cause__, "pgcode", None) in _STALE:
+        code = getattr(exc.__cause__, "pgcode", None) or ""
+        if code in _STALE:
             session.pop(sql, None)
+        elif code[:2] in _RAISED_BY_A_RUN:
+            # Keep the prepared statement: a build's lock tried without waiting fails
+            # whenever a pass holds it, and each failure would otherwise leave a statement.
+            session[sql] = name
         raise
     session[sql] = name
 

@@ -78,9 +78,7 @@ def test_a_rollback_keeps_the_prepared_read(start):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("no_tasks")
-def test_a_read_whose_first_run_failed_is_prepared_again_under_a_new_name(
-    start, other, build_row_held
-):
+def test_a_read_whose_first_run_failed_to_lock_keeps_its_statement(start, other, build_row_held):
     build = start([waiting_step("ci")]).build
     _new_session()
     build_row_held(build.pk)
@@ -88,14 +86,19 @@ def test_a_read_whose_first_run_failed_is_prepared_again_under_a_new_name(
     # read cannot tell which of the two failed.
     with pytest.raises(rows.BuildLocked), transaction.atomic():
         rows.lock_build(build.pk, wait=False)
+    with CaptureQueriesContext(connection) as captured:
+        with pytest.raises(rows.BuildLocked), transaction.atomic():
+            rows.lock_build(build.pk, wait=False)
+    [failed_again] = [q["sql"] for q in captured if q["sql"].startswith(("PREPARE", "EXECUTE"))]
     other.rollback()  # the row is free again
     with transaction.atomic():
         [executed] = _executed(lambda: rows.lock_build(build.pk, wait=False))
         locked = rows.lock_build(build.pk, wait=False)
-    assert executed.startswith("PREPARE ")  # under a new name: no "already exists"
+    # The failure came from the EXECUTE: the statement stays, and no failure adds another.
+    assert failed_again.startswith("EXECUTE ") and executed == failed_again
     assert locked.pk == build.pk
     nowait = [text for text in _prepared_statements().values() if "NOWAIT" in text]
-    assert len(nowait) == 2
+    assert len(nowait) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -117,14 +120,16 @@ def test_a_read_deallocated_behind_its_back_fails_once_then_is_prepared_again(st
 def test_a_column_added_by_a_migration_leaves_a_prepared_read_as_it_was(start):
     driver = start([waiting_step("ci")])
     target = driver.target("ci")
-    before = rows.lock_claimed_target(target.pk)
+    before = rows.lock_claimed_target(target.pk)  # prepares the read, if not yet prepared
     with connection.cursor() as cursor:
         # Rolled back with the test's transaction. Had the read selected ``t.*``, its
         # prepared statement's result would change: "cached plan must not change result
         # type".
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no checks pending at the ALTER
         cursor.execute(f"ALTER TABLE {BuildTarget._meta.db_table} ADD COLUMN later integer")
+    [executed] = _executed(lambda: rows.lock_claimed_target(target.pk))
     after = rows.lock_claimed_target(target.pk)
+    assert executed.startswith("EXECUTE ")  # the statement prepared before the ALTER
     assert (after.pk, after.status, after.build.pk) == (before.pk, before.status, before.build.pk)
     assert not hasattr(after, "later")
 
@@ -147,3 +152,17 @@ def test_the_statement_of_an_execute_is_read_back_from_the_session(start):
     assert named_reads.statement_of("SELECT 1") == "SELECT 1"
     with pytest.raises(LookupError):
         named_reads.statement_of("EXECUTE harbor_read_0(1)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_whose_prepare_failed_is_prepared_again():
+    _new_session()
+    sql = "SELECT id FROM harbor_later WHERE id = %s"
+    with pytest.raises(DatabaseError), transaction.atomic():
+        named_reads.read(Build, sql, [1])  # no such table: the PREPARE itself fails
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE harbor_later (id bigint PRIMARY KEY)")
+        cursor.execute("INSERT INTO harbor_later VALUES (1)")
+    [executed] = _executed(lambda: named_reads.read(Build, sql, [1]))
+    assert executed.startswith("PREPARE ")
+    assert [build.pk for build in named_reads.read(Build, sql, [1])] == [1]

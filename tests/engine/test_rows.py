@@ -270,6 +270,7 @@ def test_each_named_read_gives_the_instances_raw_gives(start, user):
         (BuildTarget, rows.RECEIVING_TARGET_SQL, [target.phid]),
         (BuildTarget, rows.CLAIMED_TARGET_SQL, [target.pk]),
         (Build, rows.LOCK_BUILD_SQL, [build.pk]),
+        (Buildable, rows.LOCK_BUILDABLE_SQL, [build.buildable_id]),
         (BuildMessage, rows.UNCONSUMED_SQL, [build.pk, rows.CONSUMABLE]),
         (BuildTarget, rows.GENERATION_TARGETS_SQL, [build.pk, build.generation]),
         (ApiToken, active_token_sql(), [hash_token(clear)]),

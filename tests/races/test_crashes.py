@@ -182,8 +182,10 @@ def assert_clean(build: Build) -> None:
 class RowHolder:
     """A separate PostgreSQL connection holding one row's lock (``table`` where ``column`` =
     ``value``), so that a pass that must write that row blocks inside its transaction (no
-    test hook in the engine). ``blocked_pid`` finds the backend waiting for it by a
-    fragment of its statement (``waiting``, a LIKE pattern)."""
+    test hook in the engine). ``blocked_pid`` finds the backend that this lock blocks
+    (and, if ``waiting`` is given, whose statement matches that LIKE pattern): by the lock,
+    not the statement's text, as a named read's text is an ``EXECUTE`` of a statement
+    prepared earlier in its session."""
 
     def __init__(self, table: str, value, column: str = "id", waiting: str = ""):
         db = connection.settings_dict
@@ -191,7 +193,7 @@ class RowHolder:
             dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"]
         )
         self.table = table
-        self.waiting = waiting or f"%{table}%"
+        self.waiting = waiting
         with self.conn.cursor() as cursor:
             cursor.execute(f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE", [value])
             assert cursor.rowcount == 1, f"no {table} row {value}"
@@ -205,8 +207,8 @@ class RowHolder:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND query LIKE %s",
-                    [self.waiting],
+                    "AND %s = ANY(pg_blocking_pids(pid)) AND query LIKE %s",
+                    [self.conn.get_backend_pid(), self.waiting or "%"],
                 )
                 row = cursor.fetchone()
                 return row[0] if row else None
