@@ -6,11 +6,11 @@ import secrets
 import string
 
 from django.contrib.auth.models import AbstractUser
-from django.db import connection, models
+from django.db import models
 
 from builds.phids import USER, phid_field
 from harbor import named_reads
-from harbor.named_reads import select_list
+from harbor.named_reads import column, select_list, table
 
 TOKEN_PREFIX = "api-"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -80,14 +80,9 @@ class ApiToken(models.Model):
 def active_token_sql() -> str:
     """The token lookup: the token's columns, then each of its user's as ``user__<field
     name>``; names from the models' ``_meta``."""
-    quote = connection.ops.quote_name
-    column = {
-        name: quote(ApiToken._meta.get_field(name).column)
-        for name in ("user", "token_hash", "revoked")
-    }
     return (
         f"SELECT {select_list(ApiToken, 't')}, {select_list(User, 'u', USER_FIELDS, 'user__')}"
-        f" FROM {quote(ApiToken._meta.db_table)} t"
-        f" JOIN {quote(User._meta.db_table)} u ON u.id = t.{column['user']}"
-        f" WHERE t.{column['token_hash']} = %s AND t.{column['revoked']} IS NULL"
+        f" FROM {table(ApiToken)} t JOIN {table(User)} u ON u.id = t.{column(ApiToken, 'user')}"
+        f" WHERE t.{column(ApiToken, 'token_hash')} = %s"
+        f" AND t.{column(ApiToken, 'revoked')} IS NULL"
     )

@@ -72,6 +72,17 @@ def _row_shape(model: type[Model], columns: tuple[str, ...]) -> _RowShape:
     )
 
 
+def table(model: type[Model]) -> str:
+    """``model``'s table name, quoted for a named read's SQL."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[Model], name: str) -> str:
+    """The column of ``model``'s field ``name``, quoted for a named read's SQL. Raises
+    ``FieldDoesNotExist`` for a name that is no field of ``model``."""
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
 def select_list(
     model: type[Model], alias: str, names: list[str] | None = None, prefix: str = ""
 ) -> str:
@@ -79,13 +90,12 @@ def select_list(
     ``<alias>."<column>"``, named ``"<prefix><field name>"`` if ``prefix`` is given (for
     ``joined``); names from the model's ``_meta``. Raises ``FieldDoesNotExist`` for a name
     that is no field of ``model``."""
-    quote = connection.ops.quote_name
     if names is None:
         names = [field.name for field in model._meta.concrete_fields]
-    columns = [(name, quote(model._meta.get_field(name).column)) for name in names]
     if not prefix:
-        return ", ".join(f"{alias}.{column}" for _, column in columns)
-    return ", ".join(f"{alias}.{column} AS {quote(prefix + name)}" for name, column in columns)
+        return ", ".join(f"{alias}.{column(model, name)}" for name in names)
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{column(model, name)} AS {quote(prefix + name)}" for name in names)
 
 
 def read(model: type[Model], sql: str, params: list) -> list:

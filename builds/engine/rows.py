@@ -22,21 +22,12 @@ unfinished targets in the same transaction, so a claim that waited for such a pa
 its target moved, whatever its read of the build says.
 """
 
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from psycopg2 import errorcodes
 
 from builds.models import Build, Buildable, BuildMessage, BuildPlan, BuildTarget
 from harbor import named_reads
-from harbor.named_reads import select_list
-
-
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _column(model, name: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(name).column)
-
+from harbor.named_reads import column, select_list, table
 
 # What checking and storing a verdict reads of the receiving target, its build and plan
 # (no JSON columns: configs, variables and the plan snapshot are never decoded for a
@@ -51,10 +42,10 @@ RECEIVING_TARGET_SQL = (
     f"SELECT {select_list(BuildTarget, 't', _TARGET_FIELDS)},"
     f" {select_list(Build, 'b', _BUILD_FIELDS, 'build__')},"
     f" {select_list(BuildPlan, 'p', _PLAN_FIELDS, 'plan__')}"
-    f" FROM {_table(BuildTarget)} t"
-    f" JOIN {_table(Build)} b ON b.id = t.{_column(BuildTarget, 'build')}"
-    f" JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
-    f" WHERE t.{_column(BuildTarget, 'phid')} = %s FOR NO KEY UPDATE OF t"
+    f" FROM {table(BuildTarget)} t"
+    f" JOIN {table(Build)} b ON b.id = t.{column(BuildTarget, 'build')}"
+    f" JOIN {table(BuildPlan)} p ON p.id = b.{column(Build, 'plan')}"
+    f" WHERE t.{column(BuildTarget, 'phid')} = %s FOR NO KEY UPDATE OF t"
 )
 
 # The types a pass consumes; ``work`` is never consumed, so never read.
@@ -82,8 +73,8 @@ _CLAIM_BUILD_FIELDS = [f.name for f in Build._meta.concrete_fields]
 CLAIMED_TARGET_SQL = (
     f"SELECT {select_list(BuildTarget, 't')},"
     f" {select_list(Build, 'b', _CLAIM_BUILD_FIELDS, 'build__')}"
-    f" FROM {_table(BuildTarget)} t"
-    f" JOIN {_table(Build)} b ON b.id = t.{_column(BuildTarget, 'build')}"
+    f" FROM {table(BuildTarget)} t"
+    f" JOIN {table(Build)} b ON b.id = t.{column(BuildTarget, 'build')}"
     f" WHERE t.id = %s FOR UPDATE OF t"
 )
 
@@ -126,9 +117,9 @@ LOCK_BUILD_SQL = (
     f"SELECT {select_list(Build, 'b')},"
     f" {select_list(BuildPlan, 'p', _PASS_PLAN_FIELDS, 'plan__')},"
     f" {select_list(Buildable, 'a', _PASS_BUILDABLE_FIELDS, 'buildable__')}"
-    f" FROM {_table(Build)} b"
-    f" JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
-    f" JOIN {_table(Buildable)} a ON a.id = b.{_column(Build, 'buildable')}"
+    f" FROM {table(Build)} b"
+    f" JOIN {table(BuildPlan)} p ON p.id = b.{column(Build, 'plan')}"
+    f" JOIN {table(Buildable)} a ON a.id = b.{column(Build, 'buildable')}"
     f" WHERE b.id = %s FOR NO KEY UPDATE OF b"
 )
 
@@ -163,9 +154,9 @@ def lock_build(build_id: int, wait: bool = True) -> Build:
 
 
 UNCONSUMED_SQL = (
-    f"SELECT {select_list(BuildMessage, 'm')} FROM {_table(BuildMessage)} m"
-    f" WHERE {_column(BuildMessage, 'build')} = %s AND NOT {_column(BuildMessage, 'is_consumed')}"
-    f" AND {_column(BuildMessage, 'type')} = ANY(%s) ORDER BY id"
+    f"SELECT {select_list(BuildMessage, 'm')} FROM {table(BuildMessage)} m"
+    f" WHERE {column(BuildMessage, 'build')} = %s AND NOT {column(BuildMessage, 'is_consumed')}"
+    f" AND {column(BuildMessage, 'type')} = ANY(%s) ORDER BY id"
 )
 
 
@@ -179,8 +170,8 @@ def unconsumed_messages(build_id: int) -> list[BuildMessage]:
 # such a pass's CPU. A pass creates new attempts from the build's own snapshot.
 _PASS_TARGET_FIELDS = [f.name for f in BuildTarget._meta.concrete_fields if f.name != "variables"]
 GENERATION_TARGETS_SQL = (
-    f"SELECT {select_list(BuildTarget, 't', _PASS_TARGET_FIELDS)} FROM {_table(BuildTarget)} t"
-    f" WHERE {_column(BuildTarget, 'build')} = %s AND {_column(BuildTarget, 'generation')} = %s"
+    f"SELECT {select_list(BuildTarget, 't', _PASS_TARGET_FIELDS)} FROM {table(BuildTarget)} t"
+    f" WHERE {column(BuildTarget, 'build')} = %s AND {column(BuildTarget, 'generation')} = %s"
 )
 
 
@@ -191,7 +182,7 @@ def generation_targets(build_id: int, generation: int) -> list[BuildTarget]:
 
 
 LOCK_BUILDABLE_SQL = (
-    f"SELECT {select_list(Buildable, 'a')} FROM {_table(Buildable)} a"
+    f"SELECT {select_list(Buildable, 'a')} FROM {table(Buildable)} a"
     f" WHERE id = %s FOR NO KEY UPDATE"
 )
 
@@ -206,10 +197,10 @@ def lock_buildable(buildable_id: int) -> Buildable:
 
 
 BUILDS_AFFECTING_SQL = (
-    f"SELECT b.{_column(Build, 'status')},"
-    f" COALESCE(p.{_column(BuildPlan, 'behaviors')} ->> 'affects_buildable', 'always')"
-    f" FROM {_table(Build)} b JOIN {_table(BuildPlan)} p ON p.id = b.{_column(Build, 'plan')}"
-    f" WHERE b.{_column(Build, 'buildable')} = %s"
+    f"SELECT b.{column(Build, 'status')},"
+    f" COALESCE(p.{column(BuildPlan, 'behaviors')} ->> 'affects_buildable', 'always')"
+    f" FROM {table(Build)} b JOIN {table(BuildPlan)} p ON p.id = b.{column(Build, 'plan')}"
+    f" WHERE b.{column(Build, 'buildable')} = %s"
 )
 
 
