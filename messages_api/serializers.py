@@ -4,10 +4,11 @@ Input is checked strictly, more strictly than Harbormaster (docs/harbormaster.md
 ``type`` must be a known type, unit results and lint severities must be documented values, and
 Harbormaster's type rules apply (strings must be JSON strings; ``line``/``char`` JSON
 integers; ``duration`` a JSON number, never a numeric string; an optional key present with
-``null`` is refused). Unknown keys are ignored, as Harbormaster drops them. Everything is
-validated before anything is written.
+``null`` is refused). Unknown keys are refused (``RefusesUnknownFields``), where Harbormaster
+drops them. Everything is validated before anything is written.
 """
 
+import copy
 import difflib
 import math
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from builds.approvals import MAX_VALUE_LENGTH
 from builds.models import (
@@ -125,14 +127,29 @@ class FiniteJSONObjectField(serializers.DictField):
 
 
 class RefusesUnknownFields:
-    """Serializer mixin: a key the serializer does not declare is a validation error that
-    names it (with the nearest declared name), not silently dropped. A misspelt
+    """Serializer mixin for input: a key the serializer does not declare is a validation error
+    that names it (with the nearest declared name), not silently dropped. A misspelt
     ``idempotency_key`` dropped would let a retry be stored twice; a misspelt ``unit``, the
-    results be lost while the sender is told its message was accepted."""
+    results be lost while the sender is told its message was accepted.
+
+    Given input, the serializer builds only the declared fields that the input has, must have
+    or have a default: DRF copies every field it builds for each instance, nested serializers
+    whole, and an optional field without a default that the input lacks validates to nothing.
+    A ``sendmessage`` without results then never copies the unit and lint serializers."""
+
+    def get_fields(self) -> dict:
+        data = getattr(self, "initial_data", None)
+        if not isinstance(data, dict):
+            return super().get_fields()
+        return {
+            name: copy.deepcopy(field)
+            for name, field in self._declared_fields.items()
+            if name in data or field.required or field.default is not empty
+        }
 
     def to_internal_value(self, data: Any) -> dict:
         if isinstance(data, dict):
-            unknown = [key for key in data if key not in self.fields]
+            unknown = [key for key in data if key not in self._declared_fields]
             if unknown:
                 raise serializers.ValidationError(
                     {str(key): [self._unknown_field(str(key))] for key in unknown}
@@ -140,9 +157,10 @@ class RefusesUnknownFields:
         return super().to_internal_value(data)
 
     def _unknown_field(self, key: str) -> str:
-        nearest = difflib.get_close_matches(key, list(self.fields), n=1)
+        declared = list(self._declared_fields)
+        nearest = difflib.get_close_matches(key, declared, n=1)
         hint = f" (did you mean '{nearest[0]}'?)" if nearest else ""
-        return f"Unknown field{hint}; expected one of: {', '.join(self.fields)}."
+        return f"Unknown field{hint}; expected one of: {', '.join(declared)}."
 
 
 class UnitResultSerializer(RefusesUnknownFields, serializers.Serializer):

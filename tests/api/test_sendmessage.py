@@ -9,6 +9,7 @@ from django.db import connection
 
 from builds import engine
 from builds.models import BuildMessage, BuildTarget, LintMessage, UnitResult
+from messages_api.serializers import SendMessageSerializer, StartBuildSerializer
 from tests.api.conftest import assert_nothing_stored, make_build, make_target
 
 URL = "/api/v1/sendmessage"
@@ -380,3 +381,27 @@ def test_an_idempotency_key_used_for_another_type_of_message_is_refused(client, 
     assert_error(again, 409, "conflict")
     assert "was used for message" in again.json()["detail"]
     assert BuildMessage.objects.count() == 1
+
+
+def test_a_message_without_results_builds_no_result_serializers():
+    # DRF copies each field it builds for every request; the unit and lint serializers are
+    # most of that copy, and most messages carry no results.
+    bare = SendMessageSerializer(data={"receiver": "PHID-HMBT-x", "type": "pass"})
+    assert set(bare.fields) == {"receiver", "type"}
+    assert bare.is_valid(), bare.errors
+    sent = SendMessageSerializer(data={"receiver": "PHID-HMBT-x", "type": "pass", "unit": [UNIT]})
+    assert set(sent.fields) == {"receiver", "type", "unit"}
+    assert sent.is_valid(), sent.errors
+    assert sent.validated_data["unit"][0]["name"] == UNIT["name"]
+
+
+def test_fields_with_a_default_are_built_without_input_and_required_ones_are_still_required():
+    assert set(StartBuildSerializer(data={"plan": "p"}).fields) == {"plan", "buildable"}
+    missing = SendMessageSerializer(data={"type": "pass", "idempotencyKey": "k"})
+    assert not missing.is_valid()
+    assert set(missing.errors) == {"idempotencyKey"}
+    # The refusal names every declared field, built or not.
+    assert "expected one of: receiver, type, unit, lint" in missing.errors["idempotencyKey"][0]
+    missing = SendMessageSerializer(data={"type": "pass"})
+    assert not missing.is_valid()
+    assert set(missing.errors) == {"receiver"}
