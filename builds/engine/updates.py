@@ -1,10 +1,11 @@
-"""Running engine passes: one pass with its error handling, and passes under the build's
-Redis lock, in a worker's task or in the process that committed the work they read.
+"""Running engine passes: one pass with its error handling, passes under the build's Redis
+lock in a worker's task, and the pass of the process that committed the work it reads.
 
 A pass is safe to run anywhere, any number of times (docs/design.md §3.3): the build row
 lock serialises passes, and every write in one is conditional. The Redis lock and dirty
 mark (``builds.locks``) only keep one process running a build's passes while the others
-hand their update to it.
+hand their update to it; a pass that takes the row ``NOWAIT`` waits for no one and needs
+neither (docs/design.md §3.5).
 """
 
 import logging
@@ -98,23 +99,27 @@ def run_passes(build_id: int, wait: bool = True, **first) -> bool:
 
 def update_after_commit(build_id: int) -> None:
     """Run build ``build_id``'s passes in this process once the current transaction commits
-    (at once when there is none), or leave them to the process holding its lock.
+    (at once when there is none), or leave them to the process passing it.
 
     For work whose sender waits for no more than its storage (a verdict, a command): the
     pass then decides before the sender is answered, without a broker round trip and a
-    worker's turn in between. The sender never waits for another transaction's pass: a
-    build whose row is locked (a pass that outlived its Redis lease) gets a queued update,
-    which a worker waits for. If the pass cannot run (the database, Redis or the broker
-    fails, or the pass raised a bug and set the build to ``error``), nothing is raised: the
-    work has committed and the sender must be answered as such; an update is queued
-    instead (``dispatch.request_update``), and if that fails too, the repair task finds the
-    build (``builds.engine.repair``)."""
+    worker's turn in between. The sender never waits for another transaction's pass. With
+    the build's row free, this process passes at once, without the Redis lock: the row lock
+    serialises passes, and a pass that starts after the commit reads the work. With the row
+    held (a pass is under way), the update goes through the Redis lock (``run_passes``): the
+    lock's holder is asked for another pass, or, with the lock free but the row still held
+    (a pass that outlived its lease, or another sender's), an update is queued, which a
+    worker waits for. If the pass cannot run (the database, Redis or the broker fails, or
+    the pass raised a bug and set the build to ``error``), nothing is raised: the work has
+    committed and the sender must be answered as such; an update is queued instead
+    (``dispatch.request_update``), and if that fails too, the repair task finds the build
+    (``builds.engine.repair``)."""
     transaction.on_commit(lambda: _update_or_queue(build_id))
 
 
 def _update_or_queue(build_id: int) -> None:
     try:
-        run_passes(build_id, wait=False)
+        _pass_or_hand_on(build_id)
         return
     except BuildLocked:
         pass
@@ -133,3 +138,20 @@ def _update_or_queue(build_id: int) -> None:
             build_id,
             extra={"build_id": build_id},
         )
+
+
+def _pass_or_hand_on(build_id: int) -> None:
+    """One pass over build ``build_id`` if its row is free, else its update handed to the
+    Redis lock's holder (``run_passes``). Raises ``BuildLocked`` if the row is held and the
+    Redis lock is free, and what ``update_build`` raises."""
+    try:
+        # Why no Redis lock first: the lock only keeps processes from queueing on a build's
+        # row, and NOWAIT never queues. Whoever holds the Redis lock between two passes
+        # loses nothing: a pass reads everything committed before it starts, and the
+        # holder's next pass finds this one's work done.
+        update_build(build_id, wait=False)
+    except BuildLocked:
+        # A pass holds the row, and it may have read before this work committed: the
+        # Redis lock's holder is marked dirty and passes again, or this process takes the
+        # lock and tries the row once more.
+        run_passes(build_id, wait=False)

@@ -79,7 +79,7 @@ def test_a_work_message_wakes_no_pass_and_a_verdict_does(
     driver = start([waiting_step("ci")])
     driver.run("ci")
     passes = []
-    monkeypatch.setattr("builds.engine.updates.run_passes", passes.append)
+    monkeypatch.setattr("builds.engine.updates._pass_or_hand_on", passes.append)
     monkeypatch.setattr("builds.engine.dispatch.request_update", passes.append)
     events = StatusEvent.objects.count()
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,10 +1,12 @@
 """The process that commits a verdict or a command runs the build's pass itself once it
 commits (``engine.update_after_commit``), on real Redis: the build is decided
-before the sender is answered, with no ``update_build`` queued; with the build's lock busy
-the pass is left to its holder; a pass that cannot run leaves an update queued instead.
+before the sender is answered, with no ``update_build`` queued; with a pass under way, the
+pass is left to the Redis lock's holder, or queued; a pass that cannot run leaves an update
+queued instead.
 """
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -61,18 +63,44 @@ def test_a_commands_sender_applies_it_before_it_is_answered(start, queued, commi
     assert queued.updates == []
 
 
-def test_with_the_lock_busy_the_verdict_is_left_to_its_holder(start, queued, committed):
-    driver = _waiting(start)
-    r, key = locks.client(), locks.lock_key(driver.build.pk)
+@contextmanager
+def _redis_lock_held(build_id: int):
+    """The build's Redis lock held by another process for the block."""
+    r, key = locks.client(), locks.lock_key(build_id)
     r.set(key, "another process", px=60_000)
     try:
-        committed(lambda: driver.send("ci", "pass"))
+        yield r
     finally:
         r.delete(key)
+
+
+def test_with_the_redis_lock_held_between_passes_the_sender_passes_itself(start, queued, committed):
+    """The Redis lock's holder is not in a pass (the row is free): the sender passes at once,
+    without the lock, and asks the holder for nothing."""
+    driver = _waiting(start)
+    with _redis_lock_held(driver.build.pk) as r:
+        committed(lambda: driver.send("ci", "pass"))
+        assert not r.exists(locks.dirty_key(driver.build.pk))
+    assert driver.target("ci").status == "passed"
+    assert driver.refresh().status == "passed"
+    assert queued.updates == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_pass_under_way_the_verdict_is_left_to_its_holder(
+    start, queued, no_tasks, build_row_held
+):
+    """The holder of the Redis lock is in a pass (it holds the build's row): the sender's own
+    pass cannot start, so the holder is asked for another pass (the dirty mark), with a
+    fallback update should it die first."""
+    driver = _waiting(start)
+    before = len(queued.updates)  # the wait's own (its rows are committed here)
+    with _redis_lock_held(driver.build.pk) as r:
+        build_row_held(driver.build.pk)
+        driver.send("ci", "pass")  # autocommit: its pass is tried as the call returns
+        assert r.exists(locks.dirty_key(driver.build.pk)), "the holder was not asked for a pass"
     assert driver.target("ci").status == "waiting"
-    assert r.exists(locks.dirty_key(driver.build.pk)), "the holder was not asked for a pass"
-    # The holder's fallback, should it die before it passes again.
-    assert queued.updates == [driver.build.pk]
+    assert queued.updates[before:] == [driver.build.pk]
 
 
 def _passes_raise(monkeypatch, error: Exception) -> None:

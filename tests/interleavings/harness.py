@@ -6,23 +6,24 @@ engine's ``dispatch`` functions are replaced by a recorder, and each event's on-
 callbacks are captured and run at once (as a real commit would run them), so the harness
 can check that every event asks for the update that will settle it (and that a ``work``
 message, which settles nothing, asks for none and changes nothing a pass reads). A message
-or command arrives either while another process holds the build's Redis lock (``msg``,
-``cmd``: the lock's holder is asked for another pass) or with the lock free (``imsg``,
-``icmd``: the receiving process runs the pass itself, and the build must be as the model's
-pass leaves it at once).
+or command arrives either while another process is in a pass, holding the build's Redis lock
+and its row (``msg``, ``cmd``: the lock's holder is asked for another pass), or with the
+build's row free (``imsg``, ``icmd``: the receiving process runs the pass itself, and the
+build must be as the model's pass leaves it at once).
 """
 
 import uuid
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from unittest import mock
 
 from django.db import transaction
 from django.test import TestCase
 from django.utils import timezone
 
 from builds import engine, locks
-from builds.engine import dispatch
+from builds.engine import dispatch, rows
 from builds.models import Build, BuildMessage, BuildPlan, BuildTarget, StatusEvent
 from tests.interleavings import monitor
 from tests.interleavings.model import Model
@@ -132,8 +133,23 @@ class Run:
 
     @contextmanager
     def _lock_held_elsewhere(self):
-        """The build's Redis lock held by another process (whose pass, later in the order,
-        reads what the event commits) for the event's duration."""
+        """Another process mid-pass for the event's duration: it holds the build's Redis
+        lock and its row (whose pass, later in the order, reads what the event commits). The
+        row is shown taken to the event's own pass, which locks it ``NOWAIT``; the orders run
+        in one connection, where another cannot hold a row of this uncommitted build."""
+        lock_build = rows.lock_build
+
+        def row_taken(build_id: int, wait: bool = True):
+            if not wait and build_id == self.build.pk:
+                raise rows.BuildLocked(f"build {build_id} is locked")
+            return lock_build(build_id, wait)
+
+        with self._redis_lock_held_elsewhere(), mock.patch.object(rows, "lock_build", row_taken):
+            yield
+
+    @contextmanager
+    def _redis_lock_held_elsewhere(self):
+        """The build's Redis lock held by another process for the block."""
         r, key = locks.client(), locks.lock_key(self.build.pk)
         token = uuid.uuid4().hex
         r.set(key, token, px=60_000)
@@ -145,12 +161,18 @@ class Run:
 
     def step_with_own_pass(self, event: tuple) -> None:
         """A message or command whose receiving process runs the build's pass once it has
-        committed, the lock free (``engine.update_after_commit``): no update is queued, and
-        the build is at once as the model's pass leaves it."""
+        committed, the build's row free (``engine.update_after_commit``), while another
+        process holds the Redis lock between two passes: no update is queued, no pass is
+        asked of the holder, and the build is at once as the model's pass leaves it."""
         queued = len(self.harness.dispatched.updates)
-        with TestCase.captureOnCommitCallbacks(execute=True):
+        r, dirty_key = locks.client(), locks.dirty_key(self.build.pk)
+        marked_before = r.exists(dirty_key)  # by an earlier ``msg`` of the order
+        # Another process holds the Redis lock between two of its passes: the row is free,
+        # so the receiving process passes without the lock and asks the holder for nothing.
+        with self._redis_lock_held_elsewhere(), TestCase.captureOnCommitCallbacks(execute=True):
             received = self.do_msg(*event[1:]) if event[0] == "imsg" else self.do_cmd(event[1])
         assert len(self.harness.dispatched.updates) == queued, f"{event}: update_build queued"
+        assert marked_before or not r.exists(dirty_key), f"{event}: the holder was asked to pass"
         if received:
             self.last_pass = queued
             self.model.engine_pass()

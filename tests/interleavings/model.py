@@ -12,12 +12,13 @@ Events (tuples):
                         run_target claims target k again
     ("late", k)         the stalled worker finishes with an error after the takeover
     ("msg", k, type)    a pass/fail/work message arrives for target k (``receive_message``)
-                        while another process holds the build's lock: its pass is left to
-                        that holder (the dirty mark), a later PASS
+                        while another process is in a pass (it holds the build's Redis lock
+                        and row): its pass is left to that holder (the dirty mark), a later
+                        PASS
     ("cmd", command)    an abort/restart command arrives for the build, or "rerun:<key>",
                         likewise
     ("imsg", k, type)   a message whose receiving process then runs the build's pass itself,
-                        the lock free (``update_after_commit``)
+                        the build's row free (``update_after_commit``)
     ("icmd", command)   a command, likewise
     PASS                an engine pass (``update_build``)
 
