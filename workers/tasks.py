@@ -119,10 +119,11 @@ def _run_claimed(claim: engine.Claim, take_next: bool) -> engine.Claim | None:
 def _finish_and_pass(claim: engine.Claim, outcome) -> None:
     """Finish the claimed target with its step's ``outcome`` and run its build's pass here.
 
-    With the build's lock free, the finish is made inside the first pass, right after it
-    locks the build (build, then target: the lock order), so one transaction finishes the
-    target and reads it. With the lock busy, the finish commits alone and the pass is left
-    to the holder, which passes again after releasing (``run_exclusively``'s ``if_busy``).
+    With the build's row free, the finish is made inside the pass, right after it locks the
+    build (build, then target: the lock order), so one transaction finishes the target and
+    reads it. With the row held, the pass goes through the Redis lock; with that lock busy
+    too, the finish commits alone and the pass is left to the holder, which passes again
+    after releasing (``engine.run_own_passes``).
     """
 
     def finish(build) -> None:
@@ -132,11 +133,7 @@ def _finish_and_pass(claim: engine.Claim, outcome) -> None:
         record_outcome(claim, outcome, queue_update=False)
 
     try:
-        engine.run_passes(
-            claim.target.build_id,
-            first_pass=lambda build_id: engine.update_build(build_id, before=finish),
-            if_busy=finish_alone,
-        )
+        engine.run_own_passes(claim.target.build_id, before=finish, if_busy=finish_alone)
     except Exception:
         # The step has run: its result must not be lost with a pass that failed. Commit the
         # finish alone (a finish that did commit is not made twice: it is conditional on

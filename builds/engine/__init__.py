@@ -32,6 +32,7 @@ from builds.engine.timeouts import builds_with_expired_waits
 from builds.engine.updates import (
     INFRASTRUCTURE_ERRORS,
     OUTAGE_ERRORS,
+    run_own_passes,
     run_passes,
     update_after_commit,
     update_build,
@@ -64,6 +65,7 @@ __all__ = [
     "renew_lease",
     "request_update",
     "rerun_dependents",
+    "run_own_passes",
     "run_passes",
     "start_build",
     "unannounced_stuck_targets",

@@ -97,6 +97,33 @@ def run_passes(build_id: int, wait: bool = True, **first) -> bool:
     )
 
 
+def run_own_passes(
+    build_id: int, before: Callable[[Build], object], if_busy: Callable[[], object]
+) -> None:
+    """Run build ``build_id``'s pass in this process carrying a write of its own:
+    ``before(build)``, made right after the pass locks the build (a finishing worker's
+    finish, ``targets.finish_in_pass``), so one transaction makes the write and the pass that
+    reads it.
+
+    With the build's row free, that is one pass taking the row ``NOWAIT``, without the Redis
+    lock (as a sender's, ``update_after_commit``). With the row held, through
+    ``run_passes``: under the Redis lock (waiting for the row), or, with the lock busy,
+    ``if_busy()`` must commit the write alone and the lock's holder passes again. Errors as
+    ``update_build`` and ``run_passes`` raise them; the write is then not made."""
+    try:
+        # Why no Redis lock first: as in ``_pass_or_hand_on``, a pass that takes the row
+        # NOWAIT queues behind no one. Refused, it rolled back before the write was made.
+        update_build(build_id, before, wait=False)
+        return
+    except BuildLocked:
+        pass
+    run_passes(
+        build_id,
+        first_pass=lambda first_id: update_build(first_id, before),
+        if_busy=if_busy,
+    )
+
+
 def update_after_commit(build_id: int) -> None:
     """Run build ``build_id``'s passes in this process once the current transaction commits
     (at once when there is none), or leave them to the process passing it.

@@ -233,7 +233,9 @@ class Run:
 
     def do_fpass(self, key: str) -> bool:
         """A finishing worker's finish made inside its own pass, as ``run_target`` makes it
-        when the build's lock is free: one transaction finishes the target and passes."""
+        when the build's row is free (``engine.run_own_passes``): one transaction finishes
+        the target and passes, without the Redis lock, which another process holds between
+        two passes here."""
         claim = self.claims.get(key)
         if claim is None:
             return self._own_pass()  # no claim was made: the worker never ran the step
@@ -243,19 +245,28 @@ class Run:
         def finish(build) -> None:
             moved.append(engine.finish_in_pass(claim, None, "failed", build))
 
+        def busy() -> None:
+            raise AssertionError(f"fpass {key}: the row was free, yet the worker waited for Redis")
+
         self.model.finish(key)
-        self._own_pass(first_pass=lambda build_id: engine.update_build(build_id, before=finish))
+        with self._redis_lock_held_elsewhere():
+            self._own_pass(lambda: engine.run_own_passes(self.build.pk, finish, if_busy=busy))
         assert moved == [expected], f"fpass {key}: moved={moved}, model {expected}"
         return True
 
-    def _own_pass(self, first_pass=None) -> bool:
+    def _own_pass(self, run=None) -> bool:
+        """The finishing worker's pass, taking the target it creates for the worker: ``run``
+        if given, else the pass through the Redis lock (``run_exclusively``, free here)."""
         self.last_pass = len(self.harness.dispatched.updates)
         with dispatch.taking_one_target() as taken:
             with TestCase.captureOnCommitCallbacks(execute=True):
-                ran = locks.run_exclusively(
-                    self.build.pk, engine.update_build, lambda seconds: None, first_pass=first_pass
-                )
-        assert ran, "the lock was free, yet the worker did not run the pass"
+                if run is not None:
+                    run()
+                else:
+                    ran = locks.run_exclusively(
+                        self.build.pk, engine.update_build, lambda seconds: None
+                    )
+                    assert ran, "the lock was free, yet the worker did not run the pass"
         handed = self.model.engine_pass(take=True)
         got = [(c.target.generation, c.target.step_key) for c in taken]
         assert got == ([handed] if handed else []), f"claimed for the worker {got}, model {handed}"

@@ -181,13 +181,16 @@ def assert_clean(build: Build) -> None:
 
 class RowHolder:
     """A separate PostgreSQL connection holding one row's lock (``table`` where ``column`` =
-    ``value``), so that a pass that must write that row blocks inside its transaction (no
-    test hook in the engine). ``blocked_pid`` finds the backend that this lock blocks
-    (and, if ``waiting`` is given, whose statement matches that LIKE pattern): by the lock,
-    not the statement's text, as a named read's text is an ``EXECUTE`` of a statement
-    prepared earlier in its session."""
+    ``value``, ``FOR <strength>``: ``NO KEY UPDATE`` to hold a build as a pass does), so
+    that a pass that must write that row blocks inside its transaction (no test hook in the
+    engine). ``blocked_pid`` finds the backend that this lock blocks (and, if ``waiting`` is
+    given, whose statement matches that LIKE pattern): by the lock, not the statement's
+    text, as a named read's text is an ``EXECUTE`` of a statement prepared earlier in its
+    session."""
 
-    def __init__(self, table: str, value, column: str = "id", waiting: str = ""):
+    def __init__(
+        self, table: str, value, column: str = "id", waiting: str = "", strength: str = "UPDATE"
+    ):
         db = connection.settings_dict
         self.conn = psycopg2.connect(
             dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"]
@@ -195,7 +198,7 @@ class RowHolder:
         self.table = table
         self.waiting = waiting
         with self.conn.cursor() as cursor:
-            cursor.execute(f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE", [value])
+            cursor.execute(f"SELECT 1 FROM {table} WHERE {column} = %s FOR {strength}", [value])
             assert cursor.rowcount == 1, f"no {table} row {value}"
 
     def blocked_pid(self, timeout: float = 20) -> int:

@@ -426,11 +426,13 @@ def test_a_frozen_worker_whose_handed_over_claim_was_taken_over_changes_nothing(
     assert_clean(build)
 
 
-def test_a_finish_made_while_the_lock_is_busy_is_read_by_a_later_pass(cluster, buildable, tmp_path):
-    """The build's lock is held (by a holder that then dies: its key only lapses) while
-    ``two`` finishes: the worker commits the finish alone, marks the build dirty and
-    schedules the fallback update, whose pass reads the finish and queues ``three``. Each
-    step runs once; nothing is handed over after the busy lock."""
+def test_a_finish_made_while_a_pass_holds_the_build_is_read_by_a_later_pass(
+    cluster, buildable, tmp_path
+):
+    """A pass holds the build's row and its Redis lock (its holder then dies: the key only
+    lapses) while ``two`` finishes: the worker cannot pass, so it commits the finish alone,
+    marks the build dirty and schedules the fallback update, whose pass reads the finish and
+    queues ``three``. Each step runs once; nothing is handed over after the busy lock."""
     c = cluster()
     worker = c.worker(queues="engine,targets")
     steps = [
@@ -441,11 +443,14 @@ def test_a_finish_made_while_the_lock_is_busy_is_read_by_a_later_pass(cluster, b
     build = run_plan(c, make_plan("busy-lock", steps), buildable)
     wait_building(build, "two")
     locks.client().set(locks.lock_key(build.pk), "a-dead-holder", px=LEASE * 1000)
-    two = wait_for(
-        lambda: BuildTarget.objects.filter(build=build, step_key="two", status="passed").first(),
-        timeout=SLACK,
-    )
-    assert locks.client().exists(locks.dirty_key(build.pk)), "the finish left no dirty mark"
+    with RowHolder("builds_build", build.pk, strength="NO KEY UPDATE"):
+        two = wait_for(
+            lambda: BuildTarget.objects.filter(
+                build=build, step_key="two", status="passed"
+            ).first(),
+            timeout=SLACK,
+        )
+        assert locks.client().exists(locks.dirty_key(build.pk)), "the finish left no dirty mark"
     assert not BuildTarget.objects.filter(build=build, step_key="three").exists()
     wait_status(build, "passed", timeout=LEASE + SLACK)
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 1]
@@ -453,5 +458,31 @@ def test_a_finish_made_while_the_lock_is_busy_is_read_by_a_later_pass(cluster, b
     time.sleep(0.5)
     assert deliveries([worker], "workers.tasks.update_build") == 1  # the fallback
     assert deliveries([worker], "workers.tasks.run_target") == 2  # one's, three's
+    settled_once(build)
+    assert_clean(build)
+
+
+def test_a_dead_redis_lock_holder_does_not_delay_a_build_whose_row_is_free(
+    cluster, buildable, tmp_path
+):
+    """The build's Redis lock is held by a holder that died between passes (the key only
+    lapses; the build's row is free) while ``two`` finishes: the worker passes at once,
+    without the lock, and runs ``three`` itself; no fallback update waits for the lease."""
+    c = cluster()
+    worker = c.worker(queues="engine,targets")
+    steps = [
+        counting("one", tmp_path / "one"),
+        counting("two", tmp_path / "two", then="sleep 1", depends_on=["one"]),
+        counting("three", tmp_path / "three", depends_on=["two"]),
+    ]
+    build = run_plan(c, make_plan("dead-holder", steps), buildable)
+    wait_building(build, "two")
+    locks.client().set(locks.lock_key(build.pk), "a-dead-holder", px=LEASE * 1000)
+    wait_status(build, "passed", timeout=LEASE + SLACK)
+    assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 1]
+    assert not locks.client().exists(locks.dirty_key(build.pk))
+    time.sleep(0.5)
+    assert deliveries([worker], "workers.tasks.update_build") == 0
+    assert deliveries([worker], "workers.tasks.run_target") == 1  # one's; the rest handed over
     settled_once(build)
     assert_clean(build)
