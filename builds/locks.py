@@ -2,7 +2,9 @@
 (docs/design.md §3.6–3.7).
 
 The lock is for efficiency, not correctness (the build row lock in PostgreSQL gives that):
-it keeps one worker running a build's passes while the others hand their update to it.
+it keeps one worker running a build's passes while the others hand their update to it. A
+pass that takes the build's row ``NOWAIT`` queues behind no one and skips it while the row
+is free (a message's sender, a finishing worker: ``builds.engine.updates``).
 
 - Key ``harbor:build:<id>``: a random token with a lease (``HARBOR_BUILD_LOCK_LEASE``
   seconds); its release is an atomic token check, so a holder whose lease expired cannot

@@ -214,8 +214,8 @@ def finish_target(
     matches), else ``waiting`` if its step waits for a message, else ``passed``.
     Conditional on the claim's attempt; fires ``update_build`` after commit whether or not
     it moved the target, unless ``queue_update`` is False: then the caller runs the build's
-    pass itself after this returns (``locks.run_exclusively``, which leaves it to the lock's
-    holder if busy).
+    pass itself after this returns, or leaves it to the Redis lock's holder
+    (``locks.run_exclusively``'s ``if_busy``).
     A target that would wait, but whose build completed or restarted while its step ran, is
     ``aborted`` instead: no pass would ever consume its verdicts (one accepted while it ran
     would stay unconsumed) and it would wait for ever. Returns True if this call moved the
