@@ -426,6 +426,22 @@ def test_a_frozen_worker_whose_handed_over_claim_was_taken_over_changes_nothing(
     assert_clean(build)
 
 
+def _chain_with_a_dead_redis_holder(c, buildable, tmp_path):
+    """A worker and a build of three counting steps in a chain, ``two`` running (for a
+    second more) when its Redis lock is taken by a holder that then dies (the key only
+    lapses)."""
+    worker = c.worker(queues="engine,targets")
+    steps = [
+        counting("one", tmp_path / "one"),
+        counting("two", tmp_path / "two", then="sleep 1", depends_on=["one"]),
+        counting("three", tmp_path / "three", depends_on=["two"]),
+    ]
+    build = run_plan(c, make_plan("dead-holder", steps), buildable)
+    wait_building(build, "two")
+    locks.client().set(locks.lock_key(build.pk), "a-dead-holder", px=LEASE * 1000)
+    return worker, build
+
+
 def test_a_finish_made_while_a_pass_holds_the_build_is_read_by_a_later_pass(
     cluster, buildable, tmp_path
 ):
@@ -433,16 +449,7 @@ def test_a_finish_made_while_a_pass_holds_the_build_is_read_by_a_later_pass(
     lapses) while ``two`` finishes: the worker cannot pass, so it commits the finish alone,
     marks the build dirty and schedules the fallback update, whose pass reads the finish and
     queues ``three``. Each step runs once; nothing is handed over after the busy lock."""
-    c = cluster()
-    worker = c.worker(queues="engine,targets")
-    steps = [
-        counting("one", tmp_path / "one"),
-        counting("two", tmp_path / "two", then="sleep 1", depends_on=["one"]),
-        counting("three", tmp_path / "three", depends_on=["two"]),
-    ]
-    build = run_plan(c, make_plan("busy-lock", steps), buildable)
-    wait_building(build, "two")
-    locks.client().set(locks.lock_key(build.pk), "a-dead-holder", px=LEASE * 1000)
+    worker, build = _chain_with_a_dead_redis_holder(cluster(), buildable, tmp_path)
     with RowHolder("builds_build", build.pk, strength="NO KEY UPDATE"):
         two = wait_for(
             lambda: BuildTarget.objects.filter(
@@ -468,16 +475,7 @@ def test_a_dead_redis_lock_holder_does_not_delay_a_build_whose_row_is_free(
     """The build's Redis lock is held by a holder that died between passes (the key only
     lapses; the build's row is free) while ``two`` finishes: the worker passes at once,
     without the lock, and runs ``three`` itself; no fallback update waits for the lease."""
-    c = cluster()
-    worker = c.worker(queues="engine,targets")
-    steps = [
-        counting("one", tmp_path / "one"),
-        counting("two", tmp_path / "two", then="sleep 1", depends_on=["one"]),
-        counting("three", tmp_path / "three", depends_on=["two"]),
-    ]
-    build = run_plan(c, make_plan("dead-holder", steps), buildable)
-    wait_building(build, "two")
-    locks.client().set(locks.lock_key(build.pk), "a-dead-holder", px=LEASE * 1000)
+    worker, build = _chain_with_a_dead_redis_holder(cluster(), buildable, tmp_path)
     wait_status(build, "passed", timeout=LEASE + SLACK)
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 1]
     assert not locks.client().exists(locks.dirty_key(build.pk))
