@@ -36,11 +36,13 @@ is free (a message's sender, a finishing worker: ``builds.engine.updates``).
   was lost (the publisher died between mark and publish, or a worker holding a postponed
   task died) would be trusted until it expires.
 - Key ``harbor:engine:waiting_since`` (no TTL): when an update was first requested since
-  the engine last finished a pass of any build (seconds since the epoch). Set with the
-  queued mark, cleared after every pass and by a repair run that found no build with work
-  left behind (so a request whose task was lost with nothing to do cannot leave it);
-  ``/healthz`` calls the engine stalled when it is older than
-  ``HARBOR_ENGINE_STALL_AFTER``, as when every worker fails its tasks.
+  the engine last finished a pass of any build under this lock (seconds since the epoch).
+  Set with the queued mark, cleared after every such pass and by a repair run that found no
+  build with work left behind (so a request whose task was lost with nothing to do cannot
+  leave it); ``/healthz`` calls the engine stalled when it is older than
+  ``HARBOR_ENGINE_STALL_AFTER``, as when every worker fails its tasks. The passes that skip
+  this lock (a sender's, a finishing worker's, with the build's row free) leave the key
+  alone: they pass on their own, and would hide that no engine worker takes its queue.
 
 Keys start with ``HARBOR_QUEUE_PREFIX`` (``harbor:build:<id>`` by default), which a Harbor's
 web and workers must share anyway for its tasks to reach its workers, so Harbors sharing a
@@ -220,15 +222,22 @@ def run_exclusively(
     *,
     first_pass: Callable[[int], object] | None = None,
     if_busy: Callable[[], object] | None = None,
+    clear_queued: bool = True,
 ) -> bool:
-    """Clear build ``build_id``'s queued mark, mark it dirty and, if its lock is free, run
-    ``run_pass(build_id)`` until the dirty mark stays clear. Returns True if this call ran
-    the passes.
+    """Clear build ``build_id``'s queued mark (see ``clear_queued``), mark it dirty and, if
+    its lock is free, run ``run_pass(build_id)`` until the dirty mark stays clear. Returns
+    True if this call ran the passes.
 
     ``first_pass``, with ``if_busy``, is for a caller whose first pass carries a write of
     its own (a finishing worker's finish): it runs instead of ``run_pass`` if the lock is
     free at once. If the lock is busy then, ``if_busy()`` must commit that write alone; the
     build is marked dirty again only after it, since the holder cannot read it before.
+
+    The first round clears the build's queued mark, as an ``update_build`` task starting
+    must; ``clear_queued=False`` keeps it, for a caller that is no queued update (a sender
+    whose own pass was refused the build's row): the update the mark stands for has not
+    started, so it reads this caller's work, and a caller refused the row again finds the
+    mark and queues no second one.
 
     If the lock is busy, the mark is left for the holder and ``schedule_update(seconds)`` is
     called at most once per lease, for when the lease would expire. Redis errors propagate
@@ -242,9 +251,9 @@ def run_exclusively(
         # The first round clears the queued mark first: a commit from now on may queue its
         # own update. Taking the lock clears the dirty mark before the pass reads anything;
         # failing to take it sets the mark for the holder.
-        clear_queued = "1" if round_number == 0 else "0"
+        clears = "1" if round_number == 0 and clear_queued else "0"
         keys = [lock_key(build_id), dirty_key(build_id), queued_key(build_id)]
-        entered = _run(r, _ENTER, keys, [token, lease_ms, clear_queued])
+        entered = _run(r, _ENTER, keys, [token, lease_ms, clears])
         if not entered[0] and if_busy is not None:
             # The mark just set may be read, and cleared, by the holder's pass before the
             # write commits: commit it, then try again, which marks the build again.

@@ -134,8 +134,11 @@ class RefusesUnknownFields:
 
     Given input, the serializer builds only the declared fields that the input has, must have
     or have a default: DRF copies every field it builds for each instance, nested serializers
-    whole, and an optional field without a default that the input lacks validates to nothing.
-    A ``sendmessage`` without results then never copies the unit and lint serializers."""
+    whole, and an optional field without a default that JSON input lacks validates to
+    nothing. A ``sendmessage`` without results then never copies the unit and lint
+    serializers. Form input (a ``QueryDict``) is another matter: there DRF gives an absent
+    boolean or list field an empty value, so a form-parsed serializer must not use this
+    mixin."""
 
     def get_fields(self) -> dict:
         data = getattr(self, "initial_data", None)

@@ -86,9 +86,9 @@ def _mark_error(build_id: int, exc: Exception) -> None:
 def run_passes(build_id: int, wait: bool = True, **first) -> bool:
     """Run passes over build ``build_id`` under its Redis lock until no update is left for
     it, or mark it dirty for the lock's holder (``locks.run_exclusively``, whose
-    ``first_pass`` and ``if_busy`` ``first`` passes on; a busy lock's fallback update is
-    queued). ``wait`` as ``update_build`` takes it. Returns True if this call ran the
-    passes. Errors as ``update_build`` and ``run_exclusively`` raise them."""
+    ``first_pass``, ``if_busy`` and ``clear_queued`` ``first`` passes on; a busy lock's
+    fallback update is queued). ``wait`` as ``update_build`` takes it. Returns True if this
+    call ran the passes. Errors as ``update_build`` and ``run_exclusively`` raise them."""
     return locks.run_exclusively(
         build_id,
         partial(update_build, wait=wait),
@@ -133,14 +133,14 @@ def update_after_commit(build_id: int) -> None:
     worker's turn in between. The sender never waits for another transaction's pass. With
     the build's row free, this process passes at once, without the Redis lock: the row lock
     serialises passes, and a pass that starts after the commit reads the work. With the row
-    held (a pass is under way), the update goes through the Redis lock (``run_passes``): the
-    lock's holder is asked for another pass, or, with the lock free but the row still held
-    (a pass that outlived its lease, or another sender's), an update is queued, which a
-    worker waits for. If the pass cannot run (the database, Redis or the broker fails, or
-    the pass raised a bug and set the build to ``error``), nothing is raised: the work has
-    committed and the sender must be answered as such; an update is queued instead
-    (``dispatch.request_update``), and if that fails too, the repair task finds the build
-    (``builds.engine.repair``)."""
+    held by another transaction (a pass, a command being received, a worker's finish), the
+    update goes through the Redis lock (``run_passes``): the lock's holder is asked for
+    another pass, or, with the lock free but the row still held, an update is queued (one
+    for every sender that collides so before it starts), which a worker waits for. If the
+    pass cannot run (the database, Redis or the broker fails, or the pass raised a bug and
+    set the build to ``error``), nothing is raised: the work has committed and the sender
+    must be answered as such; an update is queued instead (``dispatch.request_update``),
+    and if that fails too, the repair task finds the build (``builds.engine.repair``)."""
     transaction.on_commit(lambda: _update_or_queue(build_id))
 
 
@@ -178,7 +178,9 @@ def _pass_or_hand_on(build_id: int) -> None:
         # holder's next pass finds this one's work done.
         update_build(build_id, wait=False)
     except BuildLocked:
-        # A pass holds the row, and it may have read before this work committed: the
-        # Redis lock's holder is marked dirty and passes again, or this process takes the
-        # lock and tries the row once more.
-        run_passes(build_id, wait=False)
+        # Another transaction holds the row (a pass, or work like this on its way), and a
+        # pass may have read before this work committed: the Redis lock's holder is marked
+        # dirty and passes again, or this process takes the lock and tries the row once
+        # more. The queued mark is kept: an update queued and not started reads this work,
+        # so senders colliding on one build queue one update between them, not one each.
+        run_passes(build_id, wait=False, clear_queued=False)

@@ -46,8 +46,10 @@ def check_redis() -> str:
 
 def check_engine() -> str:
     """``ok``, or ``stalled`` when an engine update has been waiting for longer than
-    ``HARBOR_ENGINE_STALL_AFTER`` seconds with no pass of any build finished meanwhile
-    (every engine worker down, or failing its tasks); ``error`` if Redis cannot tell."""
+    ``HARBOR_ENGINE_STALL_AFTER`` seconds with no pass of any build under the Redis lock
+    finished meanwhile (every engine worker down, or failing its tasks, even while senders
+    and finishing workers still pass builds themselves); ``error`` if Redis cannot
+    tell."""
     try:
         since = locks.engine_waiting_since()
     except (redis.RedisError, OSError):

@@ -1,13 +1,18 @@
 """A finishing worker runs the build's pass itself and takes the next target
 (``finish_target(queue_update=False)``, ``dispatch.taking_one_target``)."""
 
+import threading
+import time
+
 import pytest
 from celery import current_app
+from django.db import connection
 from django.test import TestCase
 
 from builds import engine, locks
 from builds.engine import dispatch
-from builds.models import BuildTarget, StatusEvent
+from builds.models import Build, BuildTarget, StatusEvent
+from tests.interleavings.test_stale_pass import lock_waiters
 from workers import tasks
 from workers.runner import StepOutcome
 
@@ -153,3 +158,46 @@ def test_a_finish_made_in_the_workers_pass_is_read_by_that_pass(start, sent, mon
     assert BuildTarget.objects.get(pk=claim.target.pk).status == "passed"
     assert [c.target.step_key for c in taken] == ["two"]
     assert sent == [], "an update or a run_target was queued for what the pass did itself"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_row_held_and_the_redis_lock_free_the_finish_waits_for_the_row(
+    start, sent, other, monkeypatch
+):
+    """Another transaction holds the build's row (a sender's pass, say) and nobody holds its
+    Redis lock: the worker takes the lock and waits for the row, then makes its finish in
+    that pass, which reads it and takes the next target for the worker."""
+    driver = start([step("one"), step("two", "one")])
+    claim = driver.claim("one")
+
+    def alone(*args, **kwargs):
+        raise AssertionError("the finish was made alone, though the Redis lock was free")
+
+    monkeypatch.setattr(engine, "finish_target", alone)
+    other.autocommit = False
+    with other.cursor() as cursor:
+        table = connection.ops.quote_name(Build._meta.db_table)
+        cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE", [driver.build.pk])
+
+    waiting_before, blocked = lock_waiters(), []
+
+    def release_once_blocked() -> None:
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not blocked:
+                if lock_waiters() > waiting_before:
+                    blocked.append(True)
+                time.sleep(0.01)
+        finally:
+            other.rollback()
+            connection.close()
+
+    releaser = threading.Thread(target=release_once_blocked)
+    releaser.start()
+    with dispatch.taking_one_target() as taken:
+        tasks._finish_and_pass(claim, StepOutcome())
+    releaser.join(10)
+    assert blocked == [True], "the worker's pass never waited for the build's row"
+    assert BuildTarget.objects.get(pk=claim.target.pk).status == "passed"
+    assert [c.target.step_key for c in taken] == ["two"]
+    assert not locks.client().exists(locks.lock_key(driver.build.pk))

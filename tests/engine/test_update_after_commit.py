@@ -163,3 +163,24 @@ def test_a_sender_never_waits_for_a_pass_holding_the_build_row(start, queued):
     assert waited == [], "the sender's pass waited for the build row"
     assert driver.target("ci").status == "waiting"
     assert queued.updates[before:] == [driver.build.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_senders_refused_a_held_row_queue_one_update_between_them(
+    start, queued, no_tasks, build_row_held
+):
+    """Two verdicts arrive while another transaction holds the build's row and nobody holds
+    its Redis lock (another sender's pass, say): each sender takes the lock, is refused the
+    row again and asks for an update, but the second finds the first's update queued and not
+    started, which will read its message too, and queues none."""
+    driver = start([waiting_step("a"), waiting_step("b")])
+    driver.run("a")
+    driver.run("b")
+    locks.clear_update_request(driver.build.pk)
+    before = len(queued.updates)  # the waits' own (their rows are committed here)
+    build_row_held(driver.build.pk)
+    driver.send("a", "pass")  # autocommit: each pass is tried as the call returns
+    driver.send("b", "pass")
+    assert queued.updates[before:] == [driver.build.pk]
+    assert locks.update_request_queued(driver.build.pk)
+    assert not locks.client().exists(locks.lock_key(driver.build.pk))

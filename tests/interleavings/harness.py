@@ -225,8 +225,9 @@ class Run:
         return False
 
     def do_ipass(self) -> bool:
-        """The finishing worker's own pass, through the Redis lock as ``run_target`` runs it
-        (free here: events run one at a time), waiting for its next target: the pass claims
+        """The finishing worker's own pass after its finish committed alone, through the Redis
+        lock as ``run_target`` runs it once the lock's holder released it (free here: events
+        run one at a time), waiting for its next target: the pass claims
         the first target it creates for it. It must leave the build as the model's pass
         does at once, not at the order's final pass: nothing else was asked to pass."""
         return self._own_pass()

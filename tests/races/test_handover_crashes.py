@@ -462,7 +462,7 @@ def test_a_finish_made_while_a_pass_holds_the_build_is_read_by_a_later_pass(
     wait_status(build, "passed", timeout=LEASE + SLACK)
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 1]
     assert two.attempt == 1
-    time.sleep(0.5)
+    time.sleep(0.5)  # a late delivery, if any, would be logged by now
     assert deliveries([worker], "workers.tasks.update_build") == 1  # the fallback
     assert deliveries([worker], "workers.tasks.run_target") == 2  # one's, three's
     settled_once(build)
@@ -479,7 +479,7 @@ def test_a_dead_redis_lock_holder_does_not_delay_a_build_whose_row_is_free(
     wait_status(build, "passed", timeout=LEASE + SLACK)
     assert [runs(tmp_path / k) for k in ("one", "two", "three")] == [1, 1, 1]
     assert not locks.client().exists(locks.dirty_key(build.pk))
-    time.sleep(0.5)
+    time.sleep(0.5)  # a late delivery, if any, would be logged by now
     assert deliveries([worker], "workers.tasks.update_build") == 0
     assert deliveries([worker], "workers.tasks.run_target") == 1  # one's; the rest handed over
     settled_once(build)
