@@ -136,7 +136,7 @@ def update_after_commit(build_id: int) -> None:
     held by another transaction (a pass, a command being received, a worker's finish), the
     update goes through the Redis lock (``run_passes``): the lock's holder is asked for
     another pass, or, with the lock free but the row still held, an update is queued (one
-    for every sender that collides so before it starts), which a worker waits for. If the
+    for all the senders so refused before it starts), which a worker waits for. If the
     pass cannot run (the database, Redis or the broker fails, or the pass raised a bug and
     set the build to ``error``), nothing is raised: the work has committed and the sender
     must be answered as such; an update is queued instead (``dispatch.request_update``),
