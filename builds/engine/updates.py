@@ -110,18 +110,30 @@ def run_own_passes(
     ``run_passes``: under the Redis lock (waiting for the row), or, with the lock busy,
     ``if_busy()`` must commit the write alone and the lock's holder passes again. Errors as
     ``update_build`` and ``run_passes`` raise them; the write is then not made."""
-    try:
-        # Why no Redis lock first: as in ``_pass_or_hand_on``, a pass that takes the row
-        # NOWAIT queues behind no one. Refused, it rolled back before the write was made.
-        update_build(build_id, before, wait=False)
+    if _passed_without_the_redis_lock(build_id, before):
         return
-    except BuildLocked:
-        pass
     run_passes(
         build_id,
         first_pass=lambda first_id: update_build(first_id, before),
         if_busy=if_busy,
     )
+
+
+def _passed_without_the_redis_lock(
+    build_id: int, before: Callable[[Build], object] | None = None
+) -> bool:
+    """One pass over build ``build_id`` (with ``before``, as ``update_build`` takes it) if
+    its row is free, without the Redis lock; False, with nothing written, if another
+    transaction holds the row. Errors as ``update_build`` raises them."""
+    # Why no Redis lock: it only keeps processes from queueing on a build's row, and a pass
+    # taking the row NOWAIT queues behind no one. A holder of the Redis lock between two
+    # passes loses nothing: a pass reads everything committed before it starts, and the
+    # holder's next pass finds this one's work done.
+    try:
+        update_build(build_id, before, wait=False)
+    except BuildLocked:
+        return False  # the pass rolled back before ``before`` ran
+    return True
 
 
 def update_after_commit(build_id: int) -> None:
@@ -171,16 +183,11 @@ def _pass_or_hand_on(build_id: int) -> None:
     """One pass over build ``build_id`` if its row is free, else its update handed to the
     Redis lock's holder (``run_passes``). Raises ``BuildLocked`` if the row is held and the
     Redis lock is free, and what ``update_build`` raises."""
-    try:
-        # Why no Redis lock first: the lock only keeps processes from queueing on a build's
-        # row, and NOWAIT never queues. Whoever holds the Redis lock between two passes
-        # loses nothing: a pass reads everything committed before it starts, and the
-        # holder's next pass finds this one's work done.
-        update_build(build_id, wait=False)
-    except BuildLocked:
-        # Another transaction holds the row (a pass, or work like this on its way), and a
-        # pass may have read before this work committed: the Redis lock's holder is marked
-        # dirty and passes again, or this process takes the lock and tries the row once
-        # more. The queued mark is kept: an update queued and not started reads this work,
-        # so senders colliding on one build queue one update between them, not one each.
-        run_passes(build_id, wait=False, clear_queued=False)
+    if _passed_without_the_redis_lock(build_id):
+        return
+    # Another transaction holds the row (a pass, or work like this on its way), and a pass
+    # may have read before this work committed: the Redis lock's holder is marked dirty and
+    # passes again, or this process takes the lock and tries the row once more. The queued
+    # mark is kept: an update queued and not started reads this work, so senders colliding
+    # on one build queue one update between them, not one each.
+    run_passes(build_id, wait=False, clear_queued=False)

@@ -2,7 +2,6 @@
 (``finish_target(queue_update=False)``, ``dispatch.taking_one_target``)."""
 
 import threading
-import time
 
 import pytest
 from celery import current_app
@@ -11,8 +10,8 @@ from django.test import TestCase
 
 from builds import engine, locks
 from builds.engine import dispatch
-from builds.models import Build, BuildTarget, StatusEvent
-from tests.interleavings.test_stale_pass import lock_waiters
+from builds.models import BuildTarget, StatusEvent
+from tests.interleavings.test_stale_pass import lock_waiters, wait_until_blocked_on_lock
 from workers import tasks
 from workers.runner import StepOutcome
 
@@ -162,7 +161,7 @@ def test_a_finish_made_in_the_workers_pass_is_read_by_that_pass(start, sent, mon
 
 @pytest.mark.django_db(transaction=True)
 def test_with_the_row_held_and_the_redis_lock_free_the_finish_waits_for_the_row(
-    start, sent, other, monkeypatch
+    start, sent, other, build_row_held, monkeypatch
 ):
     """Another transaction holds the build's row (a sender's pass, say) and nobody holds its
     Redis lock: the worker takes the lock and waits for the row, then makes its finish in
@@ -174,20 +173,13 @@ def test_with_the_row_held_and_the_redis_lock_free_the_finish_waits_for_the_row(
         raise AssertionError("the finish was made alone, though the Redis lock was free")
 
     monkeypatch.setattr(engine, "finish_target", alone)
-    other.autocommit = False
-    with other.cursor() as cursor:
-        table = connection.ops.quote_name(Build._meta.db_table)
-        cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE", [driver.build.pk])
-
     waiting_before, blocked = lock_waiters(), []
+    build_row_held(driver.build.pk)
 
     def release_once_blocked() -> None:
         try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not blocked:
-                if lock_waiters() > waiting_before:
-                    blocked.append(True)
-                time.sleep(0.01)
+            wait_until_blocked_on_lock(what="the worker's pass", baseline=waiting_before)
+            blocked.append(True)
         finally:
             other.rollback()
             connection.close()

@@ -96,9 +96,12 @@ def lock_waiters() -> int:
         return cursor.fetchone()[0]
 
 
-def wait_until_blocked_on_lock(timeout: float = 10, what: str = "the concurrent pass") -> None:
-    """Wait until one more backend than now waits for a lock."""
-    baseline = lock_waiters()
+def wait_until_blocked_on_lock(
+    timeout: float = 10, what: str = "the concurrent pass", baseline: int | None = None
+) -> None:
+    """Wait until one more backend than now (or than ``baseline``, counted earlier by
+    ``lock_waiters``) waits for a lock."""
+    baseline = lock_waiters() if baseline is None else baseline
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if lock_waiters() > baseline:
